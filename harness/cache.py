@@ -1,0 +1,130 @@
+"""Content-addressed cache of member predictions and features.
+
+A key is the SHA-256 of everything that determines an output: the system and its parameters, the
+task and class set, a fingerprint of the corpus content and of Dev_bal, the seed and the harness
+version. Same inputs, same key, so a fusion re-run reuses its members instead of retraining, while
+any change (a parameter, a transcript, a label) makes a new key rather than a stale hit.
+
+Entries are directories written under a temporary name and renamed when complete: an entry that
+exists is whole. A system's in-progress checkpoints live in ``<key>.work/`` beside it, so a
+killed run resumes training where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.io import atomic_dir, write_json
+
+FINGERPRINT_COLUMNS = ("id", "path", "text", "split", "label", "arousal", "valence", "dominance")
+
+
+def digest(payload: Any, length: int = 20) -> str:
+    text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def frame_fingerprint(frame: pd.DataFrame, columns: tuple[str, ...] = FINGERPRINT_COLUMNS) -> str:
+    """Hash of a Manifest's content (not its object identity), order-independent by id."""
+    present = [c for c in columns if c in frame.columns]
+    ordered = frame[present].sort_values("id", kind="stable").reset_index(drop=True)
+    hashed = pd.util.hash_pandas_object(ordered.astype("string").fillna("<NA>"), index=False)
+    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:20]
+
+
+@dataclass
+class MemberOutput:
+    """What a fitted system contributes to a run: predictions for every scored row, and facts."""
+
+    predictions: pd.DataFrame
+    class_prior: list[float] | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+    variants: dict[str, pd.DataFrame] = field(default_factory=dict)
+    key: str = ""
+    cached: bool = False
+
+
+class Cache:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser()
+
+    # -- member predictions ---------------------------------------------------------------------
+    def member_dir(self, key: str) -> Path:
+        return self.root / "members" / key
+
+    def work_dir(self, key: str) -> Path:
+        path = self.root / "members" / f"{key}.work"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def load_member(self, key: str) -> MemberOutput | None:
+        directory = self.member_dir(key)
+        meta_path = directory / "meta.json"
+        if not meta_path.exists():
+            return None
+        meta = json.loads(meta_path.read_text())
+        variants = {
+            name: _read_predictions(directory / "variants" / f"{name}.csv")
+            for name in meta.get("variants", [])
+        }
+        return MemberOutput(
+            predictions=_read_predictions(directory / "predictions.csv"),
+            class_prior=meta.get("class_prior"), report=meta.get("report", {}),
+            variants=variants, key=key, cached=True,
+        )
+
+    def store_member(self, key: str, output: MemberOutput, payload: dict[str, Any],
+                     save_model: Callable[[Path], None] | None = None) -> None:
+        with atomic_dir(self.member_dir(key)) as tmp:
+            output.predictions.to_csv(tmp / "predictions.csv", float_format="%.8g")
+            for name, frame in output.variants.items():
+                (tmp / "variants").mkdir(exist_ok=True)
+                frame.to_csv(tmp / "variants" / f"{name}.csv", float_format="%.8g")
+            if save_model is not None:
+                save_model(tmp / "model")
+            write_json(tmp / "meta.json", {
+                "key": key, "payload": payload, "class_prior": output.class_prior,
+                "report": output.report, "variants": sorted(output.variants),
+            })
+        shutil.rmtree(self.root / "members" / f"{key}.work", ignore_errors=True)
+
+    # -- features (embeddings, functionals) -----------------------------------------------------
+    def features(self, namespace: str, ids: list[str], payload: Any,
+                 compute: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        """Rows of a feature matrix for ``ids``, computing only the ids not cached yet.
+
+        Features are stored per id under ``namespace``/``digest(payload)``, so that a corpus
+        extended by new files, or a second task on the same audio, reuses what is there.
+        """
+        directory = self.root / "features" / namespace / digest(payload)
+        directory.mkdir(parents=True, exist_ok=True)
+        store = directory / "features.npz"
+        known: dict[str, np.ndarray] = {}
+        if store.exists():
+            with np.load(store, allow_pickle=False) as data:
+                known = dict(zip(data["ids"].tolist(), data["values"]))
+        missing = [i for i in ids if i not in known]
+        if missing:
+            values = np.asarray(compute(missing))
+            known.update(zip(missing, values))
+            all_ids = sorted(known)
+            from harness.io import atomic_path
+
+            with atomic_path(store) as tmp:
+                with open(tmp, "wb") as handle:
+                    np.savez(handle, ids=np.asarray(all_ids), values=np.stack([known[i] for i in all_ids]))
+        return np.stack([known[i] for i in ids])
+
+
+def _read_predictions(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(path, dtype={"id": str}).set_index("id")
+    return frame

@@ -1,0 +1,201 @@
+"""What a challenge is: its class set, splits, metrics and the exact submission format.
+
+The writer and the validator live side by side in one object so they can never disagree: every
+file the writer produces is checked by the same rules the organisers' portal would apply, before
+one of the (few) allowed submissions is spent.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.data.manifest import ATTRIBUTES
+from harness.errors import HarnessError
+
+
+@dataclass(frozen=True)
+class Challenge:
+    name: str
+    title: str
+    classes: tuple[str, ...]
+    """Scored class codes, in the order of posterior columns."""
+    class_names: dict[str, str]
+    train_only_classes: tuple[str, ...] = ()
+    """Codes that may appear in training labels but are never scored (MSP-Podcast O and X)."""
+    tasks: tuple[str, ...] = ("categorical",)
+    attribute_range: tuple[float, float] | None = None
+    splits: tuple[str, ...] = ("Train", "Development", "Test")
+    eval_splits: tuple[str, ...] = ("Test",)
+    submission_split: str = "Test"
+    id_column: str = "id"
+    label_column: str = "label"
+    attribute_columns: dict[str, str] = field(default_factory=dict)
+    """Submission column for each Manifest attribute (arousal -> EmoAct, ...)."""
+    corpora: tuple[str, ...] = ()
+    """Corpus kinds whose runs may be shown beside this challenge's published results."""
+
+    # -- format ---------------------------------------------------------------------------------
+    def submission_columns(self, task: str) -> list[str]:
+        self._check_task(task)
+        if task == "categorical":
+            return [self.id_column, self.label_column]
+        return [self.id_column, *(self.attribute_columns[a] for a in ATTRIBUTES)]
+
+    def primary_metric(self, task: str) -> str:
+        return "macro_f1" if task == "categorical" else "ccc_mean"
+
+    def known_labels(self) -> tuple[str, ...]:
+        return (*self.classes, *self.train_only_classes)
+
+    # -- writing --------------------------------------------------------------------------------
+    def submission_frame(self, predictions: pd.DataFrame, task: str) -> pd.DataFrame:
+        """Turn Predictions into the organisers' table: hard labels or clipped attributes, sorted by id."""
+        self._check_task(task)
+        ids = predictions.index.astype(str)
+        values = predictions.to_numpy(dtype=float)
+        bad = ~np.isfinite(values).all(axis=1)
+        if task == "categorical" and bad.any():  # arg-max would silently turn NaN into a class
+            raise HarnessError(
+                f"prediction for id {ids[int(np.flatnonzero(bad)[0])]!r} is NaN or infinite",
+                fix="every utterance needs a finite prediction before a submission is written",
+            )
+        if task == "categorical":
+            columns = list(predictions.columns)
+            unknown = [c for c in columns if c not in self.classes]
+            if unknown:
+                raise HarnessError(f"prediction columns {unknown} are not scored classes of {self.name}")
+            labels = np.asarray(columns)[values.argmax(axis=1)]
+            frame = pd.DataFrame({self.id_column: ids, self.label_column: labels})
+        else:
+            low, high = self.attribute_range or (-math.inf, math.inf)
+            frame = pd.DataFrame({self.id_column: ids})
+            for attribute in ATTRIBUTES:
+                frame[self.attribute_columns[attribute]] = np.clip(
+                    predictions[attribute].to_numpy(dtype=float), low, high
+                )
+        return frame.sort_values(self.id_column, kind="stable").reset_index(drop=True)
+
+    def write_submission(
+        self, predictions: pd.DataFrame, task: str, path: str | os.PathLike,
+        expected_ids: Iterable[str] | None = None,
+    ) -> Path:
+        """Write and validate a submission; a file that fails validation is never left behind."""
+        from harness.io import atomic_path
+
+        frame = self.submission_frame(predictions, task)
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False, float_format="%.6f")
+            problems = self.validate_submission(tmp, task, expected_ids, display_name=str(path))
+            if problems:
+                raise HarnessError(
+                    f"refusing to write an invalid submission ({problems[0]})"
+                    + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+                    file=path,
+                )
+        return path
+
+    # -- validation -----------------------------------------------------------------------------
+    def validate_submission(
+        self, path: str | os.PathLike, task: str, expected_ids: Iterable[str] | None = None,
+        *, display_name: str | None = None,
+    ) -> list[str]:
+        """Every problem in the file, one line each with its row; an empty list means it is valid.
+
+        Rows are numbered as lines of the file (the header is line 1), so that a user can jump to
+        them in an editor.
+        """
+        self._check_task(task)
+        name = display_name or str(path)
+        expected_header = self.submission_columns(task)
+        try:
+            with open(path, newline="", encoding="utf-8") as handle:
+                rows = list(csv.reader(handle))
+        except FileNotFoundError:
+            return [f"{name}: file not found"]
+        except UnicodeDecodeError as exc:
+            return [f"{name}: not UTF-8 text ({exc.reason})"]
+        if not rows:
+            return [f"{name}: empty file (fix: the first line must be {','.join(expected_header)})"]
+        problems: list[str] = []
+        header = rows[0]
+        if header and header[0].startswith("\ufeff"):
+            header = [header[0][1:], *header[1:]]  # a UTF-8 byte-order mark is not part of the name
+        if header != expected_header:
+            return [f"{name}: line 1: header is {','.join(rows[0])!r}, expected {','.join(expected_header)!r}"]
+        seen: dict[str, int] = {}
+        low, high = self.attribute_range or (-math.inf, math.inf)
+        for line_no, row in enumerate(rows[1:], start=2):
+            if not row or all(not cell.strip() for cell in row):
+                problems.append(f"{name}: line {line_no}: empty line")
+                continue
+            if len(row) != len(expected_header):
+                problems.append(f"{name}: line {line_no}: {len(row)} fields, expected {len(expected_header)}")
+                continue
+            utt = row[0]
+            if not utt.strip():
+                problems.append(f"{name}: line {line_no}: id '' is empty")
+                continue
+            if utt != utt.strip():
+                problems.append(f"{name}: line {line_no}: id {utt!r} has surrounding spaces")
+                continue
+            if utt in seen:
+                problems.append(f"{name}: line {line_no}: duplicate id {utt!r} (first at line {seen[utt]})")
+                continue
+            seen[utt] = line_no
+            if task == "categorical":
+                code = row[1]
+                if code not in self.classes:
+                    problems.append(
+                        f"{name}: line {line_no}: unknown class {code!r} for id {utt!r} "
+                        f"(fix: use one of {','.join(self.classes)})"
+                    )
+            else:
+                for column, cell in zip(expected_header[1:], row[1:]):
+                    try:
+                        value = float(cell)
+                    except ValueError:
+                        problems.append(f"{name}: line {line_no}: {column} {cell!r} is not a number")
+                        continue
+                    if math.isnan(value) or math.isinf(value):
+                        problems.append(f"{name}: line {line_no}: {column} is {cell.strip()} for id {utt!r} (fix: predict a finite value)")
+                    elif not low <= value <= high:
+                        problems.append(f"{name}: line {line_no}: {column}={value} is outside [{low:g}, {high:g}]")
+        if expected_ids is not None:
+            expected = {str(i) for i in expected_ids}
+            missing = sorted(expected - seen.keys())
+            extra = sorted(seen.keys() - expected)
+            if missing:
+                shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+                problems.append(f"{name}: {len(missing)} expected ids are missing: {shown} (fix: predict every utterance of the {self.submission_split} split)")
+            for utt in extra:
+                problems.append(f"{name}: line {seen[utt]}: id {utt!r} is not in the {self.submission_split} split")
+        return problems
+
+    def read_submission(self, path: str | os.PathLike, task: str) -> pd.DataFrame:
+        """Read a submission back as Predictions-like columns (labels or attributes), indexed by id."""
+        frame = pd.read_csv(path, dtype={self.id_column: str})
+        frame = frame.rename(columns={self.id_column: "id", self.label_column: "label"})
+        frame = frame.rename(columns={v: k for k, v in self.attribute_columns.items()})
+        return frame.set_index("id")
+
+    def _check_task(self, task: str) -> None:
+        if task not in self.tasks:
+            raise HarnessError(f"challenge {self.name} has no task {task!r}", fix=f"use task={' or task='.join(self.tasks)}")
+
+
+def label_codes(values: Sequence[str], challenge: Challenge) -> list[str]:
+    """Validate class codes, returning them unchanged (helper for readers)."""
+    known = set(challenge.known_labels())
+    for value in values:
+        if value not in known:
+            raise HarnessError(f"unknown class code {value!r}", fix=f"use one of {', '.join(sorted(known))}")
+    return list(values)

@@ -1,0 +1,355 @@
+"""The ``harness`` command line.
+
+Only typer is imported at start-up; every command imports what it needs when it runs, so
+``harness --help`` answers instantly even though systems use torch. Errors the user can fix are
+printed as one line (``error: <file>: row N: <what> (fix: <how>)``) with exit status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+app = typer.Typer(
+    help="Speech emotion recognition challenge harness: train, fuse, score, submit, compare.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Corpus utilities.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def _friendly(function: Callable) -> Callable:
+    """Turn HarnessError into one line and exit 2; Ctrl-C into a note on resuming."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        from harness.errors import HarnessError
+
+        try:
+            return function(*args, **kwargs)
+        except HarnessError as error:
+            _console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, markup=True,
+                                        soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            _console(stderr=True).print(
+                "[yellow]interrupted:[/] finished members are cached and training checkpoints kept; "
+                "the unfinished run directory is hidden as .<name>.partial. Re-run the same command to resume.")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    import logging
+
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=_console(stderr=True), show_path=False, show_time=False,
+                          markup=False, rich_tracebacks=False)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+                        handlers=[handler], force=True)
+    for noisy in ("httpx", "urllib3", "filelock", "transformers", "accelerate", "faster_whisper",
+                  "numba", "matplotlib", "peft"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class _Bar:
+    """A rich progress bar exposed as the ``progress(done, total)`` callable that loaders take."""
+
+    def __init__(self, description: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), console=_console(stderr=True), transient=True)
+        self.task = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("", total=total)
+        self.progress.update(self.task, completed=done, total=total)
+        if done >= total:
+            self.progress.stop()
+            self.task = None
+
+
+def _overrides(ctx: typer.Context, args: list[str] | None = None) -> dict[str, Any]:
+    from harness.config import parse_overrides
+
+    return parse_overrides([*(args or []), *ctx.args])
+
+
+@app.command(context_settings=EXTRA)
+@_friendly
+def run(ctx: typer.Context, verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Train/fuse a system, tune on Dev_bal, predict, score and write a run directory.
+
+    Example: harness run system=fusion_lr   (more key=value overrides may follow)
+    """
+    from harness.config import resolve
+    from harness.runner import run as run_config
+
+    _setup_logging(verbose)
+    config = resolve(_overrides(ctx))
+    path = run_config(config, progress=_Bar("building demo corpus") if config.get("progress", True) else None,
+                      argv=sys.argv)
+    _print_run_summary(path)
+
+
+def _print_run_summary(path) -> None:
+    import json
+
+    from rich.table import Table
+
+    metrics = json.loads((path / "metrics.json").read_text())
+    table = Table(title=f"{metrics['system']} on {metrics['corpus']['name']} ({metrics['corpus']['challenge']})")
+    for column in ("task", "split", "variant", "metric", "value", "95% CI"):
+        table.add_column(column)
+    for task, spec in metrics["primary"].items():
+        for result in metrics["results"]:
+            if result["task"] != task or result["split"] not in (spec["split"], "Dev_bal"):
+                continue
+            value = result["metrics"][spec["metric"]]
+            ci = result.get("ci", {}).get(spec["metric"])
+            table.add_row(task, result["split"], result["variant"], spec["metric"], f"{value:.4f}",
+                          f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+    console = _console()
+    console.print(table)
+    console.print(f"run directory: {path}")
+    for task, submission in metrics.get("submissions", {}).items():
+        console.print(f"submission ({task}): {path / submission}")
+
+
+@app.command(name="ls")
+def list_registry() -> None:
+    """List registered systems, challenges, corpora and ASR back-ends."""
+    from harness import registry
+
+    console = _console()
+    for kind in registry.KINDS:
+        console.print(f"[bold]{kind}[/]: " + ", ".join(registry.names(kind)))
+
+
+@data_app.command(context_settings=EXTRA)
+@_friendly
+def demo(ctx: typer.Context) -> None:
+    """Build (or find in the cache) the synthetic demo corpus: lang=en|es seed=0 n=1000 [out=DIR]."""
+    from pathlib import Path
+
+    from harness.config import default_cache_dir
+
+    _setup_logging()
+    options = _overrides(ctx)
+    out = options.pop("out", None)
+    unknown = set(options) - {"lang", "seed", "n", "cache_dir"}
+    if unknown:
+        from harness.errors import HarnessError
+
+        raise HarnessError(f"unknown option(s) {sorted(unknown)}", fix="use lang=en|es seed=N n=N out=DIR")
+    if out:
+        from harness.data.demo import build_demo_corpus
+
+        path = build_demo_corpus(Path(out), lang=options.get("lang", "en"), n=int(options.get("n", 1000)),
+                                 seed=int(options.get("seed", 0)), progress=_Bar("synthesising"))
+        _console().print(f"demo corpus written to {path}")
+        return
+    from harness.data.demo import load_demo_corpus
+
+    cache_dir = options.pop("cache_dir", None) or default_cache_dir()
+    corpus = load_demo_corpus(None, cache_dir=cache_dir, progress=_Bar("synthesising"), **options)
+    counts = corpus.manifest.groupby("split")["id"].count().to_dict()
+    _console().print(f"demo corpus {corpus.name} at {corpus.root}: {counts}")
+
+
+@app.command(context_settings=EXTRA)
+@_friendly
+def validate(ctx: typer.Context, file: str = typer.Argument(..., help="submission CSV")) -> None:
+    """Check a submission file: challenge=odyssey2024 task=categorical|attributes [ids=FILE | corpus=NAME]."""
+    from harness import registry
+
+    options = _overrides(ctx)
+    challenge = registry.get("challenges", options.get("challenge", "odyssey2024"))
+    task = options.get("task", "categorical")
+    expected = _expected_ids(options, challenge)
+    problems = challenge.validate_submission(file, task, expected)
+    console = _console()
+    if problems:
+        for problem in problems:
+            console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]{len(problems)} problem(s)[/]: {file} is NOT a valid {challenge.name} {task} submission")
+        raise typer.Exit(1)
+    checked = f" against {len(expected)} expected ids" if expected is not None else ""
+    console.print(f"[green]✓[/] {file} is a valid {challenge.name} {task} submission{checked}")
+
+
+def _expected_ids(options: dict[str, Any], challenge) -> list[str] | None:
+    """Expected ids from ids=FILE (one per line, or a CSV with an id column) or from a corpus."""
+    from pathlib import Path
+
+    if options.get("ids"):
+        path = Path(str(options["ids"]))
+        if not path.exists():
+            from harness.errors import HarnessError
+
+            raise HarnessError("id list not found", file=path, fix="pass ids=FILE with one id per line")
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        header = lines[0].split(",") if lines else []
+        for column in (challenge.id_column, "id", "FileName"):
+            if column in header:
+                index = header.index(column)
+                return [line.split(",")[index] for line in lines[1:]]
+        return lines
+    if options.get("corpus"):
+        manifest = _corpus_manifest(options)
+        split = options.get("split", challenge.submission_split)
+        return manifest.loc[manifest["split"] == split, "id"].tolist()
+    return None
+
+
+def _corpus_manifest(options: dict[str, Any]):
+    from harness.config import default_cache_dir
+    from harness.runner import load_corpus
+
+    config = {"corpus": options["corpus"], "corpus_path": options.get("corpus_path"),
+              "cache_dir": options.get("cache_dir") or default_cache_dir(),
+              "demo": {k: options[k] for k in ("lang", "n", "seed") if k in options},
+              "corpus_options": {}, "asr": None}
+    return load_corpus(config).manifest
+
+
+@app.command(context_settings=EXTRA)
+@_friendly
+def score(ctx: typer.Context, file: str = typer.Argument(..., help="submission or predictions CSV")) -> None:
+    """Score a submission or predictions file against labels.
+
+    harness score FILE challenge=odyssey2024 task=categorical (corpus=demo [split=Test3] | labels=FILE)
+    """
+    import pandas as pd
+
+    from harness import registry
+    from harness.errors import HarnessError
+    from harness.runner import score_split
+
+    options = _overrides(ctx)
+    challenge = registry.get("challenges", options.get("challenge", "odyssey2024"))
+    task = options.get("task", "categorical")
+    predictions = _read_scorable(file, challenge, task)
+    if options.get("labels"):
+        reference = pd.read_csv(str(options["labels"]), dtype=str)
+        reference = reference.rename(columns={challenge.id_column: "id", challenge.label_column: "label",
+                                              **{v: k for k, v in challenge.attribute_columns.items()}})
+        for column in ("arousal", "valence", "dominance"):
+            if column in reference:
+                reference[column] = pd.to_numeric(reference[column])
+    elif options.get("corpus"):
+        manifest = _corpus_manifest(options)
+        reference = manifest[manifest["split"] == options.get("split", challenge.submission_split)]
+    else:
+        raise HarnessError("no reference labels", fix="pass labels=FILE or corpus=NAME [split=...]")
+    if task == "categorical":
+        reference = reference[reference["label"].isin(challenge.classes)]
+    missing = sorted(set(reference["id"]) - set(predictions.index))
+    if missing:
+        raise HarnessError(f"{len(missing)} labelled ids have no prediction, e.g. {missing[:3]}", file=file,
+                           fix="predict every utterance of the split")
+    result = score_split(predictions, reference, task, challenge.classes,
+                         int(options.get("bootstrap", 1000)), int(options.get("seed", 0)))
+    console = _console()
+    metric = challenge.primary_metric(task)
+    ci = result["ci"].get(metric)
+    console.print(f"{metric} = {result['metrics'][metric]:.4f}" + (f"  95% CI [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+                  + f"  (n={len(reference)})")
+    for key, value in result["metrics"].items():
+        if isinstance(value, float) and key != metric:
+            console.print(f"{key} = {value:.4f}")
+
+
+def _read_scorable(file: str, challenge, task: str):
+    """Predictions (posteriors or attributes) from a predictions CSV or a submission file."""
+    import numpy as np
+    import pandas as pd
+
+    from harness.errors import HarnessError
+
+    problems = challenge.validate_submission(file, task)
+    if not problems:
+        submission = challenge.read_submission(file, task)
+        if task == "categorical":
+            onehot = pd.get_dummies(submission["label"]).reindex(columns=list(challenge.classes), fill_value=0)
+            return onehot.astype(float)
+        return submission
+    try:
+        frame = pd.read_csv(file, dtype={"id": str}).set_index("id")
+    except (FileNotFoundError, ValueError, KeyError):
+        raise HarnessError(problems[0], fix="pass a submission or a predictions CSV with an id column") from None
+    expected = list(challenge.classes) if task == "categorical" else ["arousal", "valence", "dominance"]
+    if list(frame.columns) != expected:
+        raise HarnessError(f"columns {list(frame.columns)} are neither a submission nor predictions",
+                           file=file, fix=f"predictions need id,{','.join(expected)}")
+    if frame.isna().to_numpy().any():
+        row = int(np.flatnonzero(frame.isna().to_numpy().any(axis=1))[0]) + 2
+        raise HarnessError("NaN prediction", file=file, row=row, fix="predict every utterance")
+    return frame
+
+
+@app.command(context_settings=EXTRA)
+@_friendly
+def leaderboard(ctx: typer.Context) -> None:
+    """Tabulate run directories per corpus and task, best first: runs=runs format=rich|markdown|csv [out=FILE] [all=true]."""
+    from pathlib import Path
+
+    import leaderboards
+    from harness.io import write_text
+
+    options = _overrides(ctx)
+    runs_dir = Path(str(options.get("runs", "runs")))
+    table = leaderboards.collect_runs(runs_dir, latest_only=not options.get("all", False))
+    fmt = options.get("format", "rich")
+    if fmt == "rich":
+        leaderboards.render_rich(table, console=_console())
+        return
+    text = leaderboards.render_markdown(table) if fmt in ("markdown", "md") else leaderboards.render_csv(table)
+    if options.get("out"):
+        write_text(str(options["out"]), text)
+    else:
+        sys.stdout.write(text)
+
+
+@app.command(context_settings=EXTRA)
+@_friendly
+def transcribe(ctx: typer.Context) -> None:
+    """Transcribe a corpus with one ASR model: asr=whisper|canary corpus=demo [corpus_path=...] [model=...]."""
+    from harness.asr.transcribe import cli_main
+
+    _setup_logging()
+    options = _overrides(ctx)
+    summary = cli_main(options, progress=_Bar("transcribing"))
+    console = _console()
+    for key, value in summary.items():
+        console.print(f"{key}: {value}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Configuration: YAML defaults, the system's YAML, a profile, then ``key=value`` overrides.
+
+Why this order: the harness defaults say how to run, the system's YAML says what the paper did,
+a profile (``demo``, ``odyssey_baseline``) swaps in a configuration that runs elsewhere, and the
+command line wins. Values are parsed as YAML, so ``epochs=2``, ``members=[a,b]`` and
+``target_prior=none`` all mean what they look like. The fully resolved config is what gets saved
+with a run, so a result can always be traced to its exact settings.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import HarnessError
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness")).expanduser()
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``["a.b=1", "c=[x,y]"]`` -> ``{"a.b": 1, "c": ["x", "y"]}`` (keys stay dotted)."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip().lstrip("-")
+        if not sep or not key:
+            raise HarnessError(f"cannot parse argument {item!r}", fix="write overrides as key=value, e.g. seed=1")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        overrides[key] = value
+    return overrides
+
+
+def system_config_path(name: str) -> Path | None:
+    path = resources.files("systems").joinpath("configs", f"{name}.yaml")
+    return Path(str(path)) if path.is_file() else None
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise HarnessError(f"invalid YAML ({str(exc).splitlines()[0]})", file=path) from None
+    if not isinstance(data, dict):
+        raise HarnessError("expected a mapping at the top level", file=path)
+    return data
+
+
+def defaults() -> dict[str, Any]:
+    return load_yaml(Path(str(resources.files("harness").joinpath("defaults.yaml"))))
+
+
+def system_defaults(name: str) -> dict[str, Any]:
+    path = system_config_path(name)
+    return load_yaml(path) if path else {}
+
+
+def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Merge defaults, the system's YAML, its profile and the overrides into one dict."""
+    config = defaults()
+    overrides = dict(overrides)
+    name = overrides.pop("system", None) or config.get("system")
+    if not name:
+        raise HarnessError("no system given", fix="harness run system=NAME (see `harness ls`)")
+    from harness import registry
+
+    registry.target("systems", name)  # one clear error for an unknown name
+    own = system_defaults(name)
+    config["system"] = name
+    config["params"] = dict(own.get("params") or {})
+    config["members"] = list(own.get("members") or [])
+    config["system_tasks"] = list(own.get("tasks") or [])
+    profiles = own.get("profiles") or {}
+
+    # Non-param keys first, so that corpus/profile are known before the profile is chosen.
+    param_overrides = {}
+    for key, value in overrides.items():
+        head = key.split(".")[0]
+        if head in config and head not in ("params",):
+            _set_dotted(config, key, value)
+        elif key.startswith("params."):
+            param_overrides[key[len("params."):]] = value
+        else:
+            param_overrides[key] = value  # bare keys that are not harness keys go to the system
+
+    profile = config.get("profile", "auto")
+    if profile == "auto":
+        profile = "demo" if config.get("corpus") == "demo" and "demo" in profiles else None
+    elif profile in (None, "none", "paper"):
+        profile = None
+    elif profile not in profiles:
+        raise HarnessError(
+            f"system {name!r} has no profile {profile!r}",
+            fix=f"choose one of {', '.join(['none', *profiles]) }",
+        )
+    config["profile"] = profile
+    if profile:
+        profile_values = copy.deepcopy(profiles[profile])
+        members = profile_values.pop("members", None)
+        if members is not None and "members" not in overrides:
+            config["members"] = list(members)
+        config["params"].update(profile_values)
+    for key, value in param_overrides.items():
+        _set_dotted(config["params"], key, value)
+    return config
+
+
+def member_config(config: dict[str, Any], member: str) -> dict[str, Any]:
+    """The config a fusion member runs with: its own YAML + profile + member_params overrides."""
+    overrides = {
+        "system": member,
+        "corpus": config["corpus"],
+        "profile": "auto" if config.get("profile") is None or config.get("corpus") == "demo" else config["profile"],
+    }
+    for key, value in (config.get("member_params") or {}).get(member, {}).items():
+        overrides[f"params.{key}"] = value
+    resolved = resolve(overrides)
+    for key in ("corpus", "corpus_path", "corpus_options", "demo", "challenge", "seed", "devbal_n",
+                "target_prior", "asr", "asr_params", "bootstrap", "cache_dir", "output_dir",
+                "force", "progress"):
+        resolved[key] = copy.deepcopy(config.get(key))
+    resolved["members"] = []
+    return resolved
+
+
+def dump(config: dict[str, Any]) -> str:
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+
+
+def _set_dotted(target: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = target.get(part)
+        if not isinstance(node, dict):
+            node = {}
+            target[part] = node
+        target = node
+    target[parts[-1]] = value

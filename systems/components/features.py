@@ -1,0 +1,35 @@
+"""Small helpers the classic systems share: label filtering, attribute scaling, text cleaning."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from harness.data.manifest import ATTRIBUTES
+
+log = logging.getLogger(__name__)
+
+
+def scored_rows(frame: pd.DataFrame, classes) -> pd.DataFrame:
+    """Rows whose label is a scored class: O/X and unlabelled rows cannot train a scored output."""
+    return frame[frame["label"].isin(list(classes))].reset_index(drop=True)
+
+
+def attribute_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.dropna(subset=list(ATTRIBUTES)).reset_index(drop=True)
+
+
+def attribute_targets(frame: pd.DataFrame) -> np.ndarray:
+    return frame[list(ATTRIBUTES)].to_numpy(dtype=float)
+
+
+def texts(frame: pd.DataFrame, *, who: str) -> tuple[list[str], int]:
+    """Transcripts as strings; missing or empty ones become "" and are counted, never dropped."""
+    series = frame["text"].astype("string").fillna("")
+    empty = int((series.str.strip() == "").sum())
+    if empty:
+        log.warning("%s: %d of %d utterances have an empty or missing transcript; they are kept "
+                    "and read as empty text", who, empty, len(series))
+    return series.tolist(), empty

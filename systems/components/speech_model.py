@@ -1,0 +1,238 @@
+"""A self-supervised speech encoder with a pooling head for emotion: classes or A/V/D attributes.
+
+Why one module for the TalTech system and the Odyssey 2024 baseline: both are "backbone -> pool
+over frames -> small head"; they differ in the backbone (w2v-BERT 2.0 with LoRA vs WavLM fully
+fine-tuned), the pooling (attentive vs attentive statistics) and the head (dense+ReLU+BatchNorm vs
+Linear+LayerNorm+ReLU+dropout). Keeping them in one code path means a fix to masking, chunking or
+resume applies to both.
+
+Backbones come from a local directory or the Hugging Face cache only (``local_files_only=True``);
+a missing checkpoint is one :class:`~harness.errors.MissingModelError` line. A ``scratch_config``
+builds the same model class from its transformers config with random weights instead (the demo
+and the tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.errors import HarnessError, MissingModelError
+from systems.components.pooling import build_pooling
+
+log = logging.getLogger(__name__)
+
+W2VBERT_LORA_TARGETS: tuple[str, ...] = ("linear_q", "linear_k", "linear_v", "linear_out")
+"""The Conformer's self-attention projections. With rank 32 these give 6.29M adapter weights on
+w2v-BERT 2.0 (24 layers x 4 x 32 x 2048); with the head that is the ~8M trainable parameters the
+TalTech paper reports. Adding the feed-forward layers would triple it (22M)."""
+
+_CONFIG_CLASSES = {"wav2vec2-bert": "Wav2Vec2BertConfig", "wavlm": "WavLMConfig"}
+_MODEL_CLASSES = {"wav2vec2-bert": "Wav2Vec2BertModel", "wavlm": "WavLMModel"}
+
+
+def _transformers_class(table: dict[str, str], model_type: str):
+    import transformers
+
+    if model_type not in table:
+        raise HarnessError(
+            f"unsupported backbone type {model_type!r}",
+            fix=f"use a {' or '.join(table)} checkpoint",
+        )
+    return getattr(transformers, table[model_type])
+
+
+def scratch_backbone_config(scratch_config: dict[str, Any]):
+    """A transformers config from a dict; ``model_type`` picks the class (default w2v-BERT)."""
+    settings = dict(scratch_config)
+    model_type = settings.pop("model_type", "wav2vec2-bert")
+    return _transformers_class(_CONFIG_CLASSES, model_type)(**settings)
+
+
+def load_backbone(
+    backbone: str,
+    *,
+    scratch_config: dict[str, Any] | None = None,
+    layerdrop: float | None = 0.0,
+    seed: int = 0,
+) -> nn.Module:
+    """The encoder, from ``scratch_config`` (random weights) or from local weights only.
+
+    ``layerdrop`` overrides the checkpoint's value: w2v-BERT 2.0 ships 0.1, and a skipped layer
+    leaves parameters without gradients, which breaks DDP (and LoRA adapters in skipped layers
+    would learn from fewer batches).
+    """
+    if scratch_config is not None:
+        config = scratch_backbone_config(scratch_config)
+        if layerdrop is not None:
+            config.layerdrop = layerdrop
+        torch.manual_seed(seed)
+        return _transformers_class(_MODEL_CLASSES, config.model_type)(config)
+    from transformers import AutoConfig
+
+    kwargs = {"local_files_only": True}
+    if layerdrop is not None:
+        kwargs["layerdrop"] = layerdrop
+    try:
+        config = AutoConfig.from_pretrained(backbone, local_files_only=True)
+        model_class = _transformers_class(_MODEL_CLASSES, config.model_type)
+        return model_class.from_pretrained(backbone, **kwargs)
+    except HarnessError:
+        raise
+    except (OSError, ValueError) as exc:
+        if os.path.isdir(os.path.expanduser(backbone)):
+            raise HarnessError(
+                f"cannot load a speech encoder from this directory ({str(exc).splitlines()[0][:160]})",
+                file=backbone, fix="pass a directory with config.json and model weights saved by transformers",
+            ) from None
+        raise MissingModelError(backbone, "backbone") from None
+
+
+class EmotionHead(nn.Module):
+    """Pooling, one dense embedding layer, output layer.
+
+    ``dense_bn`` (TalTech): Linear -> ReLU -> BatchNorm; for attributes a tanh then a 3-output
+    Linear. ``baseline`` (Odyssey 2024): Linear -> LayerNorm -> ReLU -> dropout -> Linear.
+    The embedding the back-end uses is the output of the dense block (before tanh or dropout).
+    """
+
+    def __init__(
+        self, dim: int, outputs: int, *, task: str, pooling: str = "attentive",
+        pooling_hidden: int = 128, kind: str = "dense_bn", embedding_dim: int = 1024,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.pool = build_pooling(pooling, dim, pooling_hidden)
+        self.kind = kind
+        self.task = task
+        if kind == "dense_bn":
+            self.dense = nn.Linear(self.pool.output_dim, embedding_dim)
+            self.norm = nn.BatchNorm1d(embedding_dim)
+            self.dropout = nn.Identity()
+        elif kind == "baseline":
+            self.dense = nn.Linear(self.pool.output_dim, embedding_dim)
+            self.norm = nn.LayerNorm(embedding_dim)
+            self.dropout = nn.Dropout(dropout)
+        else:
+            raise ValueError(f"unknown head {kind!r}; use dense_bn or baseline")
+        self.output = nn.Linear(embedding_dim, outputs)
+
+    def embed(self, frames: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        hidden = self.dense(self.pool(frames, mask))
+        if self.kind == "baseline":
+            return F.relu(self.norm(hidden))
+        return self._batch_norm(F.relu(hidden))
+
+    def _batch_norm(self, hidden: torch.Tensor) -> torch.Tensor:
+        """BatchNorm that tolerates a final training batch of one (uses running statistics)."""
+        if self.training and hidden.shape[0] == 1:
+            norm = self.norm
+            return F.batch_norm(hidden, norm.running_mean, norm.running_var, norm.weight, norm.bias,
+                                training=False, eps=norm.eps)
+        return self.norm(hidden)
+
+    def forward(self, frames: torch.Tensor, mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        embedding = self.embed(frames, mask)
+        hidden = self.dropout(embedding)
+        if self.task == "attributes" and self.kind == "dense_bn":
+            hidden = torch.tanh(hidden)
+        return {"output": self.output(hidden), "embedding": embedding}
+
+
+class SpeechEmotionModel(nn.Module):
+    """Backbone (optionally LoRA-wrapped) + :class:`EmotionHead`; forward takes front-end output."""
+
+    def __init__(self, backbone: nn.Module, head: EmotionHead, input_name: str) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.input_name = input_name
+
+    def base_backbone(self) -> nn.Module:
+        """The transformers model under any peft wrapper."""
+        backbone = self.backbone
+        return backbone.get_base_model() if hasattr(backbone, "get_base_model") else backbone
+
+    def frame_mask(self, frames: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Mask of encoder frames: the input mask for w2v-BERT, downsampled for WavLM's CNN."""
+        if frames.shape[1] == attention_mask.shape[1]:
+            return attention_mask
+        return self.base_backbone()._get_feature_vector_attention_mask(frames.shape[1], attention_mask)
+
+    def forward(self, attention_mask: torch.Tensor, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        frames = self.backbone(attention_mask=attention_mask, **inputs).last_hidden_state
+        return self.head(frames, self.frame_mask(frames, attention_mask))
+
+
+def build_model(
+    backbone_module: nn.Module,
+    *,
+    outputs: int,
+    task: str,
+    finetune: str = "lora",
+    lora_rank: int = 32,
+    lora_alpha: int = 32,
+    lora_dropout: float = 0.05,
+    lora_targets: Sequence[str] = W2VBERT_LORA_TARGETS,
+    freeze_feature_encoder: bool = True,
+    gradient_checkpointing: bool = False,
+    pooling: str = "attentive",
+    pooling_hidden: int = 128,
+    head: str = "dense_bn",
+    embedding_dim: int = 1024,
+    head_dropout: float = 0.5,
+) -> SpeechEmotionModel:
+    """Set up fine-tuning (``lora``, ``full`` or ``frozen``) and attach the head."""
+    from systems.components.speech_features import frontend_for
+
+    config = backbone_module.config
+    if gradient_checkpointing:
+        backbone_module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if finetune == "lora":
+        import warnings
+
+        from systems.components.lora import apply_lora
+
+        with warnings.catch_warnings():  # transformers 5 deprecation noise from inside peft
+            warnings.simplefilter("ignore", FutureWarning)
+            backbone_module = apply_lora(backbone_module, rank=lora_rank, alpha=lora_alpha,
+                                         dropout=lora_dropout, target_modules=list(lora_targets))
+    elif finetune == "frozen":
+        backbone_module.requires_grad_(False)
+    elif finetune == "full":
+        if freeze_feature_encoder and hasattr(backbone_module, "freeze_feature_encoder"):
+            backbone_module.freeze_feature_encoder()
+    else:
+        raise HarnessError(f"unknown finetune mode {finetune!r}", fix="use finetune=lora, full or frozen")
+    head_module = EmotionHead(
+        config.hidden_size, outputs, task=task, pooling=pooling, pooling_hidden=pooling_hidden,
+        kind=head, embedding_dim=embedding_dim, dropout=head_dropout,
+    )
+    return SpeechEmotionModel(backbone_module, head_module, frontend_for(config.model_type).input_name)
+
+
+def paper_trainable_parameters(**overrides: Any) -> dict[str, int]:
+    """Trainable/total parameters of the paper configuration, counted without weights (meta device).
+
+    Builds the real ``Wav2Vec2BertConfig`` (its defaults are w2v-BERT 2.0's architecture), wraps it
+    with LoRA and the 10-output head exactly as :func:`build_model` does, on ``torch.device("meta")``
+    so no memory is allocated and nothing is downloaded.
+    """
+    from transformers import Wav2Vec2BertConfig, Wav2Vec2BertModel
+
+    from systems.components.lora import count_parameters
+
+    settings = {"outputs": 10, "task": "categorical", **overrides}
+    with torch.device("meta"):
+        backbone = Wav2Vec2BertModel(Wav2Vec2BertConfig(layerdrop=0.0))
+        model = build_model(backbone, **settings)
+    trainable, total = count_parameters(model)
+    head_trainable = sum(p.numel() for p in model.head.parameters() if p.requires_grad)
+    return {"trainable": trainable, "total": total, "lora": trainable - head_trainable,
+            "head": head_trainable}

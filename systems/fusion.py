@@ -1,0 +1,229 @@
+"""Posterior fusion, as in the TalTech Odyssey 2024 entry.
+
+Both fusions are fit on Dev_bal only, from the members' (prior-corrected) predictions:
+
+* ``fusion_interp``: a convex combination of member posteriors; the weights are grid-searched over
+  [0, 1] in steps of 0.05 for the best Dev_bal macro-F1. Few parameters, hard to overfit.
+* ``fusion_lr``: a multinomial logistic regression (L2, C=1.0) on the concatenated member
+  log-posteriors. It can learn per-class trust in each modality, and because Dev_bal is balanced
+  it also learns a uniform output prior. It reports a cross-validated Dev_bal macro-F1, so that
+  overfitting a small Dev_bal shows up next to the test score.
+
+For attributes both use one interpolation weight per attribute (chosen by Dev_bal CCC): the paper
+found text best for valence and audio best for arousal, and the weights show it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.data import predictions as P
+from harness.data.manifest import ATTRIBUTES
+from harness.errors import HarnessError
+from systems.base import FusionSystem
+
+_EPS = 1e-6
+
+
+def weight_grid(n_members: int, step: float) -> np.ndarray:
+    """All weight vectors on the simplex with the given step (for two members: w, 1-w)."""
+    ticks = int(round(1 / step))
+    combos = [c for c in itertools.product(range(ticks + 1), repeat=n_members - 1) if sum(c) <= ticks]
+    return np.array([[*c, ticks - sum(c)] for c in combos], dtype=float) / ticks
+
+
+def _best(scores: np.ndarray, grid: np.ndarray) -> int:
+    """Best score; ties go to the most even weights (the least committal choice)."""
+    top = np.flatnonzero(scores >= scores.max() - 1e-12)
+    spread = np.abs(grid[top] - 1 / grid.shape[1]).sum(axis=1)
+    return int(top[np.argmin(spread)])
+
+
+class _Fusion(FusionSystem):
+    tasks = ("categorical", "attributes")
+
+    def _stack(self, member_predictions: dict[str, pd.DataFrame]) -> list[np.ndarray]:
+        missing = [m for m in self.members_ if m not in member_predictions]
+        if missing:
+            raise HarnessError(f"fusion is missing member predictions for {missing}")
+        ids = member_predictions[self.members_[0]].index
+        frames = []
+        for member in self.members_:
+            frame = member_predictions[member]
+            if not frame.index.equals(ids):
+                frame = frame.loc[ids]
+            frames.append(frame.to_numpy(dtype=float))
+        self._ids = ids
+        return frames
+
+    def _fit_attributes(self, inputs: list[np.ndarray], dev: pd.DataFrame) -> None:
+        from scoring import ccc
+
+        truth = dev.set_index("id").loc[self._ids, list(ATTRIBUTES)].to_numpy(dtype=float)
+        grid = weight_grid(len(inputs), self.step)
+        stacked = np.stack(inputs)  # (members, n, 3)
+        self.attribute_weights_ = {}
+        for j, attribute in enumerate(ATTRIBUTES):
+            scores = np.array([ccc(np.tensordot(w, stacked[:, :, j], axes=1), truth[:, j]) for w in grid])
+            best = _best(scores, grid)
+            self.attribute_weights_[attribute] = dict(zip(self.members_, grid[best].round(4).tolist()))
+            self.dev_scores_[f"ccc_{attribute}"] = float(scores[best])
+        self.class_prior_ = None
+
+    def _predict_attributes(self, inputs: list[np.ndarray]) -> np.ndarray:
+        stacked = np.stack(inputs)
+        out = np.zeros(stacked.shape[1:])
+        for j, attribute in enumerate(ATTRIBUTES):
+            weights = np.array([self.attribute_weights_[attribute][m] for m in self.members_])
+            out[:, j] = np.tensordot(weights, stacked[:, :, j], axes=1)
+        return out
+
+    def predict(self, member_predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:  # type: ignore[override]
+        inputs = self._stack(member_predictions)
+        if self.task_ == "attributes":
+            return P.attributes(list(self._ids), self._predict_attributes(inputs))
+        return P.categorical(list(self._ids), self._predict_categorical(inputs), self.classes_)
+
+    def _begin(self, member_predictions: dict[str, pd.DataFrame], task: str, classes) -> list[np.ndarray]:
+        self.check_task(task)
+        self.task_, self.classes_ = task, tuple(classes)
+        self.members_ = list(member_predictions)
+        self.dev_scores_: dict[str, float] = {}
+        return self._stack(member_predictions)
+
+    def report(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"dev_bal": self.dev_scores_}
+        if self.task_ == "attributes":
+            out["attribute_weights"] = self.attribute_weights_
+        return out
+
+    def save(self, directory: str | Path) -> None:
+        self._save_params(Path(directory), {"state": self._state()})
+
+    def _state(self) -> dict[str, Any]:
+        return {"task": self.task_, "classes": list(self.classes_), "members": self.members_,
+                "attribute_weights": getattr(self, "attribute_weights_", None)}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.task_, self.classes_, self.members_ = state["task"], tuple(state["classes"]), state["members"]
+        self.attribute_weights_ = state.get("attribute_weights")
+        self.dev_scores_ = {}
+
+
+class FusionInterp(_Fusion):
+    name = "fusion_interp"
+
+    def __init__(self, step: float = 0.05) -> None:
+        self.step = step
+
+    def fit(self, member_predictions, dev, *, task, classes) -> FusionInterp:  # type: ignore[override]
+        from scoring import macro_f1
+
+        inputs = self._begin(member_predictions, task, classes)
+        if task == "attributes":
+            self._fit_attributes(inputs, dev)
+            return self
+        truth = dev.set_index("id").loc[self._ids, "label"].to_numpy(dtype=object)
+        grid = weight_grid(len(inputs), self.step)
+        stacked = np.stack(inputs)
+        labels = np.asarray(self.classes_)
+        scores = np.array([
+            macro_f1(truth, labels[np.tensordot(w, stacked, axes=1).argmax(1)], labels=list(labels))
+            for w in grid
+        ])
+        best = _best(scores, grid)
+        self.weights_ = dict(zip(self.members_, grid[best].round(4).tolist()))
+        self.dev_scores_["macro_f1"] = float(scores[best])
+        self.class_prior_ = np.full(len(self.classes_), 1 / len(self.classes_))
+        return self
+
+    def _predict_categorical(self, inputs: list[np.ndarray]) -> np.ndarray:
+        weights = np.array([self.weights_[m] for m in self.members_])
+        return np.tensordot(weights, np.stack(inputs), axes=1)
+
+    def report(self) -> dict[str, Any]:
+        out = super().report()
+        if self.task_ == "categorical":
+            out["weights"] = self.weights_
+        return out
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "weights": getattr(self, "weights_", None)}
+
+    @classmethod
+    def load(cls, directory: str | Path) -> FusionInterp:
+        meta = cls._read_params(Path(directory))
+        system = cls(**meta["params"])
+        system._restore(meta["state"])
+        system.weights_ = meta["state"]["weights"]
+        return system
+
+
+class FusionLR(_Fusion):
+    name = "fusion_lr"
+
+    def __init__(self, C: float = 1.0, step: float = 0.05, cv_folds: int = 5, seed: int = 0) -> None:
+        self.C = C
+        self.step = step
+        self.cv_folds = cv_folds
+        self.seed = seed
+
+    @staticmethod
+    def _features(inputs: list[np.ndarray]) -> np.ndarray:
+        return np.hstack([np.log(np.clip(x, _EPS, 1.0)) for x in inputs])
+
+    def _model(self):
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=self.C, max_iter=5000, random_state=self.seed)
+
+    def fit(self, member_predictions, dev, *, task, classes) -> FusionLR:  # type: ignore[override]
+        from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+        from scoring import macro_f1
+
+        inputs = self._begin(member_predictions, task, classes)
+        if task == "attributes":
+            self._fit_attributes(inputs, dev)
+            return self
+        features = self._features(inputs)
+        truth = dev.set_index("id").loc[self._ids, "label"].to_numpy(dtype=str)
+        self.model_ = self._model().fit(features, truth)
+        counts = pd.Series(truth).value_counts()
+        folds = int(min(self.cv_folds, counts.min()))
+        if folds >= 2:
+            splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
+            cv_pred = cross_val_predict(self._model(), features, truth, cv=splitter)
+            self.dev_scores_["macro_f1_cv"] = float(macro_f1(truth, cv_pred, labels=list(self.classes_)))
+        self.dev_scores_["macro_f1_fit"] = float(
+            macro_f1(truth, self.model_.predict(features), labels=list(self.classes_)))
+        self.class_prior_ = np.full(len(self.classes_), 1 / len(self.classes_))
+        return self
+
+    def _predict_categorical(self, inputs: list[np.ndarray]) -> np.ndarray:
+        from systems.text_tfidf import _aligned_proba
+
+        return _aligned_proba(self.model_, self._features(inputs), self.classes_)
+
+    def save(self, directory: str | Path) -> None:
+        from systems.components.sk_state import save_estimators
+
+        super().save(directory)
+        if self.task_ == "categorical":
+            save_estimators(Path(directory), {"model": self.model_})
+
+    @classmethod
+    def load(cls, directory: str | Path) -> FusionLR:
+        from systems.components.sk_state import load_estimators
+
+        meta = cls._read_params(Path(directory))
+        system = cls(**meta["params"])
+        system._restore(meta["state"])
+        if system.task_ == "categorical":
+            system.model_ = load_estimators(Path(directory))[0]["model"]
+        return system

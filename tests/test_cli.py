@@ -1,0 +1,84 @@
+"""The command line: fast start-up without heavy imports, one-line errors, validate exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from harness.cli import app
+
+runner = CliRunner()
+
+
+def test_help_and_ls_do_not_import_torch_transformers_or_peft():
+    code = (
+        "import sys\n"
+        "from harness.cli import app\n"
+        "for argv in (['--help'], ['ls'], ['run', '--help']):\n"
+        "    try:\n"
+        "        app(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = [m for m in ('torch', 'transformers', 'peft', 'sklearn', 'pandas') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_ls_lists_every_kind():
+    result = runner.invoke(app, ["ls"])
+    assert result.exit_code == 0
+    for name in ("fusion_lr", "audio_w2vbert", "text_llm", "odyssey2024", "emospeech2024", "msp_podcast", "whisper"):
+        assert name in result.output
+
+
+def _one_line_error(result) -> str:
+    text = result.output.strip()
+    assert result.exit_code == 2, text
+    assert "Traceback" not in text
+    assert text.startswith("error:")
+    return text
+
+
+def test_real_corpus_without_path_says_what_to_pass():
+    text = _one_line_error(runner.invoke(app, ["run", "system=text_tfidf", "corpus=msp_podcast"]))
+    assert "corpus_path=" in text
+
+
+def test_unknown_system_lists_the_registered_ones():
+    text = _one_line_error(runner.invoke(app, ["run", "system=nope"]))
+    assert "fusion_lr" in text
+
+
+def test_unknown_system_parameter_is_one_line(tmp_path):
+    text = _one_line_error(runner.invoke(app, ["run", "system=text_tfidf", "no_such_param=1",
+                                               f"cache_dir={tmp_path}", "demo.n=80"]))
+    assert "no_such_param" in text
+
+
+def test_validate_exit_codes_and_problem_lines(tmp_path):
+    ids = tmp_path / "ids.txt"
+    ids.write_text("a.wav\nb.wav\nc.wav\n")
+    good = tmp_path / "good.csv"
+    good.write_text("FileName,EmoClass\na.wav,A\nb.wav,N\nc.wav,S\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("FileName,EmoClass\na.wav,A\na.wav,N\nc.wav,Z\n")
+    ok = runner.invoke(app, ["validate", str(good), "challenge=odyssey2024", "task=categorical", f"ids={ids}"])
+    assert ok.exit_code == 0, ok.output
+    result = runner.invoke(app, ["validate", str(bad), "challenge=odyssey2024", "task=categorical", f"ids={ids}"])
+    assert result.exit_code == 1
+    output = result.output.replace("\n", " ")
+    assert "line 3" in output and "duplicate" in output
+    assert "line 4" in output and "'Z'" in output
+    assert "b.wav" in output and "missing" in output
+
+
+def test_validate_attributes_rejects_nan(tmp_path):
+    bad = tmp_path / "task2.csv"
+    bad.write_text("FileName,EmoAct,EmoVal,EmoDom\na.wav,3.0,nan,4.0\n")
+    result = runner.invoke(app, ["validate", str(bad), "challenge=odyssey2024", "task=attributes"])
+    assert result.exit_code == 1
+    assert "line 2" in result.output and "EmoVal" in result.output

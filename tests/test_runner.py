@@ -1,0 +1,117 @@
+"""End-to-end runs on a small demo corpus: run directory, submissions, cache reuse, interruption."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import registry
+from harness.config import resolve
+from harness.runner import run
+
+pytest.importorskip("opensmile")
+
+N = 240  # small demo corpus: 30 per class in Development and Test3
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("harness-cache")
+
+
+def _config(cache_dir, out, **overrides):
+    return resolve({"demo.n": N, "cache_dir": str(cache_dir), "output_dir": str(out), "bootstrap": 200,
+                    "progress": False, **overrides})
+
+
+@pytest.fixture(scope="module")
+def fusion_run(cache_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    config = _config(cache_dir, out, system="fusion_lr", members=["text_tfidf", "audio_egemaps"])
+    return run(config)
+
+
+def test_run_directory_holds_config_environment_metrics_predictions_and_submissions(fusion_run):
+    names = {p.name for p in fusion_run.iterdir()}
+    assert {"config.yaml", "environment.json", "metrics.json", "log.txt", "predictions", "submissions"} <= names
+    metrics = json.loads((fusion_run / "metrics.json").read_text())
+    assert metrics["corpus"]["kind"] == "demo" and metrics["corpus"]["challenge"] == "odyssey2024"
+    tasks = {(r["task"], r["split"], r["variant"]) for r in metrics["results"]}
+    assert ("categorical", "Test3", "prior") in tasks and ("attributes", "Test3", "raw") in tasks
+    environment = json.loads((fusion_run / "environment.json").read_text())
+    assert environment["seed"] == 0 and environment["packages"]["numpy"]
+
+
+def test_submissions_pass_the_challenge_validator(fusion_run):
+    challenge = registry.get("challenges", "odyssey2024")
+    metrics = json.loads((fusion_run / "metrics.json").read_text())
+    predictions = {t: fusion_run / "predictions" / t / "Test3.csv" for t in ("categorical", "attributes")}
+    for task, relative in metrics["submissions"].items():
+        import pandas as pd
+
+        expected = pd.read_csv(predictions[task], dtype={"id": str})["id"].tolist()
+        assert challenge.validate_submission(fusion_run / relative, task, expected) == []
+
+
+def test_fusion_run_records_member_scores_and_cv_score(fusion_run):
+    metrics = json.loads((fusion_run / "metrics.json").read_text())
+    report = metrics["report"]["categorical"]
+    assert set(report["member_scores"]) == {"text_tfidf", "audio_egemaps"}
+    assert 0 < report["dev_bal"]["macro_f1_cv"] <= 1
+    weights = metrics["report"]["attributes"]["attribute_weights"]
+    assert set(weights) == {"arousal", "valence", "dominance"}
+
+
+def test_fusion_beats_chance_on_held_out_test3(fusion_run):
+    metrics = json.loads((fusion_run / "metrics.json").read_text())
+    primary = {(r["task"], r["split"], r["variant"]): r["metrics"] for r in metrics["results"]}
+    assert primary[("categorical", "Test3", "prior")]["macro_f1"] > 0.25  # chance is 1/8
+    assert primary[("attributes", "Test3", "raw")]["ccc_mean"] > 0.2
+
+
+def test_rerun_reuses_cached_members_without_training(fusion_run, cache_dir, tmp_path, monkeypatch):
+    from systems.audio_egemaps import AudioEgemaps
+    from systems.text_tfidf import TextTfidf
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a cached member was retrained")
+
+    monkeypatch.setattr(TextTfidf, "fit", refuse)
+    monkeypatch.setattr(AudioEgemaps, "fit", refuse)
+    again = run(_config(cache_dir, tmp_path, system="fusion_interp", members=["text_tfidf", "audio_egemaps"]))
+    assert (again / "metrics.json").exists()
+
+
+def test_interrupted_run_leaves_nothing_complete_and_resumes_from_cache(fusion_run, cache_dir, tmp_path, monkeypatch):
+    from systems.fusion import FusionLR
+
+    original = FusionLR.fit
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FusionLR, "fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(_config(cache_dir, tmp_path, system="fusion_lr", members=["text_tfidf", "audio_egemaps"]))
+    visible = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    assert visible == []
+    assert not list(tmp_path.glob("*/metrics.json"))
+    monkeypatch.setattr(FusionLR, "fit", original)
+    completed = run(_config(cache_dir, tmp_path, system="fusion_lr", members=["text_tfidf", "audio_egemaps"]))
+    assert (completed / "metrics.json").exists()
+
+
+def test_a_changed_parameter_is_a_new_cache_key(cache_dir, tmp_path):
+    from harness.cache import Cache
+    from harness.runner import load_corpus, make_splits, member_key
+
+    base = _config(cache_dir, tmp_path, system="text_tfidf")
+    corpus = load_corpus(base)
+    challenge = registry.get("challenges", "odyssey2024")
+    splits = make_splits(corpus, challenge, 300, 0)
+    key_a, _ = member_key(base, corpus, splits, "categorical", challenge.classes)
+    changed = _config(cache_dir, tmp_path, system="text_tfidf", C=0.1)
+    key_b, _ = member_key(changed, corpus, splits, "categorical", challenge.classes)
+    assert key_a != key_b
+    assert Cache(cache_dir).load_member(key_b) is None
