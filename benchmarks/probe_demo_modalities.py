@@ -39,6 +39,25 @@ def egemaps(paths: list[str]) -> np.ndarray:
     return np.vstack([smile.process_file(p).to_numpy()[0] for p in paths])
 
 
+def cached_egemaps(corpus, split: dict, folder: str | None) -> dict:
+    """eGeMAPS per split, cached by corpus name and generator version (extraction takes minutes)."""
+    import tempfile
+    from pathlib import Path
+
+    version = corpus.info.get("demo", {}).get("version")
+    base = Path(folder or Path(tempfile.gettempdir()) / "harness-probe")
+    path = base / f"{corpus.name}-v{version}.npz"
+    if path.exists():
+        cached = np.load(path)
+        return {s: cached[s] for s in split}
+    t0 = time.time()
+    features = {s: egemaps(list(f["path"])) for s, f in split.items()}
+    print(f"eGeMAPS features in {time.time() - t0:.1f} s")
+    base.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **features)
+    return features
+
+
 def main() -> int:
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -52,18 +71,21 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", default=None)
+    parser.add_argument("--cache", default=None, help="cache_dir of the demo corpus")
+    parser.add_argument("--feature-cache", default=None, help="folder for eGeMAPS features")
+    parser.add_argument("--c-text", type=float, default=10.0)
+    parser.add_argument("--c-audio", type=float, default=1.0)
     args = parser.parse_args()
 
     corpus = load_demo_corpus(n=args.n, seed=args.seed, cache_dir=args.cache)
     m = corpus.manifest
     classes = list(CHALLENGE.classes)
-    split = {s: m[m["split"] == s].reset_index(drop=True) for s in ("Train", "Development", "Test3")}
+    split = {
+        s: m[m["split"] == s].reset_index(drop=True) for s in ("Train", "Development", "Test3")
+    }
     train_cls = split["Train"][split["Train"]["label"].isin(classes)].reset_index(drop=True)
 
-    t0 = time.time()
-    audio = {s: egemaps(list(f["path"])) for s, f in split.items()}
-    print(f"eGeMAPS features in {time.time() - t0:.1f} s")
+    audio = cached_egemaps(corpus, split, args.feature_cache)
     scaler = StandardScaler().fit(audio["Train"])
     audio = {s: scaler.transform(x) for s, x in audio.items()}
     word = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)
@@ -91,7 +113,7 @@ def main() -> int:
         q = p / prior
         return q / q.sum(1, keepdims=True)
 
-    post = {"text": posteriors(text, 10.0), "audio": posteriors(audio, 1.0)}
+    post = {"text": posteriors(text, args.c_text), "audio": posteriors(audio, args.c_audio)}
     ok = True
     report = {}
     for name, p in post.items():
@@ -121,7 +143,7 @@ def main() -> int:
         ok &= score > best
 
     attributes = ("arousal", "valence", "dominance")
-    has_att = split["Train"][list(attributes)].notna().all(1).to_numpy()
+    has_att = split["Train"][list(attributes)].notna().all(axis=1).to_numpy()
     preds = {}
     for name, feats, alpha in (("text", text, 1.0), ("audio", audio, 10.0)):
         preds[name] = {}

@@ -321,10 +321,14 @@ def leaderboard(ctx: typer.Context) -> None:
 
     options = _overrides(ctx)
     runs_dir = Path(str(options.get("runs", "runs")))
+    if not runs_dir.is_dir():
+        from harness.errors import HarnessError
+
+        raise HarnessError("no runs directory", file=runs_dir, fix="run `harness run system=...` first or pass runs=DIR")
     table = leaderboards.collect_runs(runs_dir, latest_only=not options.get("all", False))
     fmt = options.get("format", "rich")
     if fmt == "rich":
-        leaderboards.render_rich(table, console=_console())
+        _console().print(leaderboards.render_rich(table))
         return
     text = leaderboards.render_markdown(table) if fmt in ("markdown", "md") else leaderboards.render_csv(table)
     if options.get("out"):

@@ -14,6 +14,7 @@ from typing import Any
 from harness.errors import HarnessError
 
 KINDS = ("systems", "challenges", "corpora", "asr")
+_SINGULAR = {"systems": "system", "challenges": "challenge", "corpora": "corpus", "asr": "ASR back-end"}
 
 _BUILTIN: dict[str, dict[str, str]] = {
     "systems": {
@@ -58,7 +59,7 @@ def target(kind: str, name: str) -> str:
     table = _table(kind)
     if name not in table:
         raise HarnessError(
-            f"unknown {kind[:-1] if kind != 'corpora' else 'corpus'} {name!r}",
+            f"unknown {_SINGULAR[kind]} {name!r}",
             fix=f"choose one of {', '.join(sorted(table))} (see `harness ls`)",
         )
     return table[name]

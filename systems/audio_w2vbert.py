@@ -33,6 +33,8 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +72,12 @@ class AudioW2VBert(System):
         lora_rank: int = 32,
         lora_alpha: int = 32,
         lora_dropout: float = 0.05,
-        lora_targets: tuple[str, ...] | list[str] = ("linear_q", "linear_k", "linear_v", "linear_out"),
+        lora_targets: tuple[str, ...] | list[str] = (
+            "linear_q",
+            "linear_k",
+            "linear_v",
+            "linear_out",
+        ),
         freeze_feature_encoder: bool = True,
         gradient_checkpointing: bool = False,
         pooling: str = "attentive",
@@ -112,6 +119,7 @@ class AudioW2VBert(System):
         cache_audio_hours: float = 2.0,
         bf16: bool = True,
         cpu: bool = False,
+        num_threads: int | None = None,
         progress: bool = False,
         seed: int = 0,
         work_dir: str | None = None,
@@ -164,6 +172,7 @@ class AudioW2VBert(System):
         self.cache_audio_hours = cache_audio_hours
         self.bf16 = bf16
         self.cpu = cpu
+        self.num_threads = num_threads
         self.progress = progress
         self.seed = seed
         self.work_dir = work_dir
@@ -171,8 +180,16 @@ class AudioW2VBert(System):
     # ==========================================================================================
     # fit
     # ==========================================================================================
-    def fit(self, train: pd.DataFrame, dev: pd.DataFrame, *, task: str, classes: tuple[str, ...]) -> AudioW2VBert:
+    def fit(
+        self, train: pd.DataFrame, dev: pd.DataFrame, *, task: str, classes: tuple[str, ...]
+    ) -> AudioW2VBert:
         """Train the network (resuming from ``work_dir`` if a checkpoint is there), then the back-end."""
+        with _torch_threads(self.num_threads):
+            return self._fit(train, dev, task=task, classes=classes)
+
+    def _fit(
+        self, train: pd.DataFrame, dev: pd.DataFrame, *, task: str, classes: tuple[str, ...]
+    ) -> AudioW2VBert:
         self.check_task(task)
         self._check_params()
         started = time.perf_counter()
@@ -193,14 +210,22 @@ class AudioW2VBert(System):
 
     def _check_params(self) -> None:
         if self.output not in ("backend", "softmax"):
-            raise HarnessError(f"unknown output {self.output!r}", fix="use output=backend or output=softmax")
+            raise HarnessError(
+                f"unknown output {self.output!r}", fix="use output=backend or output=softmax"
+            )
         if self.attribute_scale not in _ATTRIBUTE_SCALES:
-            raise HarnessError(f"unknown attribute_scale {self.attribute_scale!r}", fix="use tanh or unit")
+            raise HarnessError(
+                f"unknown attribute_scale {self.attribute_scale!r}", fix="use tanh or unit"
+            )
         if self.attribute_loss not in ("ccc", "one_minus_ccc"):
-            raise HarnessError(f"unknown attribute_loss {self.attribute_loss!r}", fix="use ccc or one_minus_ccc")
+            raise HarnessError(
+                f"unknown attribute_loss {self.attribute_loss!r}", fix="use ccc or one_minus_ccc"
+            )
         if self.class_weighting not in ("none", "inverse_frequency"):
-            raise HarnessError(f"unknown class_weighting {self.class_weighting!r}",
-                               fix="use none or inverse_frequency")
+            raise HarnessError(
+                f"unknown class_weighting {self.class_weighting!r}",
+                fix="use none or inverse_frequency",
+            )
 
     def _training_rows(self, train: pd.DataFrame, task: str) -> pd.DataFrame:
         """Rows with a usable reference; O/X are kept only as extra classes when asked to."""
@@ -212,7 +237,9 @@ class AudioW2VBert(System):
             keep = train[list(ATTRIBUTES)].notna().all(axis=1)
         rows = train[keep].reset_index(drop=True)
         if len(rows) < 2:
-            raise HarnessError(f"audio_w2vbert needs labelled training utterances for {task}; found {len(rows)}")
+            raise HarnessError(
+                f"audio_w2vbert needs labelled training utterances for {task}; found {len(rows)}"
+            )
         return rows
 
     def _output_codes(self, train: pd.DataFrame, task: str) -> tuple[str, ...]:
@@ -229,19 +256,40 @@ class AudioW2VBert(System):
 
         backbone = load_backbone(self.backbone, scratch_config=self.scratch_config, seed=self.seed)
         if self.scratch_config is not None and self.finetune == "lora":
-            log.info("audio_w2vbert: scratch backbone trains fully (LoRA on random weights is pointless)")
-        finetune = "full" if (self.scratch_config is not None and self.finetune == "lora") else self.finetune
+            log.info(
+                "audio_w2vbert: scratch backbone trains fully (LoRA on random weights is pointless)"
+            )
+        finetune = (
+            "full"
+            if (self.scratch_config is not None and self.finetune == "lora")
+            else self.finetune
+        )
         torch.manual_seed(self.seed)
         model = build_model(
-            backbone, outputs=outputs, task=task, finetune=finetune, lora_rank=self.lora_rank,
-            lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout, lora_targets=list(self.lora_targets),
+            backbone,
+            outputs=outputs,
+            task=task,
+            finetune=finetune,
+            lora_rank=self.lora_rank,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            lora_targets=list(self.lora_targets),
             freeze_feature_encoder=self.freeze_feature_encoder,
-            gradient_checkpointing=self.gradient_checkpointing, pooling=self.pooling,
-            pooling_hidden=self.pooling_hidden, head=self.head, embedding_dim=self.embedding_dim,
+            gradient_checkpointing=self.gradient_checkpointing,
+            pooling=self.pooling,
+            pooling_hidden=self.pooling_hidden,
+            head=self.head,
+            embedding_dim=self.embedding_dim,
             head_dropout=self.head_dropout,
         )
         self.backbone_config_ = backbone.config.to_dict()
         return model
+
+    def _device(self) -> str:
+        """Where a loaded model runs: the GPU when there is one and ``cpu`` is not forced."""
+        import torch
+
+        return "cuda" if torch.cuda.is_available() and not self.cpu else "cpu"
 
     def _frontend(self):
         from systems.components.speech_features import frontend_for
@@ -253,8 +301,13 @@ class AudioW2VBert(System):
         global _warned_no_augmentation
         from systems.components.augment import Augmenter
 
-        augmenter = Augmenter(self.noise_dir, self.rir_dir, noise_prob=self.augment_prob,
-                              rir_prob=self.augment_prob, snr_db=tuple(self.noise_snr_db))
+        augmenter = Augmenter(
+            self.noise_dir,
+            self.rir_dir,
+            noise_prob=self.augment_prob,
+            rir_prob=self.augment_prob,
+            snr_db=tuple(self.noise_snr_db),
+        )
         if not augmenter.active:
             if not _warned_no_augmentation:
                 log.info("audio_w2vbert: %s", augmenter.describe())
@@ -268,41 +321,89 @@ class AudioW2VBert(System):
 
         checkpoint_dir = None
         if self.work_dir:
-            checkpoint_dir = str(Path(self.work_dir) / f"{self.task_}-{self._fingerprint()}" / stage)
+            checkpoint_dir = str(
+                Path(self.work_dir) / f"{self.task_}-{self._fingerprint()}" / stage
+            )
         return TrainConfig(
-            epochs=epochs, lr=lr, weight_decay=self.weight_decay, optimizer=self.optimizer,
-            batch_size=self.batch_size, effective_batch=self.effective_batch,
-            warmup_fraction=self.warmup_fraction, schedule=self.schedule, bf16=self.bf16,
-            seed=self.seed, checkpoint_dir=checkpoint_dir, cpu=self.cpu, progress=self.progress,
+            epochs=epochs,
+            lr=lr,
+            weight_decay=self.weight_decay,
+            optimizer=self.optimizer,
+            batch_size=self.batch_size,
+            effective_batch=self.effective_batch,
+            warmup_fraction=self.warmup_fraction,
+            schedule=self.schedule,
+            bf16=self.bf16,
+            seed=self.seed,
+            checkpoint_dir=checkpoint_dir,
+            cpu=self.cpu,
+            progress=self.progress,
         )
 
     def _fingerprint(self) -> str:
         """Checkpoints are only resumed by the same parameters, task and classes."""
         params = {k: v for k, v in self.get_params().items() if k not in ("work_dir", "progress")}
-        blob = json.dumps([params, self.task_, list(self.classes_), list(self.outputs_)], sort_keys=True,
-                          default=str)
+        blob = json.dumps(
+            [params, self.task_, list(self.classes_), list(self.outputs_)],
+            sort_keys=True,
+            default=str,
+        )
         return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
-    def _train_stage(self, stage: str, source, targets: np.ndarray, loss_fn, evaluate, *,
-                     chunk_seconds, epochs: int, lr: float, balance=None, target_dtype=None) -> None:
+    def _train_stage(
+        self,
+        stage: str,
+        source,
+        targets: np.ndarray,
+        loss_fn,
+        evaluate,
+        *,
+        chunk_seconds,
+        epochs: int,
+        lr: float,
+        balance=None,
+        target_dtype=None,
+    ) -> None:
         import torch
 
         from systems.components.audio_data import ChunkCollate, ChunkConfig, ChunkDataset
         from systems.components.training import train
 
         dataset = ChunkDataset(source, targets, balance=balance, seed=self.seed)
-        chunking = ChunkConfig(chunk_seconds=(float(chunk_seconds[0]), float(chunk_seconds[1])),
-                               speed_prob=self.speed_prob, speed_factors=tuple(self.speed_factors),
-                               seed=self.seed)
-        collate = ChunkCollate(dataset, self._frontend(), chunking, self._augmenter_,
-                               target_dtype=target_dtype or torch.long)
-        history = train(self.model_, dataset, collate, loss_fn, self._train_config(stage, epochs=epochs, lr=lr),
-                        evaluate=evaluate, on_epoch_start=dataset.set_epoch,
-                        description=f"audio_w2vbert {self.task_} {stage}")
-        self.history_.append({"stage": stage, "loss": history["loss"], "dev": history["dev"],
-                              "best_epoch": history["best_epoch"], "steps": history["steps"],
-                              "num_processes": history["num_processes"],
-                              "accumulation_steps": history["accumulation_steps"]})
+        chunking = ChunkConfig(
+            chunk_seconds=(float(chunk_seconds[0]), float(chunk_seconds[1])),
+            speed_prob=self.speed_prob,
+            speed_factors=tuple(self.speed_factors),
+            seed=self.seed,
+        )
+        collate = ChunkCollate(
+            dataset,
+            self._frontend(),
+            chunking,
+            self._augmenter_,
+            target_dtype=target_dtype or torch.long,
+        )
+        history = train(
+            self.model_,
+            dataset,
+            collate,
+            loss_fn,
+            self._train_config(stage, epochs=epochs, lr=lr),
+            evaluate=evaluate,
+            on_epoch_start=dataset.set_epoch,
+            description=f"audio_w2vbert {self.task_} {stage}",
+        )
+        self.history_.append(
+            {
+                "stage": stage,
+                "loss": history["loss"],
+                "dev": history["dev"],
+                "best_epoch": history["best_epoch"],
+                "steps": history["steps"],
+                "num_processes": history["num_processes"],
+                "accumulation_steps": history["accumulation_steps"],
+            }
+        )
 
     def _source(self, frame: pd.DataFrame):
         from systems.components.audio_data import AudioSource
@@ -314,8 +415,14 @@ class AudioW2VBert(System):
         from systems.components.audio_data import run_model
 
         device = next(self.model_.parameters()).device
-        return run_model(self.model_, self._frontend(), source, max_seconds=self.max_seconds,
-                         batch_seconds=self.infer_batch_seconds, device=device)
+        return run_model(
+            self.model_,
+            self._frontend(),
+            source,
+            max_seconds=self.max_seconds,
+            batch_seconds=self.infer_batch_seconds,
+            device=device,
+        )
 
     def _run_frame(self, data: pd.DataFrame) -> dict[str, np.ndarray]:
         """:meth:`_run` on a Manifest, remembering the last answer: the runner calls ``predict``
@@ -346,11 +453,21 @@ class AudioW2VBert(System):
             weight = None if weight_tensor is None else weight_tensor.to(logits.device)
             return F.cross_entropy(logits, batch["target"], weight=weight)
 
-        dev_rows = dev[dev["label"].isin(self.classes_)].reset_index(drop=True) if dev is not None else dev
+        dev_rows = (
+            dev[dev["label"].isin(self.classes_)].reset_index(drop=True) if dev is not None else dev
+        )
         evaluate = self._categorical_evaluator(dev_rows)
         source = self._source(train)
-        self._train_stage("stage1", source, targets, loss_fn, evaluate, chunk_seconds=self.chunk_seconds,
-                          epochs=self.epochs, lr=self.lr)
+        self._train_stage(
+            "stage1",
+            source,
+            targets,
+            loss_fn,
+            evaluate,
+            chunk_seconds=self.chunk_seconds,
+            epochs=self.epochs,
+            lr=self.lr,
+        )
         self._fit_backends(source, labels)
 
     def _class_weights(self, targets: np.ndarray) -> np.ndarray | None:
@@ -358,7 +475,9 @@ class AudioW2VBert(System):
         if self.class_weighting == "none":
             return None
         counts = np.bincount(targets, minlength=len(self.outputs_)).astype(float)
-        weights = np.where(counts > 0, counts.sum() / (len(self.outputs_) * np.maximum(counts, 1)), 0.0)
+        weights = np.where(
+            counts > 0, counts.sum() / (len(self.outputs_) * np.maximum(counts, 1)), 0.0
+        )
         return weights
 
     def _network_prior(self) -> np.ndarray:
@@ -379,7 +498,11 @@ class AudioW2VBert(System):
         def evaluate(model) -> float:
             posteriors = self._softmax(self._run_with(model, source)["output"], uniform=True)
             predicted = np.asarray(self.classes_)[posteriors.argmax(axis=1)]
-            return float(f1_score(truth, predicted, labels=list(self.classes_), average="macro", zero_division=0))
+            return float(
+                f1_score(
+                    truth, predicted, labels=list(self.classes_), average="macro", zero_division=0
+                )
+            )
 
         return evaluate
 
@@ -411,10 +534,14 @@ class AudioW2VBert(System):
         for kind in dict.fromkeys([self.backend, *self.extra_backends]):
             if kind in (None, "none"):
                 continue
-            self.backends_[kind] = make_backend(kind, lda_dims=self.lda_dims, target=self.target_prior).fit(
-                embeddings, labels, self.classes_)
+            self.backends_[kind] = make_backend(
+                kind, lda_dims=self.lda_dims, target=self.target_prior
+            ).fit(embeddings, labels, self.classes_)
         if self.output == "backend" and self.backend not in self.backends_:
-            raise HarnessError("output=backend needs a back-end", fix="set backend=lda_lr (or plda), or output=softmax")
+            raise HarnessError(
+                "output=backend needs a back-end",
+                fix="set backend=lda_lr (or plda), or output=softmax",
+            )
 
     @property
     def class_prior_(self) -> np.ndarray:
@@ -435,24 +562,47 @@ class AudioW2VBert(System):
         def loss_fn(model, batch):
             return criterion(model(**batch["inputs"])["output"].float(), batch["target"])
 
-        dev_rows = dev[dev[list(ATTRIBUTES)].notna().all(axis=1)].reset_index(drop=True) if dev is not None else dev
+        dev_rows = (
+            dev[dev[list(ATTRIBUTES)].notna().all(axis=1)].reset_index(drop=True)
+            if dev is not None
+            else dev
+        )
         evaluate = self._attribute_evaluator(dev_rows)
         source = self._source(train)
-        self._train_stage("stage1", source, targets, loss_fn, evaluate, chunk_seconds=self.attribute_chunk_seconds,
-                          epochs=self.epochs, lr=self.lr, target_dtype=torch.float32)
+        self._train_stage(
+            "stage1",
+            source,
+            targets,
+            loss_fn,
+            evaluate,
+            chunk_seconds=self.attribute_chunk_seconds,
+            epochs=self.epochs,
+            lr=self.lr,
+            target_dtype=torch.float32,
+        )
         if self.finetune_chunk_seconds and self.finetune_epochs > 0:
             balance = None
             if self.finetune_balanced and train["label"].notna().any():
                 balance = train["label"].fillna("?").astype(str).to_numpy()
-            self._train_stage("stage2", source, targets, loss_fn, evaluate,
-                              chunk_seconds=self.finetune_chunk_seconds, epochs=self.finetune_epochs,
-                              lr=self.finetune_lr or self.lr, balance=balance, target_dtype=torch.float32)
+            self._train_stage(
+                "stage2",
+                source,
+                targets,
+                loss_fn,
+                evaluate,
+                chunk_seconds=self.finetune_chunk_seconds,
+                epochs=self.finetune_epochs,
+                lr=self.finetune_lr or self.lr,
+                balance=balance,
+                target_dtype=torch.float32,
+            )
 
     def _attribute_evaluator(self, dev: pd.DataFrame | None):
         if dev is None or len(dev) < 2:
             return None
-        from systems.components.ccc_loss import ccc
         import torch
+
+        from systems.components.ccc_loss import ccc
 
         source = self._source(dev)
         truth = torch.as_tensor(dev[list(ATTRIBUTES)].to_numpy(dtype=np.float64))
@@ -471,8 +621,11 @@ class AudioW2VBert(System):
     def _unscale(self, values: np.ndarray) -> np.ndarray:
         low, high = _ATTRIBUTE_SCALES[self.attribute_scale]
         c_low, c_high = _CHALLENGE_RANGE
-        return np.clip(c_low + (np.asarray(values, np.float64) - low) * (c_high - c_low) / (high - low),
-                       c_low, c_high)
+        return np.clip(
+            c_low + (np.asarray(values, np.float64) - low) * (c_high - c_low) / (high - low),
+            c_low,
+            c_high,
+        )
 
     # ==========================================================================================
     # predict
@@ -495,30 +648,46 @@ class AudioW2VBert(System):
         return variants
 
     def _predict_all(self, data: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], str]:
+        with _torch_threads(self.num_threads):
+            return self._predict_all_unlocked(data)
+
+    def _predict_all_unlocked(self, data: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], str]:
         self._check_fitted()
         ids = data["id"].astype(str).tolist()
         if len(data) == 0:
             columns = self.classes_ if self.task_ == "categorical" else ATTRIBUTES
             empty = np.zeros((0, len(columns)))
-            frame = P.categorical([], empty, self.classes_) if self.task_ == "categorical" else P.attributes([], empty)
+            frame = (
+                P.categorical([], empty, self.classes_)
+                if self.task_ == "categorical"
+                else P.attributes([], empty)
+            )
             return {"primary": frame}, "primary"
         result = self._run_frame(data)
         if self.task_ == "attributes":
             return {"attributes": P.attributes(ids, self._unscale(result["output"]))}, "attributes"
         variants = {
-            "softmax": P.categorical(ids, self._softmax(result["output"], uniform=False), self.classes_),
-            "softmax_uniform": P.categorical(ids, self._softmax(result["output"], uniform=True), self.classes_),
+            "softmax": P.categorical(
+                ids, self._softmax(result["output"], uniform=False), self.classes_
+            ),
+            "softmax_uniform": P.categorical(
+                ids, self._softmax(result["output"], uniform=True), self.classes_
+            ),
         }
         for kind, backend in self.backends_.items():
-            variants[kind] = P.categorical(ids, backend.predict_proba(result["embedding"]), self.classes_)
+            variants[kind] = P.categorical(
+                ids, backend.predict_proba(result["embedding"]), self.classes_
+            )
             variants[f"{kind}_train_prior"] = P.categorical(
-                ids, backend.predict_proba(result["embedding"], prior="train"), self.classes_)
+                ids, backend.predict_proba(result["embedding"], prior="train"), self.classes_
+            )
         return variants, (self.backend if self.output == "backend" else "softmax")
 
     def embeddings(self, data: pd.DataFrame) -> np.ndarray:
         """Utterance embeddings from the dense layer after pooling (what the back-end sees)."""
         self._check_fitted()
-        return self._run_frame(data)["embedding"]
+        with _torch_threads(self.num_threads):
+            return self._run_frame(data)["embedding"]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -537,8 +706,11 @@ class AudioW2VBert(System):
         self._check_fitted()
         directory = Path(directory)
         state = {
-            "task": self.task_, "classes": list(self.classes_), "outputs": list(self.outputs_),
-            "backbone_config": self.backbone_config_, "history": self.history_,
+            "task": self.task_,
+            "classes": list(self.classes_),
+            "outputs": list(self.outputs_),
+            "backbone_config": self.backbone_config_,
+            "history": self.history_,
             "fit_seconds": getattr(self, "fit_seconds_", None),
         }
         if self.task_ == "categorical":
@@ -567,9 +739,11 @@ class AudioW2VBert(System):
         system.history_ = state["history"]
         system.fit_seconds_ = state.get("fit_seconds")
         system.model_ = system._new_model(system.task_, len(system.outputs_))
-        system.model_.load_state_dict(load_file(str(directory / "model.safetensors")),
-                                      strict=system.scratch_config is not None)
-        system.model_.eval()
+        system.model_.load_state_dict(
+            load_file(str(directory / "model.safetensors")),
+            strict=system.scratch_config is not None,
+        )
+        system.model_.to(system._device()).eval()
         if system.task_ == "categorical":
             system.train_prior_ = np.asarray(state["train_prior"])
             system.backends_ = {}
@@ -587,9 +761,11 @@ class AudioW2VBert(System):
 
         trainable, total = count_parameters(self.model_)
         facts: dict[str, Any] = {
-            "trainable_parameters": trainable, "total_parameters": total,
+            "trainable_parameters": trainable,
+            "total_parameters": total,
             "backbone": "scratch" if self.scratch_config is not None else self.backbone,
-            "outputs": list(self.outputs_), "training": self.history_,
+            "outputs": list(self.outputs_),
+            "training": self.history_,
             "fit_seconds": getattr(self, "fit_seconds_", None),
         }
         if self.task_ == "categorical":
@@ -597,3 +773,22 @@ class AudioW2VBert(System):
             facts["backends"] = {k: b.report() for k, b in self.backends_.items()}
         return facts
 
+
+@contextmanager
+def _torch_threads(count: int | None) -> Iterator[None]:
+    """Run with ``count`` intra-op threads, then restore the previous setting.
+
+    Why: the demo model's matrices are tiny, and on a shared 2-core machine OpenMP's spinning
+    threads make 2 threads several times slower than 1 (measured: 117 vs 13 ms per utterance).
+    """
+    if not count:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -19,50 +19,34 @@ import pytest
 from harness.data.audio import write_audio
 from harness.data.manifest import make_manifest
 from harness.errors import HarnessError, MissingModelError
+from systems.components.synthetic_speech import synthetic_corpus
 
 CLASSES = ("A", "S", "H", "U", "F", "D", "C", "N")
 TINY = {
-    "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
-    "conv_depthwise_kernel_size": 7, "apply_spec_augment": False,
+    "hidden_size": 32,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "conv_depthwise_kernel_size": 7,
+    "apply_spec_augment": False,
 }
 FAST = {
-    "scratch_config": TINY, "finetune": "full", "embedding_dim": 32, "pooling_hidden": 16,
-    "epochs": 2, "lr": 3e-3, "batch_size": 8, "effective_batch": 16, "chunk_seconds": [1.0, 1.5],
-    "attribute_chunk_seconds": [1.0, 1.5], "finetune_chunk_seconds": [2.0, 2.5], "finetune_epochs": 1,
-    "lda_dims": 3, "cpu": True, "seed": 0,
+    "scratch_config": TINY,
+    "finetune": "full",
+    "embedding_dim": 32,
+    "pooling_hidden": 16,
+    "epochs": 2,
+    "lr": 3e-3,
+    "batch_size": 8,
+    "effective_batch": 16,
+    "chunk_seconds": [1.0, 1.5],
+    "attribute_chunk_seconds": [1.0, 1.5],
+    "finetune_chunk_seconds": [2.0, 2.5],
+    "finetune_epochs": 1,
+    "lda_dims": 3,
+    "cpu": True,
+    "seed": 0,
 }
-PITCH = {"A": 300.0, "H": 220.0, "S": 140.0, "N": 100.0, "O": 180.0, "X": 120.0}
-
-
-def _utterance(code: str, rng: np.random.Generator, seconds: float) -> np.ndarray:
-    """A harmonic 'voice' whose pitch, loudness and syllable rate code the class (like arousal)."""
-    t = np.arange(int(seconds * 16_000)) / 16_000
-    f0 = PITCH[code] * rng.uniform(0.92, 1.08) * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))
-    phase = 2 * np.pi * np.cumsum(f0) / 16_000
-    voice = sum(np.sin(k * phase) / k for k in range(1, 6))
-    rate = {"A": 6.0, "H": 5.0}.get(code, 3.0)
-    syllables = (np.sin(2 * np.pi * rate * t + rng.uniform(0, 6)) > -0.2).astype(float)
-    loud = {"A": 0.3, "H": 0.2}.get(code, 0.08)
-    return (loud * voice * syllables + 0.005 * rng.standard_normal(t.size)).astype(np.float32)
-
-
-def synthetic_corpus(root: Path, n_per_class: int = 12, seed: int = 0,
-                     codes: tuple[str, ...] = ("A", "H", "S", "N", "O", "X")) -> pd.DataFrame:
-    """Train/Development/Test3 rows; A/V/D follow the class so attributes are learnable too."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for split, count in (("Train", n_per_class), ("Development", n_per_class // 2), ("Test3", n_per_class // 2)):
-        for code in codes if split == "Train" else codes[:4]:
-            for i in range(count):
-                seconds = float(rng.uniform(1.0, 2.2))
-                path = root / split / f"{code}{i:03d}.wav"
-                write_audio(path, _utterance(code, rng, seconds))
-                arousal = {"A": 6.0, "H": 5.0, "S": 2.5, "N": 3.5}.get(code, 4.0) + rng.normal(0, 0.3)
-                rows.append({"id": f"{split}-{code}{i:03d}", "path": str(path), "split": split,
-                             "speaker": f"spk{i % 3}", "gender": "F", "label": code,
-                             "arousal": arousal, "valence": 4 + rng.normal(0, 0.5),
-                             "dominance": arousal * 0.6 + 1.5, "duration": seconds})
-    return make_manifest(pd.DataFrame(rows), "synthetic")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -91,7 +75,9 @@ def fitted(corpus):
     from systems.audio_w2vbert import AudioW2VBert
 
     system = AudioW2VBert(**FAST, extra_backends=["plda"])
-    return system.fit(_split(corpus, "Train"), _split(corpus, "Development"), task="categorical", classes=CLASSES)
+    return system.fit(
+        _split(corpus, "Train"), _split(corpus, "Development"), task="categorical", classes=CLASSES
+    )
 
 
 def _macro_f1(truth, predictions: pd.DataFrame) -> float:
@@ -115,20 +101,63 @@ def test_lora_wraps_the_conformer_attention_of_a_tiny_wav2vec2bert() -> None:
     from systems.components.speech_features import FbankFeatures
     from systems.components.speech_model import build_model
 
-    model = build_model(_tiny_backbone(num_hidden_layers=2), outputs=10, task="categorical",
-                        finetune="lora", lora_rank=4, lora_alpha=4, embedding_dim=16, pooling_hidden=8)
+    model = build_model(
+        _tiny_backbone(num_hidden_layers=2),
+        outputs=10,
+        task="categorical",
+        finetune="lora",
+        lora_rank=4,
+        lora_alpha=4,
+        embedding_dim=16,
+        pooling_hidden=8,
+    )
     names = {n for n, p in model.named_parameters() if p.requires_grad}
     for layer in range(2):
         for target in ("linear_q", "linear_k", "linear_v", "linear_out"):
             assert any(f"layers.{layer}.self_attn.{target}.lora_A" in n for n in names)
     assert not any("lora" not in n and n.startswith("backbone.") for n in names)  # base frozen
     assert any(n.startswith("head.") for n in names)
-    inputs = FbankFeatures()([np.random.default_rng(0).standard_normal(16_000).astype(np.float32) * 0.1] * 2)
+    inputs = FbankFeatures()(
+        [np.random.default_rng(0).standard_normal(16_000).astype(np.float32) * 0.1] * 2
+    )
     model.train()
     model(**inputs)["output"].sum().backward()
     lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
     assert lora_b and all(p.grad is not None for p in lora_b)
     assert torch.isfinite(torch.stack([p.grad.abs().sum() for p in lora_b])).all()
+
+
+def test_gradient_checkpointing_gives_the_same_gradients() -> None:
+    import torch
+
+    from systems.components.speech_features import FbankFeatures
+    from systems.components.speech_model import build_model
+
+    inputs = FbankFeatures()(
+        [np.random.default_rng(0).standard_normal(12_000).astype(np.float32)] * 2
+    )
+    gradients = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = build_model(
+            _tiny_backbone(num_hidden_layers=2),
+            outputs=4,
+            task="categorical",
+            finetune="lora",
+            lora_rank=4,
+            lora_alpha=4,
+            lora_dropout=0.0,
+            embedding_dim=8,
+            pooling_hidden=4,
+            gradient_checkpointing=checkpointing,
+        ).train()
+        model(**inputs)["output"].sum().backward()
+        gradients.append(
+            {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        )
+    assert gradients[0].keys() == gradients[1].keys() and any("lora_A" in n for n in gradients[0])
+    for name, grad in gradients[0].items():
+        torch.testing.assert_close(gradients[1][name], grad, rtol=1e-4, atol=1e-6)
 
 
 def test_paper_configuration_has_about_8m_trainable_parameters_on_meta() -> None:
@@ -165,14 +194,19 @@ def test_fbank_features_match_seamless_m4t_extractor() -> None:
 
     rng = np.random.default_rng(0)
     waves = [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in (24_000, 16_321, 9_000)]
-    reference = SeamlessM4TFeatureExtractor()(waves, sampling_rate=16_000, return_tensors="np", padding=True)
+    reference = SeamlessM4TFeatureExtractor()(
+        waves, sampling_rate=16_000, return_tensors="np", padding=True
+    )
     ours = FbankFeatures()(waves)
     mask = ours["attention_mask"].numpy()
     frames = mask.shape[1]
     np.testing.assert_array_equal(reference["attention_mask"][:, :frames], mask)
     valid = mask.astype(bool)
-    np.testing.assert_allclose(ours["input_features"].numpy()[valid],
-                               reference["input_features"][:, :frames][valid], atol=2e-3)
+    np.testing.assert_allclose(
+        ours["input_features"].numpy()[valid],
+        reference["input_features"][:, :frames][valid],
+        atol=2e-3,
+    )
 
 
 def test_whole_model_output_does_not_depend_on_batch_padding() -> None:
@@ -181,8 +215,14 @@ def test_whole_model_output_does_not_depend_on_batch_padding() -> None:
     from systems.components.speech_features import FbankFeatures
     from systems.components.speech_model import build_model
 
-    model = build_model(_tiny_backbone(), outputs=4, task="categorical", finetune="full",
-                        embedding_dim=8, pooling_hidden=4).eval()
+    model = build_model(
+        _tiny_backbone(),
+        outputs=4,
+        task="categorical",
+        finetune="full",
+        embedding_dim=8,
+        pooling_hidden=4,
+    ).eval()
     rng = np.random.default_rng(0)
     short = (0.1 * rng.standard_normal(12_000)).astype(np.float32)
     longer = (0.1 * rng.standard_normal(30_000)).astype(np.float32)
@@ -202,14 +242,21 @@ def test_predictions_keep_only_scored_classes_and_variants(fitted, corpus) -> No
     predictions = fitted.predict(test)
     P.check(predictions, "categorical", CLASSES)
     variants = fitted.predict_variants(test)
-    assert set(variants) == {"softmax", "softmax_uniform", "lda_lr", "lda_lr_train_prior", "plda",
-                             "plda_train_prior"}
+    assert set(variants) == {
+        "softmax",
+        "softmax_uniform",
+        "lda_lr",
+        "lda_lr_train_prior",
+        "plda",
+        "plda_train_prior",
+    }
     pd.testing.assert_frame_equal(variants["lda_lr"], predictions)
     for frame in variants.values():
         P.check(frame, "categorical", CLASSES)
     np.testing.assert_allclose(fitted.class_prior_, np.full(8, 1 / 8))
     report = fitted.report()
-    assert report["trainable_parameters"] == report["total_parameters"]  # scratch: all trains
+    # Scratch: everything trains except SpecAugment's mask vector (masking is off; DDP needs it frozen).
+    assert report["total_parameters"] - report["trainable_parameters"] == TINY["hidden_size"]
     assert report["training"][0]["num_processes"] == 1
 
 
@@ -217,8 +264,11 @@ def test_embeddings_are_what_the_backend_classifies(fitted, corpus) -> None:
     test = _split(corpus, "Test3")
     embeddings = fitted.embeddings(test)
     assert embeddings.shape == (len(test), 32)
-    np.testing.assert_allclose(fitted.backends_["lda_lr"].predict_proba(embeddings),
-                               fitted.predict(test).to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        fitted.backends_["lda_lr"].predict_proba(embeddings),
+        fitted.predict(test).to_numpy(),
+        atol=1e-12,
+    )
 
 
 def test_save_and_load_give_identical_predictions(fitted, corpus, tmp_path) -> None:
@@ -245,14 +295,23 @@ def test_short_silent_and_resampled_audio(fitted, corpus, tmp_path) -> None:
     write_audio(tmp_path / "silence.wav", np.zeros(16_000, np.float32))
     write_audio(tmp_path / "hifi.wav", soxr.resample(original, 16_000, 44_100), sample_rate=44_100)
     names = ["short", "tiny", "silence", "hifi"]
-    frame = make_manifest(pd.DataFrame({
-        "id": names, "path": [str(tmp_path / f"{n}.wav") for n in names], "split": "Test3",
-        "duration": [0.25, 0.01, 1.0, source["duration"]],
-    }), "edge cases")
+    frame = make_manifest(
+        pd.DataFrame(
+            {
+                "id": names,
+                "path": [str(tmp_path / f"{n}.wav") for n in names],
+                "split": "Test3",
+                "duration": [0.25, 0.01, 1.0, source["duration"]],
+            }
+        ),
+        "edge cases",
+    )
     predictions = fitted.predict(frame)
     assert np.isfinite(predictions.to_numpy()).all()
     reference = fitted.predict(_split(corpus, "Test3").iloc[[0]])
-    np.testing.assert_allclose(predictions.loc["hifi"].to_numpy(), reference.iloc[0].to_numpy(), atol=0.05)
+    np.testing.assert_allclose(
+        predictions.loc["hifi"].to_numpy(), reference.iloc[0].to_numpy(), atol=0.05
+    )
 
 
 def test_missing_augmentation_directory_is_a_clear_error(corpus, tmp_path) -> None:
@@ -260,7 +319,12 @@ def test_missing_augmentation_directory_is_a_clear_error(corpus, tmp_path) -> No
 
     system = AudioW2VBert(**{**FAST, "noise_dir": str(tmp_path / "musan" / "noise")})
     with pytest.raises(HarnessError, match="noise_dir"):
-        system.fit(_split(corpus, "Train"), _split(corpus, "Development"), task="categorical", classes=CLASSES)
+        system.fit(
+            _split(corpus, "Train"),
+            _split(corpus, "Development"),
+            task="categorical",
+            classes=CLASSES,
+        )
 
 
 def test_missing_paper_weights_fail_with_one_line(corpus, tmp_path, monkeypatch) -> None:
@@ -270,7 +334,9 @@ def test_missing_paper_weights_fail_with_one_line(corpus, tmp_path, monkeypatch)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     for backbone in ("facebook/w2v-bert-2.0", str(tmp_path / "not-there")):
         with pytest.raises(MissingModelError) as error:
-            AudioW2VBert(backbone=backbone).fit(_split(corpus, "Train"), None, task="categorical", classes=CLASSES)
+            AudioW2VBert(backbone=backbone).fit(
+                _split(corpus, "Train"), None, task="categorical", classes=CLASSES
+            )
         assert "backbone=" in str(error.value) and "\n" not in str(error.value)
 
 
@@ -279,7 +345,9 @@ def test_a_directory_without_weights_says_so(corpus, tmp_path) -> None:
 
     (tmp_path / "config.json").write_text('{"model_type": "wav2vec2-bert"}')
     with pytest.raises(HarnessError, match="cannot load"):
-        AudioW2VBert(backbone=str(tmp_path)).fit(_split(corpus, "Train"), None, task="categorical", classes=CLASSES)
+        AudioW2VBert(backbone=str(tmp_path)).fit(
+            _split(corpus, "Train"), None, task="categorical", classes=CLASSES
+        )
 
 
 def test_local_checkpoint_directory_loads_with_lora(corpus, tmp_path) -> None:
@@ -288,9 +356,19 @@ def test_local_checkpoint_directory_loads_with_lora(corpus, tmp_path) -> None:
 
     _tiny_backbone().save_pretrained(tmp_path / "w2v")
     params = {k: v for k, v in FAST.items() if k != "scratch_config"}
-    system = AudioW2VBert(**{**params, "backbone": str(tmp_path / "w2v"), "finetune": "lora",
-                             "lora_rank": 4, "lora_alpha": 4, "epochs": 1})
-    system.fit(_split(corpus, "Train"), _split(corpus, "Development"), task="categorical", classes=CLASSES)
+    system = AudioW2VBert(
+        **{
+            **params,
+            "backbone": str(tmp_path / "w2v"),
+            "finetune": "lora",
+            "lora_rank": 4,
+            "lora_alpha": 4,
+            "epochs": 1,
+        }
+    )
+    system.fit(
+        _split(corpus, "Train"), _split(corpus, "Development"), task="categorical", classes=CLASSES
+    )
     report = system.report()
     assert report["trainable_parameters"] < report["total_parameters"] / 2
     system.save(tmp_path / "saved")
@@ -299,13 +377,17 @@ def test_local_checkpoint_directory_loads_with_lora(corpus, tmp_path) -> None:
     pd.testing.assert_frame_equal(loaded.predict(test), system.predict(test))
 
 
-def test_resume_after_interruption_gives_identical_predictions(corpus, tmp_path, monkeypatch) -> None:
+def test_resume_after_interruption_gives_identical_predictions(
+    corpus, tmp_path, monkeypatch
+) -> None:
     import systems.components.audio_data as audio_data
     from systems.audio_w2vbert import AudioW2VBert
 
     train, dev, test = (_split(corpus, s) for s in ("Train", "Development", "Test3"))
     params = {**FAST, "epochs": 3}
-    reference = AudioW2VBert(**params, work_dir=str(tmp_path / "a")).fit(train, dev, task="categorical", classes=CLASSES)
+    reference = AudioW2VBert(**params, work_dir=str(tmp_path / "a")).fit(
+        train, dev, task="categorical", classes=CLASSES
+    )
 
     original = audio_data.ChunkDataset.set_epoch
 
@@ -316,9 +398,13 @@ def test_resume_after_interruption_gives_identical_predictions(corpus, tmp_path,
 
     monkeypatch.setattr(audio_data.ChunkDataset, "set_epoch", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        AudioW2VBert(**params, work_dir=str(tmp_path / "b")).fit(train, dev, task="categorical", classes=CLASSES)
+        AudioW2VBert(**params, work_dir=str(tmp_path / "b")).fit(
+            train, dev, task="categorical", classes=CLASSES
+        )
     monkeypatch.setattr(audio_data.ChunkDataset, "set_epoch", original)
-    resumed = AudioW2VBert(**params, work_dir=str(tmp_path / "b")).fit(train, dev, task="categorical", classes=CLASSES)
+    resumed = AudioW2VBert(**params, work_dir=str(tmp_path / "b")).fit(
+        train, dev, task="categorical", classes=CLASSES
+    )
     assert resumed.history_[0]["loss"] == reference.history_[0]["loss"]
     pd.testing.assert_frame_equal(resumed.predict(test), reference.predict(test))
 
@@ -326,8 +412,9 @@ def test_resume_after_interruption_gives_identical_predictions(corpus, tmp_path,
 def test_attributes_two_stages_on_the_challenge_scale(corpus) -> None:
     from systems.audio_w2vbert import AudioW2VBert
 
-    system = AudioW2VBert(**FAST).fit(_split(corpus, "Train"), _split(corpus, "Development"),
-                                      task="attributes", classes=CLASSES)
+    system = AudioW2VBert(**FAST).fit(
+        _split(corpus, "Train"), _split(corpus, "Development"), task="attributes", classes=CLASSES
+    )
     assert [h["stage"] for h in system.history_] == ["stage1", "stage2"]
     predictions = system.predict(_split(corpus, "Test3"))
     assert list(predictions.columns) == ["arousal", "valence", "dominance"]
@@ -342,24 +429,46 @@ def test_baseline_profile_shape_runs_on_a_tiny_wavlm(corpus) -> None:
 
     from systems.audio_w2vbert import AudioW2VBert
 
-    config = yaml.safe_load((Path(__file__).parents[1] / "systems/configs/audio_w2vbert.yaml").read_text())
+    config = yaml.safe_load(
+        (Path(__file__).parents[1] / "systems/configs/audio_w2vbert.yaml").read_text()
+    )
     params = {**config["params"], **config["profiles"]["odyssey_baseline"]}
-    params.update(scratch_config={"model_type": "wavlm", "hidden_size": 32, "num_hidden_layers": 1,
-                                  "num_attention_heads": 2, "intermediate_size": 64,
-                                  "conv_dim": [32, 32], "conv_kernel": [10, 8], "conv_stride": [5, 64],
-                                  "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4,
-                                  "apply_spec_augment": False},
-                  embedding_dim=16, pooling_hidden=8, epochs=1, batch_size=8, effective_batch=8,
-                  chunk_seconds=[1.5, 1.5], cpu=True)
-    system = AudioW2VBert(**params).fit(_split(corpus, "Train"), None, task="categorical", classes=CLASSES)
+    params.update(
+        scratch_config={
+            "model_type": "wavlm",
+            "hidden_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "intermediate_size": 64,
+            "conv_dim": [32, 32],
+            "conv_kernel": [10, 8],
+            "conv_stride": [5, 64],
+            "num_conv_pos_embeddings": 16,
+            "num_conv_pos_embedding_groups": 4,
+            "apply_spec_augment": False,
+        },
+        embedding_dim=16,
+        pooling_hidden=8,
+        epochs=1,
+        batch_size=8,
+        effective_batch=8,
+        chunk_seconds=[1.5, 1.5],
+        cpu=True,
+    )
+    system = AudioW2VBert(**params).fit(
+        _split(corpus, "Train"), None, task="categorical", classes=CLASSES
+    )
     assert system.outputs_ == CLASSES  # O and X dropped, as in the baseline
-    np.testing.assert_allclose(system.class_prior_, np.full(8, 1 / 8))  # weighted CE ~ uniform prior
+    uniform = np.full(8, 1 / 8)
+    np.testing.assert_allclose(system.class_prior_, uniform)  # weighted CE acts as a uniform prior
     assert set(system.predict_variants(_split(corpus, "Test3"))) == {"softmax", "softmax_uniform"}
 
 
 def test_module_import_is_cheap() -> None:
     code = "import sys, systems.audio_w2vbert; print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))"
-    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert output.strip() == "[]"
 
 
@@ -370,7 +479,9 @@ def test_demo_configuration_beats_chance_on_held_out_data(request, tmp_path) -> 
 
     from systems.audio_w2vbert import AudioW2VBert
 
-    config = yaml.safe_load((Path(__file__).parents[1] / "systems/configs/audio_w2vbert.yaml").read_text())
+    config = yaml.safe_load(
+        (Path(__file__).parents[1] / "systems/configs/audio_w2vbert.yaml").read_text()
+    )
     params = {**config["params"], **config["profiles"]["demo"], "seed": 0}
     try:
         demo = request.getfixturevalue("demo_corpus_small")
@@ -391,8 +502,12 @@ def test_demo_configuration_beats_chance_on_held_out_data(request, tmp_path) -> 
 def test_ddp_two_processes_match_one_process(tmp_path) -> None:
     """2-process CPU DDP (accelerate launch --multi_gpu) gives the single-process metrics."""
     script = Path(__file__).parents[1] / "benchmarks" / "ddp_audio_demo.py"
-    result = subprocess.run([sys.executable, str(script), "--out", str(tmp_path), "--quick"],
-                            capture_output=True, text=True, timeout=900,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    result = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "num_processes=2" in result.stdout

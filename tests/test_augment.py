@@ -7,7 +7,13 @@ import pytest
 
 from harness.data.audio import write_audio
 from harness.errors import HarnessError
-from systems.components.augment import Augmenter, add_noise, find_audio_files, reverberate, speed_perturb
+from systems.components.augment import (
+    Augmenter,
+    add_noise,
+    find_audio_files,
+    reverberate,
+    speed_perturb,
+)
 
 
 def _tone(seconds: float = 1.0, rate: int = 16_000) -> np.ndarray:

@@ -42,7 +42,9 @@ def test_lr_bias_shift_is_log_target_minus_log_train() -> None:
     scored = labels[np.isin(labels, CLASSES)]
     frequencies = np.array([(scored == c).mean() for c in CLASSES])
     np.testing.assert_allclose(backend.train_prior_, frequencies)
-    np.testing.assert_allclose(backend.bias() - backend.bias("train"), bias_shift(frequencies, np.full(8, 1 / 8)))
+    np.testing.assert_allclose(
+        backend.bias() - backend.bias("train"), bias_shift(frequencies, np.full(8, 1 / 8))
+    )
 
 
 def test_o_and_x_are_not_used_and_lda_has_at_most_15_dims() -> None:

@@ -54,7 +54,9 @@ def test_attentive_statistics_pooling_is_weighted_mean_and_std() -> None:
     frames = torch.randn(1, 50, 4)
     pooled = pooling(frames, None)
     torch.testing.assert_close(pooled[0, :4], frames[0].mean(0), rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(pooled[0, 4:], frames[0].std(0, unbiased=False), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        pooled[0, 4:], frames[0].std(0, unbiased=False), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_all_padding_row_is_finite() -> None:

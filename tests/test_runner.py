@@ -22,7 +22,7 @@ def cache_dir(tmp_path_factory):
 
 def _config(cache_dir, out, **overrides):
     return resolve({"demo.n": N, "cache_dir": str(cache_dir), "output_dir": str(out), "bootstrap": 200,
-                    "progress": False, **overrides})
+                    "progress": False, "asr": "none", **overrides})
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import inspect
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -80,20 +80,62 @@ class ASRBackend(ABC):
         """Transcript of one utterance; ``""`` for empty or silent audio."""
         return self.transcribe_batch([audio])[0]
 
-    def transcribe_batch(self, audios: Sequence[np.ndarray]) -> list[str]:
-        """Transcripts of several utterances, in order. Silent ones come back as ``""``."""
+    def transcribe_batch(
+        self,
+        audios: Sequence[np.ndarray],
+        on_result: Callable[[int, str], None] | None = None,
+    ) -> list[str]:
+        """Transcripts of several utterances, in order. Silent ones come back as ``""``.
+
+        ``on_result(i, text)`` is called once per utterance as soon as its transcript is known
+        (silent ones first), so a caller can save each transcript before the rest of the batch
+        is decoded: a back-end that packs a batch into several windows finishes it window by
+        window, and a run killed mid-batch then loses one window, not the whole batch.
+        """
         arrays = [_as_waveform(audio) for audio in audios]
         texts = [""] * len(arrays)
         voiced = [i for i, audio in enumerate(arrays) if not is_silent(audio)]
-        if voiced:
-            decoded = self._transcribe_batch([arrays[i] for i in voiced])
-            if len(decoded) != len(voiced):
+        if on_result is not None:
+            for i in sorted(set(range(len(arrays))) - set(voiced)):
+                on_result(i, "")
+        if not voiced:
+            return texts
+        pending = set(range(len(voiced)))
+
+        def deliver(j: int, text: str) -> None:
+            if j not in pending:
                 raise RuntimeError(
-                    f"{type(self).__name__} returned {len(decoded)} transcripts for {len(voiced)} inputs"
+                    f"{type(self).__name__} delivered input {j} twice or out of range"
                 )
-            for i, text in zip(voiced, decoded, strict=True):
-                texts[i] = clean_text(text)
+            pending.discard(j)
+            texts[voiced[j]] = clean_text(text)
+            if on_result is not None:
+                on_result(voiced[j], texts[voiced[j]])
+
+        self._transcribe_stream([arrays[i] for i in voiced], deliver)
+        if pending:
+            raise RuntimeError(
+                f"{type(self).__name__} returned no transcript for {len(pending)} of "
+                f"{len(voiced)} inputs"
+            )
         return texts
+
+    def _transcribe_stream(
+        self, audios: Sequence[np.ndarray], deliver: Callable[[int, str], None]
+    ) -> None:
+        """Decode non-silent waveforms, calling ``deliver(j, text)`` once for each ``audios[j]``.
+
+        The default decodes the whole batch with :meth:`_transcribe_batch` and then delivers it;
+        a back-end that finishes parts of a batch earlier (Whisper's packed windows) overrides
+        this to deliver each part as soon as it is done.
+        """
+        decoded = self._transcribe_batch(audios)
+        if len(decoded) != len(audios):
+            raise RuntimeError(
+                f"{type(self).__name__} returned {len(decoded)} transcripts for {len(audios)} inputs"
+            )
+        for j, text in enumerate(decoded):
+            deliver(j, text)
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

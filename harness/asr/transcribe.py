@@ -122,9 +122,8 @@ def transcribe_corpus(
     directory.mkdir(parents=True, exist_ok=True)
     _write_model_info(directory, backend)
 
-    done = _existing_transcripts(directory)
     ids = rows["id"].tolist()
-    todo = rows[[transcript_filename(i) not in done for i in ids]]
+    todo = rows[_needs_transcript(corpus, rows, directory)]
     total, skipped = len(rows), len(rows) - len(todo)
     if progress is not None:
         progress(skipped, total)
@@ -141,7 +140,7 @@ def transcribe_corpus(
     transcripts = {i: read_transcript(directory, i) for i in ids}
     if len(todo) or not (directory / MANIFEST_NAME).exists():
         _write_asr_manifest(corpus.manifest, directory, backend.model_id, transcripts)
-    wer, by_split = _score(rows, transcripts)
+    wer, by_split = _score(rows, transcripts, english=corpus_language(corpus) in (None, "en"))
     return TranscriptionResult(
         corpus=corpus.name,
         asr=backend.name,
@@ -296,6 +295,32 @@ def _existing_transcripts(directory: Path) -> set[str]:
         return {e.name for e in entries if e.name.endswith(".txt") and not e.name.startswith(".")}
 
 
+def _needs_transcript(corpus: Corpus, rows: pd.DataFrame, directory: Path) -> list[bool]:
+    """Rows without a transcript, or whose audio file is newer than its transcript.
+
+    The second case catches a corpus rebuilt in place under the same name (a new demo
+    generator, re-exported audio): its old transcripts would otherwise be silently reused.
+    """
+    with os.scandir(directory) as entries:
+        written = {
+            e.name: e.stat().st_mtime_ns
+            for e in entries
+            if e.name.endswith(".txt") and not e.name.startswith(".")
+        }
+    needs = []
+    for utterance_id, path in zip(rows["id"], rows["path"], strict=True):
+        stamp = written.get(transcript_filename(utterance_id))
+        if stamp is None:
+            needs.append(True)
+            continue
+        audio = _audio_path(corpus, path)
+        try:
+            needs.append(audio is not None and audio.stat().st_mtime_ns > stamp)
+        except OSError:  # missing audio: keep the transcript; reading it would fail anyway
+            needs.append(False)
+    return needs
+
+
 def _write_model_info(directory: Path, backend: ASRBackend) -> None:
     from harness.io import write_json
 
@@ -385,7 +410,11 @@ def _transcribe_rows(
     total: int,
     progress: Progress | None,
 ) -> tuple[float, float]:
-    """Decode ``rows`` batch by batch, writing each transcript as soon as it exists."""
+    """Decode ``rows`` batch by batch (in corpus order), writing each transcript as it arrives.
+
+    The back-end reports every transcript through ``on_result`` as soon as it has it (a packing
+    back-end finishes a batch window by window), so an interrupted run keeps all of them.
+    """
     from harness.io import write_text
 
     audio_seconds = seconds = 0.0
@@ -395,14 +424,17 @@ def _transcribe_rows(
         batch = records[start : start + size]
         began = time.perf_counter()
         audios = [_read_audio(corpus, record) for record in batch]
-        texts = backend.transcribe_batch(audios)
-        for record, text in zip(batch, texts, strict=True):
-            write_text(directory / transcript_filename(record["id"]), text + "\n")
+
+        def save(i: int, text: str, batch: list[dict[str, Any]] = batch) -> None:
+            nonlocal done
+            write_text(directory / transcript_filename(batch[i]["id"]), text + "\n")
+            done += 1
+            if progress is not None:
+                progress(done, total)
+
+        backend.transcribe_batch(audios, on_result=save)
         seconds += time.perf_counter() - began
         audio_seconds += sum(len(audio) for audio in audios) / 16_000
-        done += len(batch)
-        if progress is not None:
-            progress(done, total)
     return audio_seconds, seconds
 
 
@@ -410,19 +442,26 @@ def _read_audio(corpus: Corpus, record: dict[str, Any]) -> np.ndarray:
     """The utterance as 16 kHz float32; a zero-length file is an empty array, not an error."""
     from harness.data.audio import audio_duration, load_audio
 
-    path = record["path"]
-    if path is None or pd.isna(path) or not str(path).strip():
+    path = _audio_path(corpus, record["path"])
+    if path is None:
         raise HarnessError(
             "utterance has no audio path; ASR needs audio",
             row=record["id"],
             fix="give every row an audio file, or run without asr= to keep the corpus text",
         )
-    path = Path(str(path)).expanduser()
-    if not path.is_absolute() and not path.exists() and corpus.root is not None:
-        path = Path(corpus.root) / path
     if audio_duration(path) == 0:
         return np.zeros(0, dtype=np.float32)
     return load_audio(path, row=record["id"])
+
+
+def _audio_path(corpus: Corpus, path: Any) -> Path | None:
+    """The row's audio file; a relative path is tried against the corpus root too."""
+    if path is None or pd.isna(path) or not str(path).strip():
+        return None
+    resolved = Path(str(path)).expanduser()
+    if not resolved.is_absolute() and not resolved.exists() and corpus.root is not None:
+        resolved = Path(corpus.root) / resolved
+    return resolved
 
 
 # -- scoring ------------------------------------------------------------------------------------
@@ -442,17 +481,19 @@ def reference_texts(manifest: pd.DataFrame) -> pd.Series:
 
 
 def _score(
-    rows: pd.DataFrame, transcripts: dict[str, str]
+    rows: pd.DataFrame, transcripts: dict[str, str], *, english: bool = True
 ) -> tuple[WERResult | None, dict[str, WERResult]]:
     references = reference_texts(rows)
     scored = rows[references.notna().to_numpy()]
     if scored.empty:
         return None, {}
     refs = references[references.notna()]
-    overall = word_error_rate(refs.tolist(), [transcripts[i] for i in scored["id"]])
+    overall = word_error_rate(
+        refs.tolist(), [transcripts[i] for i in scored["id"]], english=english
+    )
     by_split: dict[str, WERResult] = {}
     for name, group in scored.groupby("split", sort=True, dropna=True):
         by_split[str(name)] = word_error_rate(
-            refs.loc[group.index].tolist(), [transcripts[i] for i in group["id"]]
+            refs.loc[group.index].tolist(), [transcripts[i] for i in group["id"]], english=english
         )
     return overall, by_split

@@ -45,6 +45,26 @@ _NUMBER = re.compile(
     re.IGNORECASE,
 )
 _CURRENCY = {"$": "dollars", "£": "pounds", "€": "euros"}
+# Whole-word forms first, then suffixes (after the text is case-folded). "'s" becomes "is" on
+# both sides, so a possessive stays the same on both and only "it's" / "it is" is reconciled.
+_CONTRACTIONS = [
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        (r"\bwon't\b", "will not"),
+        (r"\bcan't\b", "can not"),
+        (r"\bcannot\b", "can not"),
+        (r"\bshan't\b", "shall not"),
+        (r"\blet's\b", "let us"),
+        (r"\bain't\b", "aint"),
+        (r"n't\b", " not"),
+        (r"'re\b", " are"),
+        (r"'ve\b", " have"),
+        (r"'ll\b", " will"),
+        (r"'d\b", " would"),
+        (r"'m\b", " am"),
+        (r"'s\b", " is"),
+    )
+]
 _SYMBOLS = {"&": " and ", "+": " plus ", "@": " at "}
 
 
@@ -103,22 +123,27 @@ def _spell_number(match: re.Match[str]) -> str:
     return f" {words} "
 
 
-def normalize(text: str | None, *, spell_numbers: bool = True) -> list[str]:
+def normalize(text: str | None, *, english: bool = True) -> list[str]:
     """Words of ``text`` for scoring: case-folded, without punctuation, digits spelled out.
 
-    Apostrophes are dropped rather than split on ("don't" -> "dont") so a contraction counts as
-    one word on both sides; hyphens split ("forty-two" -> "forty two") to match spelled numbers.
-    ``spell_numbers`` uses English number words; pass False for other languages, where the digits
-    then stay as they are on both sides.
+    English rules (``english=True``): digits become number words and contractions are expanded
+    ("I've" -> "i have"), because Whisper writes "42" and "I've" where a reference may say
+    "forty-two" and "I have", and neither is a recognition error. For other languages pass
+    False: digits then stay digits on both sides and apostrophes are just dropped.
+    Hyphens split words ("forty-two" -> "forty two") to match spelled numbers.
     """
     if _is_missing(text):
         return []
-    text = unicodedata.normalize("NFKC", str(text))
-    if spell_numbers:
+    text = unicodedata.normalize("NFKC", str(text)).replace("\u2019", "'")
+    if english:
         text = _NUMBER.sub(_spell_number, text)
     for symbol, word in _SYMBOLS.items():
         text = text.replace(symbol, word)
-    text = text.casefold().replace("'", "").replace("\u2019", "")
+    text = text.casefold()
+    if english:
+        for pattern, replacement in _CONTRACTIONS:
+            text = pattern.sub(replacement, text)
+    text = text.replace("'", "")
     # Everything that is not a letter, digit or mark separates words.
     text = "".join(
         ch if ch.isalnum() or unicodedata.category(ch).startswith("M") else " " for ch in text
@@ -220,7 +245,7 @@ def word_error_rate(
     references: Iterable[str | None],
     hypotheses: Iterable[str | None],
     *,
-    spell_numbers: bool = True,
+    english: bool = True,
 ) -> WERResult:
     """Corpus WER of paired transcripts after :func:`normalize`.
 
@@ -234,8 +259,8 @@ def word_error_rate(
         raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
     for reference, hypothesis in zip(references, hypotheses, strict=True):
         total += align(
-            normalize(reference, spell_numbers=spell_numbers),
-            normalize(hypothesis, spell_numbers=spell_numbers),
+            normalize(reference, english=english),
+            normalize(hypothesis, english=english),
         )
         count += 1
     return WERResult(total, count)

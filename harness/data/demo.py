@@ -91,12 +91,14 @@ from harness.errors import HarnessError
 
 log = logging.getLogger(__name__)
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 SAMPLE_RATE = 16_000
 Progress = Callable[[int, int], None]
 
 P_CLASS = 0.40
 P_GROUP = 0.25
+P_CUE = 0.5
+P_OWN_CUE = 0.35
 LEXICAL_WEIGHT = 0.5
 ATTRIBUTE_JITTER = 0.55
 VALENCE_NOISE = 0.3
@@ -106,6 +108,10 @@ NOISE_STD = 0.001  # about -60 dBFS
 PEAK = 0.9
 MIN_N = {"en": 48, "es": 36}
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split("|"))
 
 
 @dataclass(frozen=True)
@@ -141,13 +147,20 @@ EN = LanguageSpec(
     ),
     # Neutral-dominant like MSP-Podcast; O and X are train-only codes.
     train_prior={
-        "N": 0.36, "H": 0.15, "A": 0.09, "S": 0.08, "C": 0.07, "U": 0.06, "D": 0.05,
-        "F": 0.04, "O": 0.05, "X": 0.05,
-    },  # fmt: skip
-    voices=(
-        "en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan",
-        "en-gb-x-gbcwmd",
-    ),  # fmt: skip
+        "N": 0.36,
+        "H": 0.15,
+        "A": 0.09,
+        "S": 0.08,
+        "C": 0.07,
+        "U": 0.06,
+        "D": 0.05,
+        "F": 0.04,
+        "O": 0.05,
+        "X": 0.05,
+    },
+    voices=_words(
+        "en-us|en|en-gb-scotland|en-gb-x-rp|en-029|en-us-nyc|en-gb-x-gbclan|en-gb-x-gbcwmd"
+    ),
     neutral="N",
     eval_split="Test3",
 )
@@ -162,8 +175,13 @@ ES = LanguageSpec(
         ClassSpec("sadness", 2.1, 2.2, 2.4, "negative"),
     ),
     train_prior={
-        "neutral": 0.38, "joy": 0.18, "anger": 0.14, "sadness": 0.12, "disgust": 0.11, "fear": 0.07,
-    },  # fmt: skip
+        "neutral": 0.38,
+        "joy": 0.18,
+        "anger": 0.14,
+        "sadness": 0.12,
+        "disgust": 0.11,
+        "fear": 0.07,
+    },
     voices=("es", "es-419"),
     neutral="neutral",
     eval_split="Test",
@@ -174,30 +192,28 @@ LANGUAGES = {"en": EN, "es": ES}
 # -- sentences -----------------------------------------------------------------------------------
 
 EN_SLOTS = {
-    "obj": (
-        "car", "laptop", "package", "phone", "bike", "camera", "report", "keys", "letter",
-        "guitar", "jacket", "painting", "contract", "ticket", "book", "watch", "old radio",
-        "new couch", "kitchen table", "suitcase",
+    "obj": _words(
+        "car|laptop|package|phone|bike|camera|report|keys|letter|guitar|jacket|painting|"
+        "contract|ticket|book|watch|old radio|new couch|kitchen table|suitcase"
     ),
-    "place": (
-        "office", "station", "library", "market", "school", "hospital", "airport", "park",
-        "studio", "warehouse", "hotel", "bank", "gym", "bakery", "museum", "harbor",
+    "place": _words(
+        "office|station|library|market|school|hospital|airport|park|studio|warehouse|hotel|"
+        "bank|gym|bakery|museum|harbor"
     ),
-    "topic": (
-        "budget", "schedule", "project", "election", "rent", "contract", "weather", "vacation",
-        "inspection", "merger", "renovation", "tournament", "interview", "audit", "festival",
+    "topic": _words(
+        "budget|schedule|project|election|rent|contract|weather|vacation|inspection|merger|"
+        "renovation|tournament|interview|audit|festival"
     ),
-    "event": (
-        "party", "wedding", "concert", "meeting", "trip", "game", "dinner", "ceremony", "launch",
-        "reunion", "race", "show",
+    "event": _words(
+        "party|wedding|concert|meeting|trip|game|dinner|ceremony|launch|reunion|race|show"
     ),
-    "day": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-    "person": (
-        "my brother", "the manager", "our neighbor", "my sister", "the landlord", "the coach",
-        "my uncle", "the teacher", "our client", "my cousin",
+    "day": _words("Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"),
+    "person": _words(
+        "my brother|the manager|our neighbor|my sister|the landlord|the coach|my uncle|"
+        "the teacher|our client|my cousin"
     ),
-    "time": ("nine", "ten thirty", "noon", "two", "four fifteen", "six", "eight"),
-}  # fmt: skip
+    "time": _words("nine|ten thirty|noon|two|four fifteen|six|eight"),
+}
 
 EN_POOLS: dict[str, tuple[str, ...]] = {
     "neutral": (
@@ -329,31 +345,31 @@ EN_POOLS: dict[str, tuple[str, ...]] = {
 }
 
 ES_SLOTS = {
-    "obj": (
-        "el coche", "el portátil", "el paquete", "el teléfono", "la bicicleta", "la cámara",
-        "el informe", "las llaves", "la carta", "la guitarra", "la chaqueta", "el cuadro",
-        "el contrato", "el billete", "el libro", "el reloj",
+    "obj": _words(
+        "el coche|el portátil|el paquete|el teléfono|la bicicleta|la cámara|el informe|"
+        "las llaves|la carta|la guitarra|la chaqueta|el cuadro|el contrato|el billete|"
+        "el libro|el reloj"
     ),
-    "place": (
-        "la oficina", "la estación", "la biblioteca", "el mercado", "el colegio", "el hospital",
-        "el aeropuerto", "el parque", "el estudio", "el hotel", "el banco", "el gimnasio",
-        "la panadería", "el museo", "el puerto",
+    "place": _words(
+        "la oficina|la estación|la biblioteca|el mercado|el colegio|el hospital|"
+        "el aeropuerto|el parque|el estudio|el hotel|el banco|el gimnasio|la panadería|"
+        "el museo|el puerto"
     ),
-    "topic": (
-        "el presupuesto", "el horario", "el proyecto", "las elecciones", "el alquiler",
-        "la reforma", "la entrevista", "la auditoría", "el festival", "la reunión", "el torneo",
+    "topic": _words(
+        "el presupuesto|el horario|el proyecto|las elecciones|el alquiler|la reforma|"
+        "la entrevista|la auditoría|el festival|la reunión|el torneo"
     ),
-    "event": (
-        "la fiesta", "la boda", "el concierto", "la cena", "el partido", "la ceremonia",
-        "la excursión", "el espectáculo", "la carrera",
+    "event": _words(
+        "la fiesta|la boda|el concierto|la cena|el partido|la ceremonia|la excursión|"
+        "el espectáculo|la carrera"
     ),
-    "day": ("el lunes", "el martes", "el miércoles", "el jueves", "el viernes", "el sábado"),
-    "person": (
-        "mi hermano", "el jefe", "nuestro vecino", "mi hermana", "el casero", "el entrenador",
-        "mi tío", "la profesora", "mi prima",
+    "day": _words("el lunes|el martes|el miércoles|el jueves|el viernes|el sábado"),
+    "person": _words(
+        "mi hermano|el jefe|nuestro vecino|mi hermana|el casero|el entrenador|mi tío|"
+        "la profesora|mi prima"
     ),
-    "time": ("las nueve", "las diez y media", "las doce", "las dos", "las cuatro", "las seis"),
-}  # fmt: skip
+    "time": _words("las nueve|las diez y media|las doce|las dos|las cuatro|las seis"),
+}
 
 ES_POOLS: dict[str, tuple[str, ...]] = {
     "neutral": (
@@ -445,7 +461,27 @@ ES_POOLS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-TEXT = {"en": (EN_POOLS, EN_SLOTS), "es": (ES_POOLS, ES_SLOTS)}
+# Short openers: weak lexical cues. Each class has its own, but any class may use any opener.
+EN_CUES = {
+    "A": ("Listen,", "Seriously,", "Come on,"),
+    "S": ("Sigh.", "Sadly,", "Well, I guess"),
+    "H": ("Oh nice,", "Great news,", "Hey,"),
+    "U": ("Oh!", "Wait,", "Huh,"),
+    "F": ("Um,", "Oh no,", "Please,"),
+    "D": ("Ugh,", "Eww,", "Yuck,"),
+    "C": ("Pfft,", "Whatever,", "Sure, sure,"),
+    "N": ("So,", "Okay,", "Well,"),
+}
+ES_CUES = {
+    "anger": ("Mira,", "¡Ya basta!", "Oye,"),
+    "disgust": ("Puaj,", "Agh,", "Uf,"),
+    "fear": ("Ay, no,", "Por favor,", "Madre mía,"),
+    "joy": ("¡Genial!", "¡Qué bien!", "Oye, qué bueno,"),
+    "neutral": ("Bueno,", "Entonces,", "Vale,"),
+    "sadness": ("Ay...", "Qué pena,", "Pues nada,"),
+}
+
+TEXT = {"en": (EN_POOLS, EN_SLOTS, EN_CUES), "es": (ES_POOLS, ES_SLOTS, ES_CUES)}
 
 
 # -- the plan: every label, sentence and prosody value, before any audio -------------------------
@@ -465,6 +501,8 @@ class Utterance:
     text: str
     words: str
     """Which pool the sentence came from: ``class``, ``group`` or ``neutral``."""
+    cue: str
+    """The class whose opener starts the sentence (a weak cue), or empty."""
     pitch: float
     range_: float
     rate: float
@@ -546,9 +584,9 @@ def _allocate(prior: dict[str, float], total: int, minimum: set[str]) -> list[st
 
 
 def _speakers(spec: LanguageSpec, n: int, rng: np.random.Generator) -> dict[str, list[Speaker]]:
-    """About one speaker per 25 utterances, split 60/20/20 and never shared between splits."""
+    """About one speaker per 20 utterances, split 60/20/20 and never shared between splits."""
     eval_splits = ["Development", spec.eval_split] if spec.lang == "en" else [spec.eval_split]
-    n_speakers = max(3 + 2 * len(eval_splits), n // 25)
+    n_speakers = max(3 + 2 * len(eval_splits), n // 20)
     combos = [(voice, variant) for voice in spec.voices for variant in VARIANTS]
     order = rng.permutation(len(combos))
     speakers = []
@@ -574,27 +612,38 @@ def _speakers(spec: LanguageSpec, n: int, rng: np.random.Generator) -> dict[str,
 
 
 def _utterance(
-    spec: LanguageSpec, rng: np.random.Generator, utt_id: str, split: str, speaker: Speaker,
+    spec: LanguageSpec,
+    rng: np.random.Generator,
+    utt_id: str,
+    split: str,
+    speaker: Speaker,
     label: str,
-) -> Utterance:  # fmt: skip
+) -> Utterance:
     centre, words_of = _centre(spec, rng, label)
     arousal = centre.arousal + rng.normal(0.0, ATTRIBUTE_JITTER)
     dominance = centre.dominance + rng.normal(0.0, ATTRIBUTE_JITTER)
     valence0 = centre.valence + rng.normal(0.0, ATTRIBUTE_JITTER)
     text, words, lexical = _sentence(spec, rng, words_of)
+    text, cue = _add_cue(spec, rng, text, words_of, words)
     valence = (
-        (1 - LEXICAL_WEIGHT) * valence0
-        + LEXICAL_WEIGHT * lexical
-        + rng.normal(0.0, VALENCE_NOISE)
+        (1 - LEXICAL_WEIGHT) * valence0 + LEXICAL_WEIGHT * lexical + rng.normal(0.0, VALENCE_NOISE)
     )
     a, d, v = ((float(np.clip(x, 1, 7)) - 4.0) / 3.0 for x in (arousal, dominance, valence0))
     jitter = {k: rng.normal(0.0, s) for k, s in PROSODY_JITTER.items()}
     gain_db = min(0.0, 6 * a + 8 * d - 12 + jitter["gain_db"])
     return Utterance(
-        id=utt_id, split=split, speaker=speaker.id, gender=speaker.gender, voice=speaker.voice,
+        id=utt_id,
+        split=split,
+        speaker=speaker.id,
+        gender=speaker.gender,
+        voice=speaker.voice,
         label=label,
-        arousal=_scale(arousal), valence=_scale(valence), dominance=_scale(dominance),
-        text=text, words=words,
+        arousal=_scale(arousal),
+        valence=_scale(valence),
+        dominance=_scale(dominance),
+        text=text,
+        words=words,
+        cue=cue,
         pitch=float(np.clip(32 * a - 10 * d + speaker.pitch + jitter["pitch"], -60, 90)),
         range_=float(np.clip(50 * a + 12 * v + jitter["range"], -90, 150)),
         rate=float(np.clip(22 * a + 6 * d + speaker.rate + jitter["rate"], -45, 60)),
@@ -603,7 +652,7 @@ def _utterance(
         synth_seed=int(rng.integers(1, 2**31 - 1)),
         pad_before=float(rng.uniform(0.08, 0.3)),
         pad_after=float(rng.uniform(0.1, 0.35)),
-    )  # fmt: skip
+    )
 
 
 def _scale(value: float) -> float:
@@ -621,15 +670,18 @@ def _centre(spec: LanguageSpec, rng: np.random.Generator, label: str) -> tuple[C
     first, second = rng.choice(len(spec.classes), size=2, replace=False)  # X: no agreement
     c1, c2 = spec.classes[first], spec.classes[second]
     mid = ClassSpec(
-        "X", (c1.valence + c2.valence) / 2, (c1.arousal + c2.arousal) / 2,
-        (c1.dominance + c2.dominance) / 2, c1.group,
-    )  # fmt: skip
+        "X",
+        (c1.valence + c2.valence) / 2,
+        (c1.arousal + c2.arousal) / 2,
+        (c1.dominance + c2.dominance) / 2,
+        c1.group,
+    )
     return mid, c1.code
 
 
 def _sentence(spec: LanguageSpec, rng: np.random.Generator, code: str) -> tuple[str, str, float]:
     """A sentence for class ``code``: its own words, its group's words, or neutral words."""
-    pools, slots = TEXT[spec.lang]
+    pools, slots, _ = TEXT[spec.lang]
     centre = next(c for c in spec.classes if c.code == code)
     draw = rng.random()
     if code == spec.neutral:
@@ -645,6 +697,29 @@ def _sentence(spec: LanguageSpec, rng: np.random.Generator, code: str) -> tuple[
     template = pool[int(rng.integers(len(pool)))]
     filled = template.format(**{k: v[int(rng.integers(len(v)))] for k, v in slots.items()})
     return _tidy(filled, spec.lang), words, float(lexical)
+
+
+def _add_cue(
+    spec: LanguageSpec, rng: np.random.Generator, text: str, code: str, words: str
+) -> tuple[str, str]:
+    """Maybe start a non-class sentence with an opener, usually of another class than ``code``.
+
+    Openers give graded evidence (the own class's opener is only a few times likelier than any
+    other), which is where a classifier's train prior decides, and prior correction matters.
+    """
+    if words == "class" or rng.random() >= P_CUE:
+        return text, ""
+    cues = TEXT[spec.lang][2]
+    classes = [c.code for c in spec.classes]
+    cue = code if rng.random() < P_OWN_CUE else classes[int(rng.integers(len(classes)))]
+    opener = cues[cue][int(rng.integers(len(cues[cue])))]
+    first = text.split(" ", 1)[0]
+    if opener[-1] not in ".!?" and first not in ("I", "I'm"):
+        for i, char in enumerate(text):
+            if char.isalpha():
+                text = text[:i] + char.lower() + text[i + 1 :]
+                break
+    return f"{opener} {text}", cue
 
 
 def _tidy(text: str, lang: str) -> str:
@@ -720,7 +795,10 @@ def _run_pool(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    context = multiprocessing.get_context("spawn")
+    # "fork", not "spawn": spawn re-runs the caller's __main__ in each worker, which deadlocks on
+    # the build lock when the caller is a script without an ``if __name__ == "__main__"`` guard.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
     done = 0
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {pool.submit(_render_chunk, chunk): i for i, chunk in enumerate(chunks)}
@@ -785,11 +863,17 @@ def _write_msp_layout(root: Path, plan: Sequence[Utterance]) -> None:
 
     rows = [
         {
-            "FileName": u.id, "EmoClass": u.label, "EmoAct": u.arousal, "EmoVal": u.valence,
-            "EmoDom": u.dominance, "SpkrID": u.speaker, "Gender": u.gender, "Split_Set": u.split,
+            "FileName": u.id,
+            "EmoClass": u.label,
+            "EmoAct": u.arousal,
+            "EmoVal": u.valence,
+            "EmoDom": u.dominance,
+            "SpkrID": u.speaker,
+            "Gender": u.gender,
+            "Split_Set": u.split,
         }
         for u in plan
-    ]  # fmt: skip
+    ]
     frame = pd.DataFrame(rows).sort_values("FileName", kind="stable")
     write_csv(root / "Labels" / "labels_consensus.csv", frame, index=False, float_format="%.1f")
     for u in plan:
@@ -812,9 +896,13 @@ def _write_emospeech_layout(root: Path, plan: Sequence[Utterance]) -> None:
 
 
 def _write_info(
-    root: Path, plan: Sequence[Utterance], durations: Sequence[float], lang: str, n: int,
+    root: Path,
+    plan: Sequence[Utterance],
+    durations: Sequence[float],
+    lang: str,
+    n: int,
     seed: int,
-) -> None:  # fmt: skip
+) -> None:
     """``demo.json``: what was built and how, and the per-utterance generator variables."""
     import pandas as pd
 
@@ -866,6 +954,7 @@ def load_demo_corpus(
     corpus is read as it is (its ``demo.json`` gives lang, n and seed); a new or empty ``path``
     is built with the given parameters.
     """
+    lang, n, seed = str(lang), int(n), int(seed)  # CLI overrides may arrive as strings
     _language(lang)
     if path is not None and (Path(path) / "demo.json").exists():
         root = Path(path)

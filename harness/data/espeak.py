@@ -140,9 +140,15 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_int]
     lib.espeak_ng_SetRandSeed.restype = None
     lib.espeak_Synth.argtypes = [
-        ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-        ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
-    ]  # fmt: skip
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_uint,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.c_uint,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+    ]
     lib.espeak_Synth.restype = ctypes.c_int
     lib.espeak_Synchronize.argtypes = []
     lib.espeak_Synchronize.restype = ctypes.c_int
@@ -179,7 +185,9 @@ def synthesize(
             result = engine.speak(text, voice, ssml, seed)
         rate = engine.sample_rate
     if result == _EXIT_NO_VOICE:
-        raise HarnessError(f"eSpeak NG has no voice {voice!r}", fix="use e.g. 'en-us+m3' or 'es+f2'")
+        raise HarnessError(
+            f"eSpeak NG has no voice {voice!r}", fix="use e.g. 'en-us+m3' or 'es+f2'"
+        )
     if isinstance(result, int):
         raise HarnessError(f"eSpeak NG could not synthesise {text[:60]!r} (exit code {result})")
     audio = np.frombuffer(result, dtype="<i2").astype(np.float32) / 32768.0

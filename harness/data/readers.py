@@ -29,7 +29,16 @@ from harness.errors import HarnessError
 
 log = logging.getLogger(__name__)
 
-MSP_COLUMNS = ("FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set")
+MSP_COLUMNS = (
+    "FileName",
+    "EmoClass",
+    "EmoAct",
+    "EmoVal",
+    "EmoDom",
+    "SpkrID",
+    "Gender",
+    "Split_Set",
+)
 MSP_ATTRIBUTES = {"EmoAct": "arousal", "EmoVal": "valence", "EmoDom": "dominance"}
 MSP_SPLITS = ("Train", "Development", "Test1", "Test2", "Test3")
 MSP_HIDDEN_SPLITS = ("Test3",)
@@ -122,7 +131,9 @@ def _check_ids(table: Table, column: str) -> list[str]:
     seen: dict[str, int] = {}
     for value, line in zip(ids, table.lines):
         if not value:
-            raise HarnessError(f"empty {column}", file=table.path, row=line, fix="give every row an id")
+            raise HarnessError(
+                f"empty {column}", file=table.path, row=line, fix="give every row an id"
+            )
         if value in seen:
             raise HarnessError(
                 f"duplicate {column} {value!r} (first at row {seen[value]})",
@@ -252,8 +263,10 @@ def _warn_texts(info: dict, where: str) -> None:
         log.warning(
             "%s: %d utterances have no transcript and %d an empty one; they are kept with "
             "text=NA (text systems cannot use them)",
-            where, missing, empty,
-        )  # fmt: skip
+            where,
+            missing,
+            empty,
+        )
 
 
 # -- MSP-Podcast / Odyssey 2024 -------------------------------------------------------------------
@@ -329,7 +342,9 @@ def read_msp_podcast(
 
 def _corpus_root(path: str | os.PathLike | None, corpus: str, hint: str) -> Path:
     if path is None:
-        raise HarnessError(f"no path given for the {corpus} corpus", fix=f"pass corpus_path=<{hint}>")
+        raise HarnessError(
+            f"no path given for the {corpus} corpus", fix=f"pass corpus_path=<{hint}>"
+        )
     root = Path(path).expanduser()
     if not root.is_dir():
         raise HarnessError(
@@ -369,16 +384,20 @@ def _test3_rows(
         if name in seen:
             raise HarnessError(
                 f"duplicate FileName {name!r} (first at row {seen[name]})",
-                file=path, row=line, fix="list every Test3 file once",
-            )  # fmt: skip
+                file=path,
+                row=line,
+                fix="list every Test3 file once",
+            )
         seen[name] = line
         if name in known:
             split, labels_line = known[name]
             if split != "Test3":
                 raise HarnessError(
                     f"{name} is already in the labels file as {split} (row {labels_line})",
-                    file=path, row=line, fix="a Test3 file cannot also be in another split",
-                )  # fmt: skip
+                    file=path,
+                    row=line,
+                    fix="a Test3 file cannot also be in another split",
+                )
             continue
         names.append(name)
         lines.append(line)
@@ -402,9 +421,11 @@ def _msp_audio(root: Path, frame: pd.DataFrame, rows: Sequence[tuple[Path, int]]
 
 
 def _msp_transcripts(
-    root: Path, frame: pd.DataFrame, rows: Sequence[tuple[Path, int]],
+    root: Path,
+    frame: pd.DataFrame,
+    rows: Sequence[tuple[Path, int]],
     mode: str | os.PathLike | bool,
-) -> dict:  # fmt: skip
+) -> dict:
     folder = _transcript_folder(root, mode)
     frame["text"] = pd.NA
     frame["text_source"] = pd.NA
@@ -544,9 +565,10 @@ def _file(root: Path, name: str, option: str) -> Path:
     path = path if path.is_absolute() else root / path
     if not path.is_file():
         raise HarnessError(
-            "CSV file not found", file=path,
+            "CSV file not found",
+            file=path,
             fix=f"pass corpus_path=<the folder that holds it> or {option}=<its file name>",
-        )  # fmt: skip
+        )
     return path
 
 
@@ -558,9 +580,11 @@ def _labelled_rows(
     i = _first(not v for v in labels)
     if i is not None:
         raise HarnessError(
-            "empty label", file=table.path, row=table.lines[i],
+            "empty label",
+            file=table.path,
+            row=table.lines[i],
             fix="give every training row a class, or remove the row",
-        )  # fmt: skip
+        )
     _check_codes(table, "label", labels, known)
     return pd.DataFrame(
         {
@@ -602,9 +626,11 @@ def _test_rows(
     i = _first(utt not in index for utt in gold_ids)
     if i is not None:
         raise HarnessError(
-            f"id {gold_ids[i]!r} is not in {table.path.name}", file=gold.path, row=gold.lines[i],
+            f"id {gold_ids[i]!r} is not in {table.path.name}",
+            file=gold.path,
+            row=gold.lines[i],
             fix="the gold labels must belong to the test rows",
-        )  # fmt: skip
+        )
     labels = [None] * len(ids)
     for utt, label in zip(gold_ids, gold_labels):
         labels[index[utt]] = label
@@ -652,16 +678,23 @@ def _meacorpus_csv(path: str | os.PathLike | None, csv_name: str | None) -> Path
 
 def _mea_splits(table: Table) -> list[str]:
     names = {
-        "train": "Train", "training": "Train", "test": "Test", "dev": "Development",
-        "development": "Development", "val": "Development", "validation": "Development",
-    }  # fmt: skip
+        "train": "Train",
+        "training": "Train",
+        "test": "Test",
+        "dev": "Development",
+        "development": "Development",
+        "val": "Development",
+        "validation": "Development",
+    }
     result = []
     for value, line in zip(table.column("split"), table.lines):
         if value.lower() not in names:
             raise HarnessError(
                 f"unknown split {value!r}" if value else "empty split",
-                file=table.path, row=line, fix="use train, test or dev",
-            )  # fmt: skip
+                file=table.path,
+                row=line,
+                fix="use train, test or dev",
+            )
         result.append(names[value.lower()])
     return result
 
@@ -684,9 +717,7 @@ def _carve_development(frame: pd.DataFrame, fraction: float, seed: int) -> pd.Da
     return frame
 
 
-def _attach_audio(
-    frame: pd.DataFrame, root: Path, folders: Sequence[str], check: bool
-) -> dict:
+def _attach_audio(frame: pd.DataFrame, root: Path, folders: Sequence[str], check: bool) -> dict:
     """Audio paths where the files exist; text-only use keeps working without them."""
     listings = [(root / folder, _list_dir(root / folder)) for folder in folders]
     paths: list[str | None] = []
@@ -698,11 +729,14 @@ def _attach_audio(
     if check:
         rows = [(Path(f), int(r)) for f, r in zip(frame["_file"], frame["_row"])]
         frame["duration"] = _audio_durations(paths, rows)
-    if missing and missing < len(paths):
+    if missing and any(d.is_dir() for d, _ in listings):
         log.warning(
             "%s: %d of %d utterances have no audio file in %s; they are text-only",
-            root, missing, len(paths), ", ".join(str(d) for d, _ in listings),
-        )  # fmt: skip
+            root,
+            missing,
+            len(paths),
+            ", ".join(str(d) for d, _ in listings),
+        )
     return {"missing_audio": missing, "audio_dir": str(listings[0][0])}
 
 
@@ -714,7 +748,9 @@ def _finish(
     frame["text_source"] = frame["text_source"].astype("string")
     frame = frame.drop(columns=["_file", "_row"])
     order = {"Train": 0, "Development": 1, "Test": 2}
-    frame = frame.sort_values(["split", "id"], key=lambda s: s.map(order) if s.name == "split" else s)
+    frame = frame.sort_values(
+        ["split", "id"], key=lambda s: s.map(order) if s.name == "split" else s
+    )
     manifest = make_manifest(frame, str(source))
     info.update(_counts(manifest), empty_transcripts=empty, missing_transcripts=0)
     _warn_texts(info, str(root))

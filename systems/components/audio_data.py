@@ -39,7 +39,8 @@ class AudioSource:
         if missing.any():
             position = int(np.flatnonzero(missing.to_numpy())[0])
             raise HarnessError(
-                f"utterance {frame['id'].iloc[position]!r} has no audio path", row=position + 1,
+                f"utterance {frame['id'].iloc[position]!r} has no audio path",
+                row=position + 1,
                 fix="audio systems need audio; use a text system for text-only corpora",
             )
         self.ids = frame["id"].astype(str).tolist()
@@ -50,6 +51,7 @@ class AudioSource:
         self.durations = np.nan_to_num(durations, nan=1.0)
         self.cache = float(self.durations.sum()) <= max_cache_hours * 3600
         self._waves: dict[int, np.ndarray] = {}
+        self._features: dict[tuple[int, float | None], dict[str, torch.Tensor]] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -61,6 +63,25 @@ class AudioSource:
         if self.cache:
             self._waves[index] = wave
         return wave
+
+    def features(
+        self, index: int, frontend, max_seconds: float | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Front-end output of one whole utterance (unbatched), memoised when audio is cached.
+
+        Inference features are deterministic, and Dev_bal is scored after every epoch, so they are
+        computed once instead of once per epoch.
+        """
+        key = (index, max_seconds)
+        if key in self._features:
+            return self._features[key]
+        wave = self.wave(index)
+        if max_seconds is not None:
+            wave = wave[: int(max_seconds * SAMPLE_RATE)]
+        single = {name: value[0] for name, value in frontend([wave]).items()}
+        if self.cache:
+            self._features[key] = single
+        return single
 
 
 @dataclass
@@ -80,8 +101,14 @@ class ChunkDataset(torch.utils.data.Dataset):
     padding than one length per item).
     """
 
-    def __init__(self, source: AudioSource, targets: np.ndarray, *, balance: Sequence[str] | None = None,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        source: AudioSource,
+        targets: np.ndarray,
+        *,
+        balance: Sequence[str] | None = None,
+        seed: int = 0,
+    ) -> None:
         self.source = source
         self.targets = targets
         self.balance = None if balance is None else np.asarray([str(v) for v in balance])
@@ -93,7 +120,9 @@ class ChunkDataset(torch.utils.data.Dataset):
         """Called at each epoch start: new chunk randomness, and a new balanced draw if balancing."""
         self.epoch = epoch
         if self.balance is not None:
-            self.order = balanced_draw(self.balance, len(self.targets), np.random.default_rng([self.seed, epoch, 7]))
+            self.order = balanced_draw(
+                self.balance, len(self.targets), np.random.default_rng([self.seed, epoch, 7])
+            )
 
     def __len__(self) -> int:
         return len(self.order)
@@ -114,9 +143,14 @@ def balanced_draw(labels: np.ndarray, size: int, rng: np.random.Generator) -> np
 class ChunkCollate:
     """Random chunks -> speed perturbation (on ``speed_prob`` of the batches) -> noise/RIR -> features."""
 
-    def __init__(self, dataset: ChunkDataset, frontend, config: ChunkConfig,
-                 augmenter: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
-                 target_dtype: torch.dtype = torch.long) -> None:
+    def __init__(
+        self,
+        dataset: ChunkDataset,
+        frontend,
+        config: ChunkConfig,
+        augmenter: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+        target_dtype: torch.dtype = torch.long,
+    ) -> None:
         self.dataset = dataset
         self.frontend = frontend
         self.config = config
@@ -149,6 +183,18 @@ def random_chunk(wave: np.ndarray, length: int, rng: np.random.Generator) -> np.
     return wave[start : start + length]
 
 
+def pad_features(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack unbatched front-end outputs, zero-padding the time axis (masks pad with 0)."""
+    batch = {}
+    for name in items[0]:
+        longest = max(item[name].shape[0] for item in items)
+        padded = items[0][name].new_zeros((len(items), longest, *items[0][name].shape[1:]))
+        for row, item in enumerate(items):
+            padded[row, : item[name].shape[0]] = item[name]
+        batch[name] = padded
+    return batch
+
+
 @torch.no_grad()
 def run_model(
     model: torch.nn.Module,
@@ -167,18 +213,25 @@ def run_model(
     """
     was_training = model.training
     model.eval()
-    durations = source.durations if max_seconds is None else np.minimum(source.durations, max_seconds)
+    durations = (
+        source.durations if max_seconds is None else np.minimum(source.durations, max_seconds)
+    )
     batches = bucket_batches(durations, max_batch_size=max_batch_size, max_padded=batch_seconds)
     results: dict[str, list] = {"output": [None] * len(source), "embedding": [None] * len(source)}
     for batch in batches:
-        waves = [source.wave(i) for i in batch]
-        if max_seconds is not None:
-            waves = [w[: int(max_seconds * SAMPLE_RATE)] for w in waves]
-        inputs = {k: v.to(device) for k, v in frontend(waves).items()}
+        inputs = {
+            k: v.to(device)
+            for k, v in pad_features(
+                [source.features(i, frontend, max_seconds) for i in batch]
+            ).items()
+        }
         out = model(**inputs)
         for key in results:
             values = out[key].float().cpu().numpy()
             for row, index in enumerate(batch):
                 results[key][index] = values[row]
     model.train(was_training)
-    return {key: np.stack(values) if values else np.zeros((0, 0), np.float32) for key, values in results.items()}
+    return {
+        key: np.stack(values) if values else np.zeros((0, 0), np.float32)
+        for key, values in results.items()
+    }

@@ -36,13 +36,15 @@ def find_audio_files(directory: str | os.PathLike, what: str, param: str) -> lis
     path = Path(directory).expanduser()
     if not path.is_dir():
         raise HarnessError(
-            f"{what} directory does not exist", file=path,
+            f"{what} directory does not exist",
+            file=path,
             fix=f"pass an existing directory with {param}=/path, or leave {param} empty to train without it",
         )
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
     if not files:
         raise HarnessError(
-            f"{what} directory holds no .wav or .flac files", file=path,
+            f"{what} directory holds no .wav or .flac files",
+            file=path,
             fix=f"point {param} at the folder with the audio (e.g. RIRS_NOISES/pointsource_noises)",
         )
     return files
@@ -110,7 +112,9 @@ class Augmenter:
         max_cached: int = 2000,
     ) -> None:
         self.noise_files = find_audio_files(noise_dir, "noise", "noise_dir") if noise_dir else []
-        self.rir_files = find_audio_files(rir_dir, "room impulse response", "rir_dir") if rir_dir else []
+        self.rir_files = (
+            find_audio_files(rir_dir, "room impulse response", "rir_dir") if rir_dir else []
+        )
         self.noise_prob = noise_prob
         self.rir_prob = rir_prob
         self.snr_db = (float(snr_db[0]), float(snr_db[1]))
@@ -123,7 +127,9 @@ class Augmenter:
 
     def describe(self) -> str:
         if not self.active:
-            return "no noise or RIR directory given: training without additive noise or reverberation"
+            return (
+                "no noise or RIR directory given: training without additive noise or reverberation"
+            )
         return f"augmenting with {len(self.noise_files)} noise files and {len(self.rir_files)} RIRs"
 
     def __call__(self, wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -41,7 +41,9 @@ class _LdaBackend:
 
     kind: ClassVar[str] = "base"
 
-    def __init__(self, lda_dims: int = 15, target: str | Sequence[float] | None = "uniform") -> None:
+    def __init__(
+        self, lda_dims: int = 15, target: str | Sequence[float] | None = "uniform"
+    ) -> None:
         self.lda_dims = lda_dims
         self.target = target
 
@@ -96,11 +98,20 @@ class _LdaBackend:
 
     # -- persistence ----------------------------------------------------------------------------
     _ARRAYS: ClassVar[tuple[str, ...]] = (
-        "classes_", "present_", "mean_", "scale_", "offset_", "projection_", "train_prior_",
+        "classes_",
+        "present_",
+        "mean_",
+        "scale_",
+        "offset_",
+        "projection_",
+        "train_prior_",
     )
 
     def state(self) -> dict[str, np.ndarray]:
-        arrays = {name: np.asarray(getattr(self, name)) for name in (*self._ARRAYS, *self._scorer_arrays())}
+        arrays = {
+            name: np.asarray(getattr(self, name))
+            for name in (*self._ARRAYS, *self._scorer_arrays())
+        }
         arrays["kind"] = np.asarray(self.kind)
         arrays["lda_dims"] = np.asarray(self.lda_dims)
         target = "none" if self.target is None else self.target
@@ -131,8 +142,11 @@ class _LdaBackend:
             return _LdaBackend.from_state({k: data[k] for k in data.files})
 
     def report(self) -> dict[str, Any]:
-        return {"backend": self.kind, "lda_dims": int(self.projection_.shape[1]),
-                "backend_train_utterances": self.n_train_}
+        return {
+            "backend": self.kind,
+            "lda_dims": int(self.projection_.shape[1]),
+            "backend_train_utterances": self.n_train_,
+        }
 
     # -- implemented by subclasses --------------------------------------------------------------
     def _fit_scorer(self, z: np.ndarray, y: np.ndarray, present: list[str]) -> None:
@@ -150,8 +164,13 @@ class LdaLrBackend(_LdaBackend):
 
     kind = "lda_lr"
 
-    def __init__(self, lda_dims: int = 15, target: str | Sequence[float] | None = "uniform",
-                 C: float = 1.0, max_iter: int = 2000) -> None:
+    def __init__(
+        self,
+        lda_dims: int = 15,
+        target: str | Sequence[float] | None = "uniform",
+        C: float = 1.0,
+        max_iter: int = 2000,
+    ) -> None:
         super().__init__(lda_dims, target)
         self.C = C
         self.max_iter = max_iter
@@ -199,8 +218,12 @@ class PldaBackend(_LdaBackend):
 
     kind = "plda"
 
-    def __init__(self, lda_dims: int = 15, target: str | Sequence[float] | None = "uniform",
-                 regularisation: float = 1e-3) -> None:
+    def __init__(
+        self,
+        lda_dims: int = 15,
+        target: str | Sequence[float] | None = "uniform",
+        regularisation: float = 1e-3,
+    ) -> None:
         super().__init__(lda_dims, target)
         self.regularisation = regularisation
 
@@ -239,8 +262,13 @@ class PldaBackend(_LdaBackend):
 BACKENDS: dict[str, type[_LdaBackend]] = {"lda_lr": LdaLrBackend, "plda": PldaBackend}
 
 
-def make_backend(kind: str, *, lda_dims: int = 15, target: str | Sequence[float] | None = "uniform",
-                 **kwargs: Any) -> _LdaBackend:
+def make_backend(
+    kind: str,
+    *,
+    lda_dims: int = 15,
+    target: str | Sequence[float] | None = "uniform",
+    **kwargs: Any,
+) -> _LdaBackend:
     """A back-end by name (``lda_lr`` or ``plda``)."""
     if kind not in BACKENDS:
         raise ValueError(f"unknown back-end {kind!r}; use one of {', '.join(BACKENDS)}")

@@ -57,7 +57,9 @@ def bucket_batches(
     return batches
 
 
-def padding_fraction(lengths: Sequence[float] | np.ndarray, batches: Sequence[Sequence[int]]) -> float:
+def padding_fraction(
+    lengths: Sequence[float] | np.ndarray, batches: Sequence[Sequence[int]]
+) -> float:
     """Share of the padded batch cells that are padding (0 = no waste)."""
     lengths = np.asarray(lengths, dtype=float)
     padded = sum(lengths[list(b)].max() * len(b) for b in batches if len(b))
@@ -93,8 +95,11 @@ class BucketBatchSampler:
 
     def batches(self) -> list[list[int]]:
         return bucket_batches(
-            self.lengths, max_batch_size=self.max_batch_size, max_padded=self.max_padded,
-            shuffle=self.shuffle, seed=self.seed + self.epoch,
+            self.lengths,
+            max_batch_size=self.max_batch_size,
+            max_padded=self.max_padded,
+            shuffle=self.shuffle,
+            seed=self.seed + self.epoch,
         )
 
     def __iter__(self) -> Iterator[list[int]]:

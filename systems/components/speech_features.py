@@ -52,7 +52,9 @@ def _mel_and_window() -> tuple[torch.Tensor, torch.Tensor]:
         triangularize_in_mel_space=True,
     )
     window = window_function(FRAME_LENGTH, "povey", periodic=False)
-    return torch.from_numpy(np.asarray(mel, np.float32)), torch.from_numpy(np.asarray(window, np.float32))
+    return torch.from_numpy(np.asarray(mel, np.float32)), torch.from_numpy(
+        np.asarray(window, np.float32)
+    )
 
 
 def log_mel_fbank(wave: torch.Tensor) -> torch.Tensor:
@@ -60,8 +62,10 @@ def log_mel_fbank(wave: torch.Tensor) -> torch.Tensor:
     mel, window = _mel_and_window()
     frames = (wave * 32768.0).unfold(0, FRAME_LENGTH, HOP_LENGTH)  # Kaldi scale: 16-bit integers
     frames = frames - frames.mean(dim=1, keepdim=True)
-    emphasised = torch.cat([frames[:, :1] * (1 - 0.97), frames[:, 1:] - 0.97 * frames[:, :-1]], dim=1)
-    spectrum = torch.fft.rfft(emphasised * window, n=FFT_LENGTH).abs().pow(2)
+    emphasised = torch.cat(
+        [frames[:, :1] * (1 - 0.97), frames[:, 1:] - 0.97 * frames[:, :-1]], dim=1
+    )
+    spectrum = torch.view_as_real(torch.fft.rfft(emphasised * window, n=FFT_LENGTH)).pow(2).sum(-1)
     return torch.clamp(spectrum @ mel, min=1.192092955078125e-07).log()
 
 
@@ -85,7 +89,9 @@ class FbankFeatures:
     def single(self, wave: np.ndarray) -> torch.Tensor:
         """Features of one utterance, shape (frames // 2, 160)."""
         fbank = log_mel_fbank(torch.from_numpy(pad_min_length(wave)))
-        fbank = (fbank - fbank.mean(0, keepdim=True)) / torch.sqrt(fbank.var(0, keepdim=True) + 1e-7)
+        fbank = (fbank - fbank.mean(0, keepdim=True)) / torch.sqrt(
+            fbank.var(0, keepdim=True) + 1e-7
+        )
         usable = fbank.shape[0] - fbank.shape[0] % self.stride
         return fbank[:usable].reshape(usable // self.stride, 80 * self.stride)
 

@@ -89,7 +89,8 @@ def load_backbone(
         if os.path.isdir(os.path.expanduser(backbone)):
             raise HarnessError(
                 f"cannot load a speech encoder from this directory ({str(exc).splitlines()[0][:160]})",
-                file=backbone, fix="pass a directory with config.json and model weights saved by transformers",
+                file=backbone,
+                fix="pass a directory with config.json and model weights saved by transformers",
             ) from None
         raise MissingModelError(backbone, "backbone") from None
 
@@ -103,8 +104,15 @@ class EmotionHead(nn.Module):
     """
 
     def __init__(
-        self, dim: int, outputs: int, *, task: str, pooling: str = "attentive",
-        pooling_hidden: int = 128, kind: str = "dense_bn", embedding_dim: int = 1024,
+        self,
+        dim: int,
+        outputs: int,
+        *,
+        task: str,
+        pooling: str = "attentive",
+        pooling_hidden: int = 128,
+        kind: str = "dense_bn",
+        embedding_dim: int = 1024,
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
@@ -133,8 +141,15 @@ class EmotionHead(nn.Module):
         """BatchNorm that tolerates a final training batch of one (uses running statistics)."""
         if self.training and hidden.shape[0] == 1:
             norm = self.norm
-            return F.batch_norm(hidden, norm.running_mean, norm.running_var, norm.weight, norm.bias,
-                                training=False, eps=norm.eps)
+            return F.batch_norm(
+                hidden,
+                norm.running_mean,
+                norm.running_var,
+                norm.weight,
+                norm.bias,
+                training=False,
+                eps=norm.eps,
+            )
         return self.norm(hidden)
 
     def forward(self, frames: torch.Tensor, mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
@@ -163,9 +178,13 @@ class SpeechEmotionModel(nn.Module):
         """Mask of encoder frames: the input mask for w2v-BERT, downsampled for WavLM's CNN."""
         if frames.shape[1] == attention_mask.shape[1]:
             return attention_mask
-        return self.base_backbone()._get_feature_vector_attention_mask(frames.shape[1], attention_mask)
+        return self.base_backbone()._get_feature_vector_attention_mask(
+            frames.shape[1], attention_mask
+        )
 
-    def forward(self, attention_mask: torch.Tensor, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, attention_mask: torch.Tensor, **inputs: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         frames = self.backbone(attention_mask=attention_mask, **inputs).last_hidden_state
         return self.head(frames, self.frame_mask(frames, attention_mask))
 
@@ -192,8 +211,11 @@ def build_model(
     from systems.components.speech_features import frontend_for
 
     config = backbone_module.config
+    _freeze_unused_mask_embedding(backbone_module)
     if gradient_checkpointing:
-        backbone_module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        backbone_module.gradient_checkpointing_enable(
+            gradient_checkpointing_kwargs={"use_reentrant": False}
+        )
     if finetune == "lora":
         import warnings
 
@@ -201,20 +223,47 @@ def build_model(
 
         with warnings.catch_warnings():  # transformers 5 deprecation noise from inside peft
             warnings.simplefilter("ignore", FutureWarning)
-            backbone_module = apply_lora(backbone_module, rank=lora_rank, alpha=lora_alpha,
-                                         dropout=lora_dropout, target_modules=list(lora_targets))
+            backbone_module = apply_lora(
+                backbone_module,
+                rank=lora_rank,
+                alpha=lora_alpha,
+                dropout=lora_dropout,
+                target_modules=list(lora_targets),
+            )
     elif finetune == "frozen":
         backbone_module.requires_grad_(False)
     elif finetune == "full":
         if freeze_feature_encoder and hasattr(backbone_module, "freeze_feature_encoder"):
             backbone_module.freeze_feature_encoder()
     else:
-        raise HarnessError(f"unknown finetune mode {finetune!r}", fix="use finetune=lora, full or frozen")
+        raise HarnessError(
+            f"unknown finetune mode {finetune!r}", fix="use finetune=lora, full or frozen"
+        )
     head_module = EmotionHead(
-        config.hidden_size, outputs, task=task, pooling=pooling, pooling_hidden=pooling_hidden,
-        kind=head, embedding_dim=embedding_dim, dropout=head_dropout,
+        config.hidden_size,
+        outputs,
+        task=task,
+        pooling=pooling,
+        pooling_hidden=pooling_hidden,
+        kind=head,
+        embedding_dim=embedding_dim,
+        dropout=head_dropout,
     )
-    return SpeechEmotionModel(backbone_module, head_module, frontend_for(config.model_type).input_name)
+    return SpeechEmotionModel(
+        backbone_module, head_module, frontend_for(config.model_type).input_name
+    )
+
+
+def _freeze_unused_mask_embedding(backbone: nn.Module) -> None:
+    """SpecAugment's learned mask vector gets no gradient when masking is off; under DDP an
+    unused trainable parameter is an error ("Expected to have finished reduction ...")."""
+    config = backbone.config
+    masking = config.apply_spec_augment and (
+        config.mask_time_prob > 0 or config.mask_feature_prob > 0
+    )
+    embedding = getattr(backbone, "masked_spec_embed", None)
+    if embedding is not None and not masking:
+        embedding.requires_grad_(False)
 
 
 def paper_trainable_parameters(**overrides: Any) -> dict[str, int]:
@@ -234,5 +283,9 @@ def paper_trainable_parameters(**overrides: Any) -> dict[str, int]:
         model = build_model(backbone, **settings)
     trainable, total = count_parameters(model)
     head_trainable = sum(p.numel() for p in model.head.parameters() if p.requires_grad)
-    return {"trainable": trainable, "total": total, "lora": trainable - head_trainable,
-            "head": head_trainable}
+    return {
+        "trainable": trainable,
+        "total": total,
+        "lora": trainable - head_trainable,
+        "head": head_trainable,
+    }

@@ -129,13 +129,11 @@ def train(
         raise ValueError(f"unknown optimizer {config.optimizer!r}; use adam or adamw")
     steps_per_epoch = math.ceil(len(loader) / accelerator.num_processes / accumulation)
     total_steps = max(1, steps_per_epoch * config.epochs)
-    # accelerate's wrapped scheduler steps once per process for every optimiser step, so the
-    # schedule is laid out in those units; otherwise N processes would decay N times too fast.
+    # accelerate's wrapped scheduler ticks once per process for every optimiser step; the schedule
+    # is read at tick // processes so that N processes do not warm up and decay N times too fast.
+    factor = _schedule(config.schedule, int(config.warmup_fraction * total_steps), total_steps)
     ticks = accelerator.num_processes
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        _schedule(config.schedule, int(config.warmup_fraction * total_steps) * ticks, total_steps * ticks),
-    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda tick: factor(tick // ticks))
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
 
     history: dict[str, Any] = {"loss": [], "dev": [], "best_epoch": None, "steps": 0,

@@ -1,0 +1,31 @@
+"""Shared fixtures: small demo corpora, built once per test session.
+
+``demo_corpus_small`` (English, MSP-Podcast layout, Odyssey classes) and ``demo_corpus_es_small``
+(Spanish, EmoSpeech layout) are real synthesised corpora, so tests of readers, systems and the
+runner exercise the same code paths as a full run, at a size that builds in a few seconds.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+SMALL_N = 160
+SMALL_N_ES = 120
+
+
+@pytest.fixture(scope="session")
+def demo_corpus_small(tmp_path_factory):
+    """English demo corpus, n=160, seed 0: Train 96 (with O/X), Development 32, Test3 32."""
+    from harness.data.demo import load_demo_corpus
+
+    cache = tmp_path_factory.mktemp("harness-cache")
+    return load_demo_corpus(lang="en", n=SMALL_N, seed=0, cache_dir=cache)
+
+
+@pytest.fixture(scope="session")
+def demo_corpus_es_small(tmp_path_factory):
+    """Spanish demo corpus, n=120, seed 0: Train/Development carved from train.csv, Test 24."""
+    from harness.data.demo import load_demo_corpus
+
+    cache = tmp_path_factory.mktemp("harness-cache-es")
+    return load_demo_corpus(lang="es", n=SMALL_N_ES, seed=0, cache_dir=cache)

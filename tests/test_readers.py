@@ -1,0 +1,324 @@
+"""Corpus readers: every bad input is one HarnessError that names the file and the row."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from harness.data.audio import load_audio
+from harness.data.manifest import COLUMNS
+from harness.data.readers import read_emospeech, read_meacorpus, read_msp_podcast
+from harness.errors import HarnessError
+
+HEADER = "FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set"
+ROWS = [
+    "a_001.wav,A,6.0,2.0,5.5,1,Male,Train",
+    "a_002.wav,N,3.6,4.0,4.0,1,Male,Train",
+    "a_003.wav,X,4.0,3.0,4.0,2,Female,Train",
+    "a_004.wav,H,5.4,6.2,4.8,3,Female,Development",
+    "a_005.wav,S,2.2,2.0,2.4,4,Male,Test3",
+]
+
+
+def _wav(path: Path, seconds: float = 0.5, rate: int = 16000) -> None:
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(path, 0.3 * np.sin(2 * np.pi * 220 * t), rate, subtype="PCM_16", format="WAV")
+
+
+def make_msp(root: Path, rows: list[str] | None = None, header: str = HEADER) -> Path:
+    """A tiny MSP-Podcast layout: labels, 0.5 s WAVs and one transcript per row."""
+    rows = ROWS if rows is None else rows
+    (root / "Labels").mkdir(parents=True)
+    (root / "Audios").mkdir()
+    (root / "Transcripts").mkdir()
+    (root / "Labels" / "labels_consensus.csv").write_text(
+        "\n".join([header, *rows]) + "\n", encoding="utf-8"
+    )
+    for row in rows:
+        name = row.split(",")[0]
+        if name:
+            _wav(root / "Audios" / name)
+            (root / "Transcripts" / f"{Path(name).stem}.txt").write_text(
+                f"words of {name}\n", encoding="utf-8"
+            )
+    return root
+
+
+def _error(call) -> str:
+    with pytest.raises(HarnessError) as info:
+        call()
+    return str(info.value)
+
+
+# -- MSP-Podcast ---------------------------------------------------------------------------------
+
+
+def test_msp_podcast_reads_a_valid_corpus(tmp_path):
+    corpus = read_msp_podcast(make_msp(tmp_path))
+    m = corpus.manifest
+    assert list(m.columns[: len(COLUMNS)]) == list(COLUMNS)
+    assert corpus.name == "msp-podcast" and corpus.kind == "msp_podcast"
+    assert corpus.challenge == "odyssey2024"
+    assert list(m["id"]) == [r.split(",")[0] for r in ROWS]
+    assert list(m["label"]) == ["A", "N", "X", "H", "S"]
+    assert m["arousal"].tolist() == [6.0, 3.6, 4.0, 5.4, 2.2]
+    assert set(m["split"]) == {"Train", "Development", "Test3"}
+    assert m["duration"].tolist() == pytest.approx([0.5] * 5)
+    assert m["text"].iloc[0] == "words of a_001.wav"
+    assert (m["text_source"] == "reference").all()
+    assert Path(m["path"].iloc[0]) == tmp_path / "Audios" / "a_001.wav"
+    assert corpus.info["empty_transcripts"] == 0 and corpus.info["missing_transcripts"] == 0
+
+
+def test_missing_labels_file_says_which_path_to_pass(tmp_path):
+    message = _error(lambda: read_msp_podcast(tmp_path))
+    assert "labels_consensus.csv" in message and "corpus_path=" in message
+    assert "corpus_path=" in _error(lambda: read_msp_podcast(None))
+
+
+def test_missing_audio_file_names_file_and_row(tmp_path):
+    root = make_msp(tmp_path)
+    (root / "Audios" / "a_004.wav").unlink()
+    message = _error(lambda: read_msp_podcast(root))
+    assert "labels_consensus.csv" in message and "row 5" in message and "a_004.wav" in message
+
+
+def test_missing_audio_is_fine_without_audio_check(tmp_path):
+    root = make_msp(tmp_path)
+    (root / "Audios" / "a_004.wav").unlink()
+    corpus = read_msp_podcast(root, check_audio=False)
+    assert corpus.manifest["duration"].isna().all()
+
+
+def test_corrupt_wav_names_file_and_row(tmp_path):
+    root = make_msp(tmp_path)
+    (root / "Audios" / "a_002.wav").write_bytes(b"RIFF\x00\x00garbage" * 10)
+    message = _error(lambda: read_msp_podcast(root))
+    assert "a_002.wav" in message and "row 3" in message and "labels_consensus.csv" in message
+    assert "cannot decode audio" in message
+
+
+def test_wrong_column_name_names_expected_and_found(tmp_path):
+    root = make_msp(tmp_path, header=HEADER.replace("EmoAct", "Arousal"))
+    message = _error(lambda: read_msp_podcast(root))
+    assert "labels_consensus.csv" in message and "row 1" in message
+    assert "EmoAct" in message and "Arousal" in message
+
+
+def test_duplicate_id_names_both_rows(tmp_path):
+    root = make_msp(tmp_path, rows=[*ROWS, "a_002.wav,N,3.0,4.0,4.0,9,Male,Train"])
+    message = _error(lambda: read_msp_podcast(root))
+    assert "row 7" in message and "row 3" in message and "a_002.wav" in message
+
+
+@pytest.mark.parametrize("value", ["", "NaN", "nan"])
+def test_nan_attribute_in_labelled_row(tmp_path, value):
+    rows = list(ROWS)
+    rows[1] = f"a_002.wav,N,3.6,{value},4.0,1,Male,Train"
+    message = _error(lambda: read_msp_podcast(make_msp(tmp_path, rows)))
+    assert "labels_consensus.csv" in message and "row 3" in message and "EmoVal" in message
+
+
+def test_non_numeric_and_out_of_range_attributes(tmp_path):
+    rows = list(ROWS)
+    rows[0] = "a_001.wav,A,high,2.0,5.5,1,Male,Train"
+    message = _error(lambda: read_msp_podcast(make_msp(tmp_path / "a", rows)))
+    assert "row 2" in message and "'high'" in message
+    rows[0] = "a_001.wav,A,9.5,2.0,5.5,1,Male,Train"
+    message = _error(lambda: read_msp_podcast(make_msp(tmp_path / "b", rows)))
+    assert "row 2" in message and "outside" in message
+
+
+def test_unknown_class_code(tmp_path):
+    rows = list(ROWS)
+    rows[2] = "a_003.wav,Q,4.0,3.0,4.0,2,Female,Train"
+    message = _error(lambda: read_msp_podcast(make_msp(tmp_path, rows)))
+    assert "labels_consensus.csv" in message and "row 4" in message and "'Q'" in message
+    assert "O" in message and "X" in message  # the fix lists the train-only codes too
+
+
+def test_unknown_split_name(tmp_path):
+    rows = list(ROWS)
+    rows[3] = "a_004.wav,H,5.4,6.2,4.8,3,Female,Dev"
+    message = _error(lambda: read_msp_podcast(make_msp(tmp_path, rows)))
+    assert "row 5" in message and "'Dev'" in message and "Development" in message
+
+
+def test_wrong_field_count_and_blank_lines_keep_line_numbers(tmp_path):
+    root = make_msp(tmp_path)
+    labels = root / "Labels" / "labels_consensus.csv"
+    lines = labels.read_text().splitlines()
+    lines.insert(2, "")  # a blank line 3: the data rows after it are lines 4..
+    lines.append("a_006.wav,N,3.0,4.0")
+    labels.write_text("\n".join(lines) + "\n")
+    message = _error(lambda: read_msp_podcast(root))
+    assert "row 8" in message and "4 fields" in message
+
+
+def test_non_utf8_transcript_names_the_file(tmp_path):
+    root = make_msp(tmp_path)
+    (root / "Transcripts" / "a_003.txt").write_bytes(b"caf\xe9 au lait\n")
+    message = _error(lambda: read_msp_podcast(root))
+    assert "a_003.txt" in message and "UTF-8" in message
+    assert "row 1" in message and "row 4 of" in message  # line in the transcript, row in labels
+
+
+def test_empty_and_missing_transcripts_are_kept_counted_and_logged(tmp_path, caplog):
+    root = make_msp(tmp_path)
+    (root / "Transcripts" / "a_002.txt").write_text("  \n", encoding="utf-8")
+    (root / "Transcripts" / "a_004.txt").unlink()
+    with caplog.at_level(logging.WARNING):
+        corpus = read_msp_podcast(root)
+    m = corpus.manifest
+    assert len(m) == len(ROWS)
+    assert corpus.info["empty_transcripts"] == 1 and corpus.info["missing_transcripts"] == 1
+    assert m["text"].isna().tolist() == [False, True, False, True, False]
+    assert m["text_source"].isna().tolist() == [False, True, False, True, False]
+    assert any("no transcript" in r.getMessage() for r in caplog.records)
+
+
+def test_transcripts_none_and_required(tmp_path):
+    root = make_msp(tmp_path)
+    assert read_msp_podcast(root, transcripts="none").manifest["text"].isna().all()
+    for f in (root / "Transcripts").iterdir():
+        f.unlink()
+    (root / "Transcripts").rmdir()
+    assert read_msp_podcast(root).info["transcripts"] == "none"
+    assert "Transcripts" in _error(lambda: read_msp_podcast(root, transcripts="reference"))
+
+
+def test_test3_rows_may_be_unlabelled_and_test3_list_adds_rows(tmp_path):
+    rows = [*ROWS, "a_006.wav,,,,,,,Test3"]
+    root = make_msp(tmp_path, rows)
+    _wav(root / "Audios" / "b_001.wav")
+    (root / "test3.txt").write_text("FileName\nb_001.wav\n\na_006.wav\n", encoding="utf-8")
+    m = read_msp_podcast(root, test3_list="test3.txt").manifest
+    assert len(m) == len(rows) + 1
+    new = m[m["id"] == "b_001.wav"].iloc[0]
+    assert new["split"] == "Test3" and new["label"] is pd_na() and np.isnan(new["arousal"])
+    assert m.loc[m["id"] == "a_006.wav", "label"].isna().all()
+    # An empty class in a labelled split is an error.
+    rows[1] = "a_002.wav,,3.6,4.0,4.0,1,Male,Train"
+    message = _error(lambda: read_msp_podcast(make_msp(tmp_path / "x", rows)))
+    assert "row 3" in message and "EmoClass" in message
+
+
+def pd_na():
+    import pandas as pd
+
+    return pd.NA
+
+
+def test_test3_list_conflicting_with_labels(tmp_path):
+    root = make_msp(tmp_path)
+    (root / "test3.txt").write_text("a_001.wav\n", encoding="utf-8")
+    message = _error(lambda: read_msp_podcast(root, test3_list=root / "test3.txt"))
+    assert "test3.txt" in message and "row 1" in message and "Train" in message
+
+
+@pytest.mark.parametrize("rate", [8000, 44100])
+def test_other_sample_rates_are_accepted_and_resampled(tmp_path, rate):
+    root = make_msp(tmp_path)
+    _wav(root / "Audios" / "a_001.wav", seconds=1.25, rate=rate)
+    m = read_msp_podcast(root).manifest
+    assert m["duration"].iloc[0] == pytest.approx(1.25)
+    audio = load_audio(m["path"].iloc[0])
+    assert audio.dtype == np.float32
+    assert abs(len(audio) - 1.25 * 16000) <= 16
+
+
+# -- EmoSpeech and MEACorpus ---------------------------------------------------------------------
+
+
+def make_emospeech(root: Path, n_per_class: int = 5) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    classes = ["anger", "disgust", "fear", "joy", "neutral", "sadness"]
+    train = ["id,label,transcription"]
+    for c in classes:
+        for k in range(n_per_class):
+            train.append(f'{c}_{k}.mp3,{c},"texto de {c}, número {k}"')
+    (root / "train.csv").write_text("\n".join(train) + "\n", encoding="utf-8")
+    (root / "test.csv").write_text(
+        "id,transcription\nt_1.mp3,hola\nt_2.mp3,adiós\nt_3.mp3,\n", encoding="utf-8"
+    )
+    return root
+
+
+def test_emospeech_parses_handwritten_csvs(tmp_path):
+    root = make_emospeech(tmp_path)
+    (root / "audios").mkdir()
+    _wav(root / "audios" / "t_1.mp3".replace(".mp3", ".wav"))
+    (root / "test_labels.csv").write_text("id,label\nt_1.mp3,joy\nt_2.mp3,Anger\n")
+    corpus = read_emospeech(root)
+    m = corpus.manifest
+    assert corpus.name == "emospeech" and corpus.kind == "emospeech"
+    assert corpus.challenge == "emospeech2024"
+    assert m["split"].value_counts().to_dict() == {"Train": 24, "Development": 6, "Test": 3}
+    dev = m[m["split"] == "Development"]
+    assert sorted(dev["label"]) == ["anger", "disgust", "fear", "joy", "neutral", "sadness"]
+    test = m[m["split"] == "Test"].set_index("id")
+    assert test.loc["t_1.mp3", "label"] == "joy" and test.loc["t_2.mp3", "label"] == "anger"
+    assert test["label"].isna().sum() == 1
+    assert corpus.info["empty_transcripts"] == 1  # t_3 has no transcription: kept, counted
+    assert test["text"].isna().sum() == 1
+    assert m["path"].isna().all()  # no audio with those names: text-only still works
+    assert m.loc[m["id"] == "anger_0.mp3", "text"].iloc[0] == "texto de anger, número 0"
+    again = read_emospeech(root).manifest
+    assert again["split"].tolist() == m["split"].tolist()  # the carve is seeded
+    other = read_emospeech(root, seed=1).manifest
+    assert set(other.loc[other["split"] == "Development", "id"]) != set(dev["id"])
+
+
+def test_emospeech_attaches_existing_audio(tmp_path):
+    root = make_emospeech(tmp_path)
+    (root / "audios").mkdir()
+    _wav(root / "audios" / "t_1.mp3")  # WAV bytes under an .mp3 name: libsndfile sniffs
+    m = read_emospeech(root).manifest.set_index("id")
+    assert m.loc["t_1.mp3", "path"] == str(root / "audios" / "t_1.mp3")
+    assert m.loc["t_1.mp3", "duration"] == pytest.approx(0.5)
+    assert np.isnan(m.loc["t_2.mp3", "duration"])
+
+
+def test_emospeech_errors_name_file_and_row(tmp_path):
+    root = make_emospeech(tmp_path)
+    train = root / "train.csv"
+    lines = train.read_text(encoding="utf-8").splitlines()
+    lines[3] = 'x.mp3,happiness,"hola"'
+    train.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    message = _error(lambda: read_emospeech(root))
+    assert "train.csv" in message and "row 4" in message and "'happiness'" in message
+
+    root = make_emospeech(tmp_path / "dup")
+    (root / "test.csv").write_text("id,transcription\nanger_1.mp3,hola\n", encoding="utf-8")
+    message = _error(lambda: read_emospeech(root))
+    assert "test.csv" in message and "row 2" in message and "train.csv" in message
+
+    root = make_emospeech(tmp_path / "gold")
+    (root / "gold.csv").write_text("id,label\nt_9.mp3,joy\n", encoding="utf-8")
+    message = _error(lambda: read_emospeech(root, test_labels_csv="gold.csv"))
+    assert "gold.csv" in message and "row 2" in message and "t_9.mp3" in message
+
+    message = _error(lambda: read_emospeech(tmp_path / "nowhere"))
+    assert "corpus_path=" in message
+
+
+def test_meacorpus_parses_the_public_csv(tmp_path):
+    rows = ["filename,label,transcription,split"]
+    for c in ["anger", "disgust", "fear", "joy", "neutral", "sadness"]:
+        rows += [f"{c}_{k}.mp3,{c},texto {k},train" for k in range(5)]
+        rows.append(f"{c}_t.mp3,{c},texto de prueba,TEST")
+    (tmp_path / "MEACorpus2023.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    corpus = read_meacorpus(tmp_path)
+    m = corpus.manifest
+    assert corpus.name == "meacorpus" and corpus.challenge == "emospeech2024"
+    assert m["split"].value_counts().to_dict() == {"Train": 24, "Test": 6, "Development": 6}
+    assert read_meacorpus(tmp_path / "MEACorpus2023.csv").manifest.equals(m)
+
+    rows[3] = "anger_2.mp3,anger,texto,holdout"
+    (tmp_path / "MEACorpus2023.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    message = _error(lambda: read_meacorpus(tmp_path))
+    assert "MEACorpus2023.csv" in message and "row 4" in message and "'holdout'" in message
