@@ -73,7 +73,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", default=None, help="cache_dir of the demo corpus")
     parser.add_argument("--feature-cache", default=None, help="folder for eGeMAPS features")
-    parser.add_argument("--c-text", type=float, default=10.0)
+    parser.add_argument("--c-text", type=float, default=4.0)
     parser.add_argument("--c-audio", type=float, default=1.0)
     args = parser.parse_args()
 
@@ -145,7 +145,7 @@ def main() -> int:
     attributes = ("arousal", "valence", "dominance")
     has_att = split["Train"][list(attributes)].notna().all(axis=1).to_numpy()
     preds = {}
-    for name, feats, alpha in (("text", text, 1.0), ("audio", audio, 10.0)):
+    for name, feats, alpha in (("text", text, 3.0), ("audio", audio, 10.0)):
         preds[name] = {}
         for a in attributes:
             target = split["Train"][a].to_numpy()[has_att]

@@ -125,6 +125,19 @@ def resolve_tasks(config: dict[str, Any], system_cls, challenge) -> list[str]:
     return wanted
 
 
+def check_params(config: dict[str, Any]) -> None:
+    """Reject unknown system (and member) parameters before any corpus is built or model trained."""
+    system_cls = registry.get("systems", config["system"])
+    unknown = sorted(set(config.get("params") or {}) - set(system_cls.param_names()))
+    if unknown:
+        raise HarnessError(
+            f"system {config['system']!r} has no parameter {', '.join(map(repr, unknown))}",
+            fix=f"valid parameters: {', '.join(system_cls.param_names())}",
+        )
+    for member in config.get("members") or []:
+        check_params(member_config(config, member))
+
+
 # -- members ----------------------------------------------------------------------------------
 def member_key(config: dict[str, Any], corpus: Corpus, splits: Splits, task: str, classes) -> tuple[str, dict]:
     params = {k: v for k, v in (config.get("params") or {}).items() if k not in ("work_dir", "cache_dir")}
@@ -271,6 +284,7 @@ def run(config: dict[str, Any], *, progress=None, argv: list[str] | None = None)
     seed = int(config.get("seed", 0))
     cache = Cache(config.get("cache_dir") or default_cache_dir())
     system_cls = registry.get("systems", config["system"])
+    check_params(config)
     corpus = load_corpus(config, progress=progress)
     challenge = registry.get("challenges", config.get("challenge") or corpus.challenge)
     tasks = resolve_tasks(config, system_cls, challenge)

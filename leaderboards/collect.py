@@ -100,7 +100,10 @@ def _run_dirs(root: Path) -> Iterable[Path]:
 
 def latest_per_system(frame: pd.DataFrame) -> pd.DataFrame:
     """Keep the newest row per (system, corpus, challenge, task); ties go to the later run name."""
-    keys = ["system", "corpus", "challenge", "task"]
+    # A fusion is identified by what it fuses: fusion_lr over baselines and over neural members
+    # are different entries.
+    keys = ["system", "members", "corpus", "challenge", "task"]
+    frame = frame.assign(members=frame["members"].fillna(""))
     ordered = frame.sort_values(["created", "run"], kind="stable", na_position="first")
     latest = ordered.drop_duplicates(keys, keep="last")
     return latest.sort_index().reset_index(drop=True)

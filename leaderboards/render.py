@@ -33,6 +33,7 @@ BOARD_COLUMNS: tuple[str, ...] = (
     "task",
     "rank",
     "system",
+    "members",
     "published",
     "metric",
     "value",
@@ -185,7 +186,7 @@ def _display_tables(
             rows.append(
                 [
                     str(row.rank),
-                    str(row.system),
+                    _system_label(row),
                     format_with_ci(row.value, row.ci_low, row.ci_high),
                     format_number(row.raw_value),
                     *(format_number(getattr(row, column)) for column, _ in details),
@@ -269,3 +270,11 @@ def _write_atomic(path: Path, text: str) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _system_label(row: Any) -> str:
+    """The system name, with the members a fusion combines."""
+    members = getattr(row, "members", None)
+    if _missing(members) or not str(members):
+        return str(row.system)
+    return f"{row.system} ({str(members).replace(',', ' + ')})"

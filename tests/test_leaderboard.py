@@ -124,7 +124,10 @@ def runs(tmp_path: Path) -> Path:
     root = tmp_path / "runs"
     both = categorical(0.51, 0.44) + attributes(0.55)
     make_run(root, "20261122-031500", "fusion_lr", both, members=["text_tfidf", "audio_egemaps"])
-    make_run(root, "20261121-090000", "fusion_lr", categorical(0.30, 0.25) + attributes(0.20))
+    make_run(
+        root, "20261121-090000", "fusion_lr", categorical(0.30, 0.25) + attributes(0.20),
+        members=["text_tfidf", "audio_egemaps"],
+    )
     make_run(root, "20261122-010000", "text_tfidf", categorical(0.42, 0.40) + attributes(0.35))
     make_run(root, "20261122-020000", "audio_egemaps", categorical(0.47, 0.31))
     make_run(
@@ -396,7 +399,7 @@ def test_markdown_header_and_rows(runs: Path) -> None:
     assert lines[start + 2] == "| # | system | macro_f1 [CI] | raw | accuracy | UAR | split | run |"
     assert lines[start + 3] == "| --- | --- | --- | --- | --- | --- | --- | --- |"
     assert lines[start + 4] == (
-        "| 1 | fusion_lr | 0.5100 [0.4500, 0.5700] | 0.4400 | 0.5200 | 0.5300 | Test3/prior "
+        "| 1 | fusion_lr (text_tfidf + audio_egemaps) | 0.5100 [0.4500, 0.5700] | 0.4400 | 0.5200 | 0.5300 | Test3/prior "
         "| 20261122-031500-fusion_lr |"
     )
     assert lines[start + 5].startswith("| 2 | audio_egemaps | 0.4700 [0.4100, 0.5300] | 0.3100 |")

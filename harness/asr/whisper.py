@@ -196,7 +196,9 @@ class WhisperASR(ASRBackend):
             packed, spans = pack_audio([audios[j] for j in window], self.pack_gap)
             texts = assign_words(self._words(packed), spans)
             for j, text in zip(window, texts, strict=True):
-                deliver(j, text)
+                # The decoder can skip a whole utterance inside a window (it ends a window early,
+                # or drops a quiet one between loud ones): decode it alone rather than lose it.
+                deliver(j, text if text.strip() else self._transcribe_one(audios[j]))
 
     def _options(self) -> dict[str, Any]:
         """Decoding settings shared by both paths: greedy, one temperature, no VAD, no context."""

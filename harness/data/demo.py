@@ -14,7 +14,9 @@ English (``lang="en"``) uses the MSP-Podcast / Odyssey 2024 layout read by
 Development and Test3; Test3 keeps its labels so that runs can be scored. Spanish (``lang="es"``)
 uses the EmoSpeech 2024 layout read by :func:`harness.data.readers.read_emospeech`: ``train.csv``
 (id,label,transcription), ``test.csv`` (id,transcription), ``test_labels.csv`` (id,label; kept
-for scoring) and ``audios/*.wav``. ``demo.json`` records the parameters and generator version.
+for scoring) and ``audios/*.wav``. ``demo.json`` records the parameters, generator version and
+counts; ``generator.csv`` lists every utterance's hidden generator variables (sentence pool, cue,
+prosody settings, voice), for analyses only: readers and systems never use it.
 
 Generative model
 ----------------
@@ -46,9 +48,15 @@ words. For every utterance:
 2. *Words.* The sentence comes from one of three template pools: the class's own pool (words
    that name the emotion) with probability ``P_CLASS``, the pool of its word group (generic
    negative or positive sentences shared by several classes) with ``P_GROUP``, or the neutral
-   pool otherwise. Neutral utterances use neutral sentences, with a small chance of an emotional
-   group sentence. Templates have slots (objects, places, people, days) filled at random, so that
-   the text model must generalise rather than memorise.
+   pool otherwise (``P_CLASS = 0.40``, ``P_GROUP = 0.25``, so 35 % of emotional utterances have
+   neutral words). Neutral utterances use neutral sentences (86 %) or a negative or positive group
+   sentence. Templates have slots (objects, places, people, days) filled at random, so that the
+   text model must generalise rather than memorise.
+   A sentence that is not from the class pool starts, with probability ``P_CUE = 0.7``, with a
+   short opener ("Ugh,", "Wait,", "So,"): the class's own opener with probability
+   ``P_OWN_CUE = 0.6``, otherwise the opener of a random class. Openers are weak, graded
+   evidence; that is where a classifier's train prior decides between classes, and so where
+   prior correction earns its keep (as on real data).
 3. *Valence* is carried mostly by the words: the annotated value is
    ``V = (1 - LEXICAL_WEIGHT) * V0 + LEXICAL_WEIGHT * lexical + Normal(0, 0.3)``, where
    ``lexical`` is the class centre for class sentences, 2.3 / 5.8 for negative / positive group
@@ -67,9 +75,10 @@ centre, X the midpoint of two classes and the words of one of them.
 
 Splits
 ------
-Speakers are disjoint across splits. Development and Test3 (Spanish: Test) hold 20 % of the
-utterances each, balanced over the scored classes; Train holds the rest with an MSP-Podcast-like
-neutral-dominant prior (see ``TRAIN_PRIOR``). Spanish has no Development in its files: the
+Speakers (about one per 20 utterances) are disjoint across splits. Development and Test3
+(Spanish: Test) hold 20 % of the utterances each, balanced over the scored classes; Train holds
+the rest with an MSP-Podcast-like neutral-dominant prior (``LanguageSpec.train_prior``; English
+N 36 %, H 15 %, A 9 %, S 8 %, C 7 %, U 6 %, D 5 %, F 4 %, O 5 %, X 5 %). Spanish has no Development in its files: the
 EmoSpeech reader carves it out of Train, as for the real corpus. ``n`` is the total count;
 ``seed`` fixes everything. Every utterance is synthesised from a pristine eSpeak state (see
 :mod:`harness.data.espeak`), so the audio bytes are a function of ``(lang, n, seed)`` alone, and
@@ -91,14 +100,14 @@ from harness.errors import HarnessError
 
 log = logging.getLogger(__name__)
 
-DEMO_VERSION = 2
+DEMO_VERSION = 3
 SAMPLE_RATE = 16_000
 Progress = Callable[[int, int], None]
 
 P_CLASS = 0.40
 P_GROUP = 0.25
-P_CUE = 0.5
-P_OWN_CUE = 0.35
+P_CUE = 0.7
+P_OWN_CUE = 0.6
 LEXICAL_WEIGHT = 0.5
 ATTRIBUTE_JITTER = 0.55
 VALENCE_NOISE = 0.3
