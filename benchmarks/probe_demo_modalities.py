@@ -75,6 +75,7 @@ def main() -> int:
     parser.add_argument("--feature-cache", default=None, help="folder for eGeMAPS features")
     parser.add_argument("--c-text", type=float, default=4.0)
     parser.add_argument("--c-audio", type=float, default=1.0)
+    parser.add_argument("--clip", type=float, default=0.0, help="clip standardised eGeMAPS")
     args = parser.parse_args()
 
     corpus = load_demo_corpus(n=args.n, seed=args.seed, cache_dir=args.cache)
@@ -88,6 +89,8 @@ def main() -> int:
     audio = cached_egemaps(corpus, split, args.feature_cache)
     scaler = StandardScaler().fit(audio["Train"])
     audio = {s: scaler.transform(x) for s, x in audio.items()}
+    if args.clip:  # eGeMAPS *_stddevNorm features explode when their mean is near zero
+        audio = {s: np.clip(x, -args.clip, args.clip) for s, x in audio.items()}
     word = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)
     char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)
     texts = {s: list(f["text"].fillna("")) for s, f in split.items()}

@@ -66,13 +66,25 @@ def load_corpus(config: dict[str, Any], progress=None) -> Corpus:
                         **(config.get("demo") or {}), **options)
     else:
         corpus = loader(config["corpus_path"], **options)
-    asr = resolve_asr(config.get("asr"), corpus)
+    asr = resolve_asr(config.get("asr"), corpus) if reads_text(config) else None
     if asr:
         from harness.asr.transcribe import apply_transcripts
 
         corpus = apply_transcripts(corpus, asr, asr_params=config.get("asr_params") or {},
                                    cache_dir=cache_dir, progress=progress)
     return corpus
+
+
+def reads_text(config: dict[str, Any]) -> bool:
+    """Whether the system (or any fusion member) reads transcripts: audio-only runs skip ASR."""
+    if not config.get("system"):
+        return True
+    names = [config["system"], *(config.get("members") or [])]
+    for name in names:
+        cls = registry.get("systems", name)
+        if "text" in cls.modalities or (not cls.modalities and not config.get("members")):
+            return True
+    return False
 
 
 def resolve_asr(asr: str | None, corpus: Corpus) -> str | None:

@@ -27,8 +27,21 @@ log = logging.getLogger(__name__)
 FEATURE_SET = "eGeMAPSv02"
 
 
-def extract_egemaps(frame: pd.DataFrame) -> np.ndarray:
-    """eGeMAPSv02 functionals for every row (88 columns), read through the harness audio loader."""
+def extract_egemaps(frame: pd.DataFrame, n_jobs: int = 1) -> np.ndarray:
+    """eGeMAPSv02 functionals for every row (88 columns), read through the harness audio loader.
+
+    openSMILE is single-threaded, so ``n_jobs`` > 1 splits the rows over forked processes.
+    """
+    if n_jobs > 1 and len(frame) >= 64:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if "fork" in multiprocessing.get_all_start_methods():
+            parts = np.array_split(np.arange(len(frame)), n_jobs)
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+                chunks = list(pool.map(extract_egemaps, [frame.iloc[p] for p in parts]))
+            return np.concatenate(chunks)
     from harness.data.audio import SAMPLE_RATE, load_audio
     from harness.errors import require
 
@@ -55,8 +68,11 @@ class AudioEgemaps(System):
     modalities = ("audio",)
 
     def __init__(self, C: float = 1.0, alpha: float = 10.0, class_weight: str | None = None,
-                 cache_dir: str | None = None, seed: int = 0) -> None:
+                 clip: float | None = 10.0, n_jobs: int = 2, cache_dir: str | None = None,
+                 seed: int = 0) -> None:
         self.C = C
+        self.n_jobs = n_jobs
+        self.clip = clip
         self.alpha = alpha
         self.class_weight = class_weight
         self.cache_dir = cache_dir
@@ -64,7 +80,7 @@ class AudioEgemaps(System):
 
     def _features(self, frame: pd.DataFrame) -> np.ndarray:
         if not self.cache_dir:
-            return extract_egemaps(frame)
+            return extract_egemaps(frame, self.n_jobs)
         from harness.cache import Cache
 
         # Keyed by each file's path, size and mtime: a replaced file is re-extracted.
@@ -72,9 +88,16 @@ class AudioEgemaps(System):
         lookup = dict(zip(ids, range(len(ids))))
 
         def compute(missing: list[str]) -> np.ndarray:
-            return extract_egemaps(frame.iloc[[lookup[m] for m in missing]])
+            return extract_egemaps(frame.iloc[[lookup[m] for m in missing]], self.n_jobs)
 
         return Cache(self.cache_dir).features("egemaps", ids, {"feature_set": FEATURE_SET}, compute)
+
+    def _scale(self, features: np.ndarray) -> np.ndarray:
+        """Standardise, then clip: some eGeMAPS functionals are ratios (e.g. stddevNorm) that
+        explode when their mean is near zero, and one such outlier makes a linear model
+        extrapolate wildly."""
+        scaled = self.scaler_.transform(features)
+        return scaled if self.clip is None else np.clip(scaled, -self.clip, self.clip)
 
     def fit(self, train: pd.DataFrame, dev: pd.DataFrame, *, task: str, classes: tuple[str, ...]) -> AudioEgemaps:
         from sklearn.linear_model import LogisticRegression, Ridge
@@ -85,7 +108,7 @@ class AudioEgemaps(System):
         rows = scored_rows(train, classes) if task == "categorical" else attribute_rows(train)
         features = self._features(rows)
         self.scaler_ = StandardScaler().fit(features)
-        scaled = self.scaler_.transform(features)
+        scaled = self._scale(features)
         if task == "categorical":
             self.model_ = LogisticRegression(C=self.C, max_iter=3000, class_weight=self.class_weight,
                                              random_state=self.seed)
@@ -99,7 +122,7 @@ class AudioEgemaps(System):
     def predict(self, data: pd.DataFrame) -> pd.DataFrame:
         from systems.text_tfidf import _aligned_proba
 
-        scaled = self.scaler_.transform(self._features(data))
+        scaled = self._scale(self._features(data))
         ids = data["id"].tolist()
         if self.task_ == "categorical":
             return P.categorical(ids, _aligned_proba(self.model_, scaled, self.classes_), self.classes_)

@@ -233,6 +233,44 @@ def test_whole_model_output_does_not_depend_on_batch_padding() -> None:
     torch.testing.assert_close(alone, padded, rtol=1e-4, atol=1e-4)
 
 
+def test_short_utterance_is_used_whole_not_repeated() -> None:
+    from systems.components.audio_data import random_chunk
+
+    rng = np.random.default_rng(0)
+    short, long = np.arange(8_000, dtype=np.float32), np.arange(80_000, dtype=np.float32)
+    assert random_chunk(short, 32_000, rng) is short  # padded later in the batch, and masked
+    chunk = random_chunk(long, 32_000, rng)
+    assert chunk.size == 32_000 and np.all(np.diff(chunk) == 1)  # one contiguous window
+
+
+def test_balanced_draw_gives_every_category_equally() -> None:
+    from systems.components.audio_data import balanced_draw
+
+    labels = np.array(["N"] * 90 + ["A"] * 8 + ["S"] * 2)
+    drawn = balanced_draw(labels, 99, np.random.default_rng(0))
+    counts = {c: int((labels[drawn] == c).sum()) for c in "NAS"}
+    assert len(drawn) == 99 and max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_bucketed_batches_cover_everything_once_with_little_padding() -> None:
+    from systems.components.batching import BucketBatchSampler, bucket_batches, padding_fraction
+
+    lengths = np.random.default_rng(0).uniform(1, 10, size=500)
+    batches = bucket_batches(lengths, max_batch_size=16, max_padded=80)
+    assert sorted(i for b in batches for i in b) == list(range(500))
+    assert all(len(b) <= 16 and (len(b) == 1 or lengths[b].max() * len(b) <= 80) for b in batches)
+    assert lengths[batches[0]].max() == lengths.max()  # longest first: out-of-memory shows early
+    order = np.random.default_rng(1).permutation(500)
+    random_batches = [order[i : i + 16].tolist() for i in range(0, 500, 16)]
+    assert padding_fraction(lengths, batches) < 0.1 < padding_fraction(lengths, random_batches)
+    sampler = BucketBatchSampler(lengths, max_batch_size=16, shuffle=True, seed=3)
+    first = list(sampler)
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert second != first and sorted(i for b in second for i in b) == list(range(500))
+    assert list(sampler) == second  # reproducible within an epoch
+
+
 # -- the system ----------------------------------------------------------------------------------
 def test_predictions_keep_only_scored_classes_and_variants(fitted, corpus) -> None:
     from harness.data import predictions as P

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 
@@ -199,18 +200,12 @@ def test_test3_rows_may_be_unlabelled_and_test3_list_adds_rows(tmp_path):
     m = read_msp_podcast(root, test3_list="test3.txt").manifest
     assert len(m) == len(rows) + 1
     new = m[m["id"] == "b_001.wav"].iloc[0]
-    assert new["split"] == "Test3" and new["label"] is pd_na() and np.isnan(new["arousal"])
+    assert new["split"] == "Test3" and pd.isna(new["label"]) and np.isnan(new["arousal"])
     assert m.loc[m["id"] == "a_006.wav", "label"].isna().all()
     # An empty class in a labelled split is an error.
     rows[1] = "a_002.wav,,3.6,4.0,4.0,1,Male,Train"
     message = _error(lambda: read_msp_podcast(make_msp(tmp_path / "x", rows)))
     assert "row 3" in message and "EmoClass" in message
-
-
-def pd_na():
-    import pandas as pd
-
-    return pd.NA
 
 
 def test_test3_list_conflicting_with_labels(tmp_path):

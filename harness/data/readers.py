@@ -455,10 +455,10 @@ def _msp_transcripts(
 
 
 def _transcript_folder(root: Path, mode: str | os.PathLike | bool) -> Path | None:
-    if mode is False or mode == "none":
+    if mode is False or str(mode).lower() in ("none", "false", "no"):
         return None
     default = root / "Transcripts"
-    if mode is True or mode == "reference":
+    if mode is True or str(mode).lower() in ("reference", "true", "yes"):
         if not default.is_dir():
             raise HarnessError(
                 "transcript folder not found",

@@ -213,9 +213,7 @@ def build_model(
     config = backbone_module.config
     _freeze_unused_mask_embedding(backbone_module)
     if gradient_checkpointing:
-        backbone_module.gradient_checkpointing_enable(
-            gradient_checkpointing_kwargs={"use_reentrant": False}
-        )
+        _enable_checkpointing(backbone_module)
     if finetune == "lora":
         import warnings
 
@@ -252,6 +250,16 @@ def build_model(
     return SpeechEmotionModel(
         backbone_module, head_module, frontend_for(config.model_type).input_name
     )
+
+
+def _enable_checkpointing(backbone: nn.Module) -> None:
+    """Recompute encoder activations in the backward pass (memory for time); non-reentrant, so it
+    works with a frozen input and LoRA. transformers 5 renamed the method."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(backbone, "activation_checkpointing_enable"):
+        backbone.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:  # transformers 4.x
+        backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def _freeze_unused_mask_embedding(backbone: nn.Module) -> None:
