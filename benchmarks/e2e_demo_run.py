@@ -32,7 +32,9 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--system", default="fusion_lr")
     parser.add_argument("--repeat-help", type=int, default=10)
     parser.add_argument("overrides", nargs="*")
@@ -46,12 +48,16 @@ def main() -> None:
             started = time.perf_counter()
             subprocess.run([*harness, "--help"], check=True, env=env, stdout=subprocess.DEVNULL)
             help_times.append(time.perf_counter() - started)
-        print(f"harness --help: median {statistics.median(help_times):.3f} s over {args.repeat_help} runs")
+        print(
+            f"harness --help: median {statistics.median(help_times):.3f} s over {args.repeat_help} runs"
+        )
 
         command = [*harness, "run", f"system={args.system}", f"output_dir={runs}", *args.overrides]
         cold, cold_peak = timed(command, env)
-        print(f"cold `harness run system={args.system}` (demo build + members + fusion): {cold:.1f} s, "
-              f"peak RSS {cold_peak:.0f} MiB")
+        print(
+            f"cold `harness run system={args.system}` (demo build + members + fusion): {cold:.1f} s, "
+            f"peak RSS {cold_peak:.0f} MiB"
+        )
         warm, _ = timed(command, env)
         print(f"warm re-run (members cached): {warm:.1f} s")
 
