@@ -294,7 +294,7 @@ def test_an_utterance_its_window_skips_is_decoded_alone(monkeypatch):
         alone.append(len(audio))
         return f"alone {len(audio)}"
 
-    packed = WhisperASR()
+    packed = WhisperASR(pack_gap=1.0)  # spans (0, 1), (2, 2.5), (3.5, 4.5)
     unpacked = WhisperASR(pack_seconds=0)
     for backend in (packed, unpacked):
         monkeypatch.setattr(backend, "load", lambda: None)
@@ -305,7 +305,7 @@ def test_an_utterance_its_window_skips_is_decoded_alone(monkeypatch):
     alone.clear()
     assert unpacked.transcribe_batch(audios) == ["alone 16000", "alone 8000", "alone 16000"]
     assert alone == [16_000, 8_000, 16_000] and len(windows) == 1
-    assert (packed.batch_size, unpacked.batch_size) == (96, 1)
+    assert (packed.batch_size, unpacked.batch_size) == (256, 1)
 
 
 class WindowedASR(CountingASR):
@@ -448,7 +448,7 @@ def test_model_ids_separate_models_and_settings(tmp_path):
     ids = {
         WhisperASR().model_id,
         WhisperASR(pack_seconds=0).model_id,
-        WhisperASR(pack_gap=0.5).model_id,
+        WhisperASR(pack_gap=1.0).model_id,
         WhisperASR(pack_seconds=20).model_id,
         WhisperASR(compute_type="float32").model_id,
         WhisperASR(beam_size=5).model_id,
@@ -466,7 +466,7 @@ def test_model_ids_separate_models_and_settings(tmp_path):
     assert WhisperASR().model_id.startswith("whisper-tiny.en-packed-")
     # Settings that do not change the output do not change the id.
     assert WhisperASR(device="cpu", cpu_threads=1).model_id == WhisperASR().model_id
-    assert WhisperASR(pack_seconds=0, pack_gap=0.5).model_id == "whisper-tiny.en"
+    assert WhisperASR(pack_seconds=0, pack_gap=1.0).model_id == "whisper-tiny.en"
     with pytest.raises(HarnessError, match="must not be negative"):
         WhisperASR(pack_seconds=-1)
     assert CanaryASR().model_id == "canary-1b"

@@ -54,9 +54,10 @@ _DEFAULT_SETTINGS = {"compute_type": "int8", "language": "en", "beam_size": 1, "
 PACK_VERSION = 1
 """Bumped whenever packing or word assignment changes, so that older packed transcripts are
 not reused under the same model id."""
-PACK_BATCH = 96
-"""Utterances handed over per call when packing: enough for several full windows, so only the
-last window of a batch is short; each window's transcripts are saved as soon as it is done."""
+PACK_BATCH = 256
+"""Utterances handed over per call when packing: about 35 full windows, so the one short window at
+the end of each batch wastes little. Resumability does not suffer from a large batch, because each
+window's transcripts are saved as soon as that window is done."""
 _SIZE_NAMES = {
     "tiny", "tiny.en", "base", "base.en", "small", "small.en", "distil-small.en", "medium",
     "medium.en", "distil-medium.en", "large-v1", "large-v2", "large-v3", "large", "distil-large-v2",
