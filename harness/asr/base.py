@@ -35,7 +35,9 @@ class ASRBackend(ABC):
 
     Subclasses implement :attr:`model_id`, :meth:`check`, :meth:`load` and
     :meth:`_transcribe_batch`; the public methods here add what every back-end needs the same
-    way: input checks, silence handling and whitespace clean-up.
+    way: input checks, silence handling and whitespace clean-up. A back-end that finishes a batch
+    in parts (Whisper's packed windows) also overrides :meth:`_transcribe_stream`, so that each
+    part's transcripts are saved before the next part is decoded.
     """
 
     name: ClassVar[str] = "asr"
