@@ -344,21 +344,30 @@ def test_interrupted_fit_resumes_from_the_last_epoch(tiny_llama, toy_data, tmp_p
 
     train, dev = toy_data
     work = str(tmp_path / "work")
+    params = dict(lora_dropout=0.1)  # dropout: the resumed run must also restore the RNG
+    straight = tiny_system(tiny_llama, **params).fit(
+        train, dev, task="categorical", classes=CLASSES
+    )
     monkeypatch.setattr(training, "_checkpoint", checkpoint_then_die)
     with pytest.raises(Interrupted):
-        tiny_system(tiny_llama, work_dir=work).fit(train, dev, task="categorical", classes=CLASSES)
+        tiny_system(tiny_llama, work_dir=work, **params).fit(
+            train, dev, task="categorical", classes=CLASSES
+        )
     monkeypatch.setattr(training, "_checkpoint", real_checkpoint)
     (state_file,) = Path(work).glob("categorical-*/last/state.json")
     interrupted = json.loads(state_file.read_text())
     assert interrupted["epoch"] == 1
 
-    resumed = tiny_system(tiny_llama, work_dir=work).fit(
+    resumed = tiny_system(tiny_llama, work_dir=work, **params).fit(
         train, dev, task="categorical", classes=CLASSES
     )
     assert len(resumed.history_["loss"]) == 2
     assert resumed.history_["loss"][0] == interrupted["history"]["loss"][0]
     batches = -(-int(train["label"].isin(CLASSES).sum()) // 16)
     assert resumed.history_["steps"] == 2 * batches  # epoch 1 was not trained again
+    # same batches per (seed, epoch), same RNG: the resumed run is the uninterrupted run
+    np.testing.assert_allclose(resumed.history_["loss"], straight.history_["loss"], rtol=1e-6)
+    pd.testing.assert_frame_equal(resumed.predict(dev), straight.predict(dev), atol=1e-6, rtol=0)
     # A changed configuration never resumes the old checkpoint.
     other = tiny_system(tiny_llama, work_dir=work, lr=1e-3, epochs=1)
     other.fit(train, dev, task="categorical", classes=CLASSES)
