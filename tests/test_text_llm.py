@@ -578,15 +578,17 @@ def test_demo_configuration_beats_chance_on_held_out_demo_data(request):
     dev = _balanced(manifest[manifest["split"] == "Development"], odyssey, 10)
     held_out = manifest[~manifest["split"].isin(["Train", "Development"])]
     held_out = held_out[held_out["label"].isin(odyssey)]
-    system = _demo_system("text_llm").fit(train, dev, task="categorical", classes=odyssey)
+    system = _demo_system("text_llm")
+    system.epochs = 8  # ~80 scored sentences: 4 epochs are 40 steps, too few (F1 0.22 vs 0.37)
+    system.fit(train, dev, task="categorical", classes=odyssey)
     predicted = system.predict(held_out).idxmax(axis=1)
     f1 = f1_score(held_out["label"], predicted, labels=list(odyssey), average="macro")
-    assert f1 > 0.2, f1  # chance is 0.125
+    assert f1 > 0.25, f1  # chance is 0.125; measured 0.37
 
     system = _demo_system("text_llm").fit(train, dev, task="attributes", classes=odyssey)
     values = system.predict(held_out)
     cccs = [_ccc(values[a].to_numpy(), held_out[a].to_numpy()) for a in values.columns]
-    assert np.mean(cccs) > 0.1, cccs
+    assert np.mean(cccs) > 0.2, cccs  # measured 0.38
 
 
 @pytest.mark.slow
