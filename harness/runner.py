@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from harness import __version__, registry
-from harness.cache import Cache, MemberOutput, digest, frame_fingerprint
+from harness.cache import FINGERPRINT_COLUMNS, Cache, MemberOutput, digest, frame_fingerprint
 from harness.config import default_cache_dir, dump, member_config
 from harness.data import predictions as P
 from harness.data.corpus import Corpus
@@ -153,10 +153,14 @@ def check_params(config: dict[str, Any]) -> None:
 # -- members ----------------------------------------------------------------------------------
 def member_key(config: dict[str, Any], corpus: Corpus, splits: Splits, task: str, classes) -> tuple[str, dict]:
     params = {k: v for k, v in (config.get("params") or {}).items() if k not in ("work_dir", "cache_dir")}
+    # An audio-only system never reads transcripts, and its stand-alone run skips ASR: leaving
+    # `text` out of its fingerprint lets a stand-alone run and a fusion member share one entry.
+    modalities = registry.get("systems", config["system"]).modalities
+    columns = tuple(c for c in FINGERPRINT_COLUMNS if c != "text" or not modalities or "text" in modalities)
     payload = {
         "system": config["system"], "params": params, "task": task, "classes": list(classes),
-        "corpus": corpus.name, "train": frame_fingerprint(splits.train),
-        "predicted": frame_fingerprint(splits.predicted()),
+        "corpus": corpus.name, "train": frame_fingerprint(splits.train, columns),
+        "predicted": frame_fingerprint(splits.predicted(), columns),
         "dev_bal": digest(sorted(splits.dev_bal["id"].tolist())),
         "seed": config.get("seed"), "harness": __version__,
     }

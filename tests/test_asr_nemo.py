@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import json
+import os
 import sys
 import types
 from contextlib import nullcontext
@@ -204,7 +205,8 @@ def test_legacy_nemo_gets_a_manifest(fake_nemo, monkeypatch):
 def test_real_canary_transcribes_speech(tmp_path):
     pytest.importorskip("nemo.collections.asr")
     try:
-        backend = CanaryASR()
+        # A local .nemo file or directory, or nvidia/canary-1b from the Hugging Face cache.
+        backend = CanaryASR(model=os.environ.get("HARNESS_CANARY_MODEL"))
         backend.check()
     except MissingModelError as error:
         pytest.skip(str(error))

@@ -115,3 +115,56 @@ def test_a_changed_parameter_is_a_new_cache_key(cache_dir, tmp_path):
     key_b, _ = member_key(changed, corpus, splits, "categorical", challenge.classes)
     assert key_a != key_b
     assert Cache(cache_dir).load_member(key_b) is None
+
+
+def test_emospeech_task1_text_only_pipeline_on_the_spanish_demo(cache_dir, tmp_path):
+    """EmoSpeech 2024 Task 1 (text only): Spanish demo -> text_tfidf -> validated submission."""
+    import pandas as pd
+    from sklearn.metrics import f1_score
+
+    from harness.runner import load_corpus
+
+    config = _config(cache_dir, tmp_path, system="text_tfidf", **{"demo.lang": "es"})
+    out = run(config)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["corpus"]["challenge"] == "emospeech2024"
+    assert {r["task"] for r in metrics["results"]} == {"categorical"}
+
+    challenge = registry.get("challenges", "emospeech2024")
+    submission = out / metrics["submissions"]["categorical"]
+    test = load_corpus(config).manifest
+    test = test[test["split"] == "Test"]
+    assert challenge.validate_submission(submission, "categorical", test["id"].tolist()) == []
+
+    # The submission's labels, scored here with sklearn against the held-out labels, beat chance (1/6).
+    sent = pd.read_csv(submission, dtype=str).set_index("id")["label"]
+    truth = test.set_index("id")["label"]
+    f1 = f1_score(truth, sent.loc[truth.index], labels=list(challenge.classes), average="macro")
+    assert f1 > 0.3, f1
+    reported = {(r["split"], r["variant"]): r["metrics"]["macro_f1"] for r in metrics["results"]}
+    assert reported[("Test", "prior")] == pytest.approx(f1) or reported[("Test", "raw")] == pytest.approx(f1)
+
+
+def test_an_audio_member_key_ignores_transcripts_and_a_text_member_key_does_not(cache_dir, tmp_path):
+    """A stand-alone audio run skips ASR; it must still find what the fusion run cached."""
+    from dataclasses import replace
+
+    from harness.runner import load_corpus, make_splits, member_key
+
+    base = _config(cache_dir, tmp_path, system="audio_egemaps")
+    corpus = load_corpus(base)
+    challenge = registry.get("challenges", "odyssey2024")
+    splits = make_splits(corpus, challenge, 300, 0)
+    asr_text = {
+        name: frame.assign(text="words the ASR heard")
+        for name, frame in (("train", splits.train), ("development", splits.development))
+    }
+    transcribed = replace(splits, **asr_text)
+    assert not transcribed.train["text"].equals(splits.train["text"])
+
+    def key(system, the_splits):
+        config = _config(cache_dir, tmp_path, system=system)
+        return member_key(config, corpus, the_splits, "categorical", challenge.classes)[0]
+
+    assert key("audio_egemaps", splits) == key("audio_egemaps", transcribed)
+    assert key("text_tfidf", splits) != key("text_tfidf", transcribed)

@@ -578,12 +578,10 @@ def test_demo_configuration_beats_chance_on_held_out_demo_data(request):
     dev = _balanced(manifest[manifest["split"] == "Development"], odyssey, 10)
     held_out = manifest[~manifest["split"].isin(["Train", "Development"])]
     held_out = held_out[held_out["label"].isin(odyssey)]
-    system = _demo_system("text_llm")
-    system.epochs = 8  # ~80 scored sentences: 4 epochs are 40 steps, too few (F1 0.22 vs 0.37)
-    system.fit(train, dev, task="categorical", classes=odyssey)
+    system = _demo_system("text_llm").fit(train, dev, task="categorical", classes=odyssey)
     predicted = system.predict(held_out).idxmax(axis=1)
     f1 = f1_score(held_out["label"], predicted, labels=list(odyssey), average="macro")
-    assert f1 > 0.25, f1  # chance is 0.125; measured 0.37
+    assert f1 > 0.25, f1  # chance is 0.125
 
     system = _demo_system("text_llm").fit(train, dev, task="attributes", classes=odyssey)
     values = system.predict(held_out)
@@ -592,18 +590,23 @@ def test_demo_configuration_beats_chance_on_held_out_demo_data(request):
 
 
 @pytest.mark.slow
-def test_text_roberta_on_the_spanish_demo_corpus(request):
-    manifest = _demo_manifest(request, "demo_corpus_es_small")
+def test_text_roberta_learns_emospeech_task1_on_the_spanish_demo_corpus(tmp_path):
+    """EmoSpeech Task 1 with the demo encoder: 6 Spanish classes, held-out Test beats chance."""
+    from sklearn.metrics import f1_score
+
+    from harness.data.demo import load_demo_corpus
+
+    manifest = load_demo_corpus(lang="es", n=400, seed=0, cache_dir=tmp_path).manifest
     classes = ("anger", "disgust", "fear", "joy", "neutral", "sadness")
     train = manifest[manifest["split"] == "Train"]
     dev = manifest[manifest["split"] == "Development"]
     test = manifest[~manifest["split"].isin(["Train", "Development"])]
     system = _demo_system("text_roberta")
-    system.epochs = 1
     system.fit(train, dev, task="categorical", classes=classes)
     predictions = system.predict(test)
     assert list(predictions.columns) == list(classes)
     assert list(predictions.index) == test["id"].tolist()
     np.testing.assert_allclose(predictions.sum(axis=1), 1.0)
-    assert np.isfinite(predictions.to_numpy()).all()
     assert system.class_prior_.shape == (6,)
+    f1 = f1_score(test["label"], predictions.idxmax(axis=1), labels=list(classes), average="macro")
+    assert f1 > 0.3, f1  # chance is 1/6; measured 0.51

@@ -187,7 +187,8 @@ def train(
                     score = float(evaluate(accelerator.unwrap_model(model)))
             history["dev"].append(score)
             if accelerator.is_main_process:
-                log.info("%s epoch %d: loss %.4f dev %s", description, epoch + 1, epoch_loss, score)
+                dev = "-" if score is None else f"{score:.4f}"
+                log.info("%s epoch %d: loss %.4f dev %s", description, epoch + 1, epoch_loss, dev)
             if score is not None and score > best_score:
                 best_score = score
                 history["best_epoch"] = epoch + 1
