@@ -78,12 +78,20 @@ class Cache:
         }
         return MemberOutput(
             predictions=_read_predictions(directory / "predictions.csv"),
-            class_prior=meta.get("class_prior"), report=meta.get("report", {}),
-            variants=variants, key=key, cached=True,
+            class_prior=meta.get("class_prior"),
+            report=meta.get("report", {}),
+            variants=variants,
+            key=key,
+            cached=True,
         )
 
-    def store_member(self, key: str, output: MemberOutput, payload: dict[str, Any],
-                     save_model: Callable[[Path], None] | None = None) -> None:
+    def store_member(
+        self,
+        key: str,
+        output: MemberOutput,
+        payload: dict[str, Any],
+        save_model: Callable[[Path], None] | None = None,
+    ) -> None:
         with atomic_dir(self.member_dir(key)) as tmp:
             output.predictions.to_csv(tmp / "predictions.csv", float_format="%.8g")
             for name, frame in output.variants.items():
@@ -91,15 +99,26 @@ class Cache:
                 frame.to_csv(tmp / "variants" / f"{name}.csv", float_format="%.8g")
             if save_model is not None:
                 save_model(tmp / "model")
-            write_json(tmp / "meta.json", {
-                "key": key, "payload": payload, "class_prior": output.class_prior,
-                "report": output.report, "variants": sorted(output.variants),
-            })
+            write_json(
+                tmp / "meta.json",
+                {
+                    "key": key,
+                    "payload": payload,
+                    "class_prior": output.class_prior,
+                    "report": output.report,
+                    "variants": sorted(output.variants),
+                },
+            )
         shutil.rmtree(self.root / "members" / f"{key}.work", ignore_errors=True)
 
     # -- features (embeddings, functionals) -----------------------------------------------------
-    def features(self, namespace: str, ids: list[str], payload: Any,
-                 compute: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    def features(
+        self,
+        namespace: str,
+        ids: list[str],
+        payload: Any,
+        compute: Callable[[list[str]], np.ndarray],
+    ) -> np.ndarray:
         """Rows of a feature matrix for ``ids``, computing only the ids not cached yet.
 
         Features are stored per id under ``namespace``/``digest(payload)``, so that a corpus
@@ -121,7 +140,11 @@ class Cache:
 
             with atomic_path(store) as tmp:
                 with open(tmp, "wb") as handle:
-                    np.savez(handle, ids=np.asarray(all_ids), values=np.stack([known[i] for i in all_ids]))
+                    np.savez(
+                        handle,
+                        ids=np.asarray(all_ids),
+                        values=np.stack([known[i] for i in all_ids]),
+                    )
         return np.stack([known[i] for i in ids])
 
 

@@ -16,7 +16,9 @@ import typer
 
 app = typer.Typer(
     help="Speech emotion recognition challenge harness: train, fuse, score, submit, compare.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
 )
 data_app = typer.Typer(help="Corpus utilities.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -33,13 +35,15 @@ def _friendly(function: Callable) -> Callable:
         try:
             return function(*args, **kwargs)
         except HarnessError as error:
-            _console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, markup=True,
-                                        soft_wrap=True)
+            _console(stderr=True).print(
+                f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True
+            )
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             _console(stderr=True).print(
                 "[yellow]interrupted:[/] finished members are cached and training checkpoints kept; "
-                "the unfinished run directory is hidden as .<name>.partial. Re-run the same command to resume.")
+                "the unfinished run directory is hidden as .<name>.partial. Re-run the same command to resume."
+            )
             raise typer.Exit(130) from None
 
     return wrapper
@@ -56,12 +60,30 @@ def _setup_logging(verbose: bool = False) -> None:
 
     from rich.logging import RichHandler
 
-    handler = RichHandler(console=_console(stderr=True), show_path=False, show_time=False,
-                          markup=False, rich_tracebacks=False)
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
-                        handlers=[handler], force=True)
-    for noisy in ("httpx", "urllib3", "filelock", "transformers", "accelerate", "faster_whisper",
-                  "numba", "matplotlib", "peft"):
+    handler = RichHandler(
+        console=_console(stderr=True),
+        show_path=False,
+        show_time=False,
+        markup=False,
+        rich_tracebacks=False,
+    )
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[handler],
+        force=True,
+    )
+    for noisy in (
+        "httpx",
+        "urllib3",
+        "filelock",
+        "transformers",
+        "accelerate",
+        "faster_whisper",
+        "numba",
+        "matplotlib",
+        "peft",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -77,8 +99,14 @@ class _Bar:
             TimeRemainingColumn,
         )
 
-        self.progress = Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(),
-                                 TimeRemainingColumn(), console=_console(stderr=True), transient=True)
+        self.progress = Progress(
+            TextColumn(description),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=_console(stderr=True),
+            transient=True,
+        )
         self.task = None
 
     def __call__(self, done: int, total: int) -> None:
@@ -109,8 +137,11 @@ def run(ctx: typer.Context, verbose: bool = typer.Option(False, "--verbose", "-v
 
     _setup_logging(verbose)
     config = resolve(_overrides(ctx))
-    path = run_config(config, progress=_Bar("building demo corpus") if config.get("progress", True) else None,
-                      argv=sys.argv)
+    path = run_config(
+        config,
+        progress=_Bar("building demo corpus") if config.get("progress", True) else None,
+        argv=sys.argv,
+    )
     _print_run_summary(path)
 
 
@@ -120,7 +151,9 @@ def _print_run_summary(path) -> None:
     from rich.table import Table
 
     metrics = json.loads((path / "metrics.json").read_text())
-    table = Table(title=f"{metrics['system']} on {metrics['corpus']['name']} ({metrics['corpus']['challenge']})")
+    table = Table(
+        title=f"{metrics['system']} on {metrics['corpus']['name']} ({metrics['corpus']['challenge']})"
+    )
     for column in ("task", "split", "variant", "metric", "value", "95% CI"):
         table.add_column(column)
     for task, spec in metrics["primary"].items():
@@ -129,8 +162,14 @@ def _print_run_summary(path) -> None:
                 continue
             value = result["metrics"][spec["metric"]]
             ci = result.get("ci", {}).get(spec["metric"])
-            table.add_row(task, result["split"], result["variant"], spec["metric"], f"{value:.4f}",
-                          f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+            table.add_row(
+                task,
+                result["split"],
+                result["variant"],
+                spec["metric"],
+                f"{value:.4f}",
+                f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "",
+            )
     console = _console()
     console.print(table)
     console.print(f"run directory: {path}")
@@ -163,12 +202,19 @@ def demo(ctx: typer.Context) -> None:
     if unknown:
         from harness.errors import HarnessError
 
-        raise HarnessError(f"unknown option(s) {sorted(unknown)}", fix="use lang=en|es seed=N n=N out=DIR")
+        raise HarnessError(
+            f"unknown option(s) {sorted(unknown)}", fix="use lang=en|es seed=N n=N out=DIR"
+        )
     if out:
         from harness.data.demo import build_demo_corpus
 
-        path = build_demo_corpus(Path(out), lang=options.get("lang", "en"), n=int(options.get("n", 1000)),
-                                 seed=int(options.get("seed", 0)), progress=_Bar("synthesising"))
+        path = build_demo_corpus(
+            Path(out),
+            lang=options.get("lang", "en"),
+            n=int(options.get("n", 1000)),
+            seed=int(options.get("seed", 0)),
+            progress=_Bar("synthesising"),
+        )
         _console().print(f"demo corpus written to {path}")
         return
     from harness.data.demo import load_demo_corpus
@@ -194,7 +240,9 @@ def validate(ctx: typer.Context, file: str = typer.Argument(..., help="submissio
     if problems:
         for problem in problems:
             console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
-        console.print(f"[bold red]{len(problems)} problem(s)[/]: {file} is NOT a valid {challenge.name} {task} submission")
+        console.print(
+            f"[bold red]{len(problems)} problem(s)[/]: {file} is NOT a valid {challenge.name} {task} submission"
+        )
         raise typer.Exit(1)
     checked = f" against {len(expected)} expected ids" if expected is not None else ""
     console.print(f"[green]✓[/] {file} is a valid {challenge.name} {task} submission{checked}")
@@ -209,8 +257,12 @@ def _expected_ids(options: dict[str, Any], challenge) -> list[str] | None:
         if not path.exists():
             from harness.errors import HarnessError
 
-            raise HarnessError("id list not found", file=path, fix="pass ids=FILE with one id per line")
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            raise HarnessError(
+                "id list not found", file=path, fix="pass ids=FILE with one id per line"
+            )
+        lines = [
+            line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+        ]
         header = lines[0].split(",") if lines else []
         for column in (challenge.id_column, "id", "FileName"):
             if column in header:
@@ -228,16 +280,22 @@ def _corpus_manifest(options: dict[str, Any]):
     from harness.config import default_cache_dir
     from harness.runner import load_corpus
 
-    config = {"corpus": options["corpus"], "corpus_path": options.get("corpus_path"),
-              "cache_dir": options.get("cache_dir") or default_cache_dir(),
-              "demo": {k: options[k] for k in ("lang", "n", "seed") if k in options},
-              "corpus_options": {}, "asr": None}
+    config = {
+        "corpus": options["corpus"],
+        "corpus_path": options.get("corpus_path"),
+        "cache_dir": options.get("cache_dir") or default_cache_dir(),
+        "demo": {k: options[k] for k in ("lang", "n", "seed") if k in options},
+        "corpus_options": {},
+        "asr": None,
+    }
     return load_corpus(config).manifest
 
 
 @app.command(context_settings=EXTRA)
 @_friendly
-def score(ctx: typer.Context, file: str = typer.Argument(..., help="submission or predictions CSV")) -> None:
+def score(
+    ctx: typer.Context, file: str = typer.Argument(..., help="submission or predictions CSV")
+) -> None:
     """Score a submission or predictions file against labels.
 
     harness score FILE challenge=odyssey2024 task=categorical (corpus=demo [split=Test3] | labels=FILE)
@@ -254,8 +312,13 @@ def score(ctx: typer.Context, file: str = typer.Argument(..., help="submission o
     predictions = _read_scorable(file, challenge, task)
     if options.get("labels"):
         reference = pd.read_csv(str(options["labels"]), dtype=str)
-        reference = reference.rename(columns={challenge.id_column: "id", challenge.label_column: "label",
-                                              **{v: k for k, v in challenge.attribute_columns.items()}})
+        reference = reference.rename(
+            columns={
+                challenge.id_column: "id",
+                challenge.label_column: "label",
+                **{v: k for k, v in challenge.attribute_columns.items()},
+            }
+        )
         for column in ("arousal", "valence", "dominance"):
             if column in reference:
                 reference[column] = pd.to_numeric(reference[column])
@@ -268,15 +331,27 @@ def score(ctx: typer.Context, file: str = typer.Argument(..., help="submission o
         reference = reference[reference["label"].isin(challenge.classes)]
     missing = sorted(set(reference["id"]) - set(predictions.index))
     if missing:
-        raise HarnessError(f"{len(missing)} labelled ids have no prediction, e.g. {missing[:3]}", file=file,
-                           fix="predict every utterance of the split")
-    result = score_split(predictions, reference, task, challenge.classes,
-                         int(options.get("bootstrap", 1000)), int(options.get("seed", 0)))
+        raise HarnessError(
+            f"{len(missing)} labelled ids have no prediction, e.g. {missing[:3]}",
+            file=file,
+            fix="predict every utterance of the split",
+        )
+    result = score_split(
+        predictions,
+        reference,
+        task,
+        challenge.classes,
+        int(options.get("bootstrap", 1000)),
+        int(options.get("seed", 0)),
+    )
     console = _console()
     metric = challenge.primary_metric(task)
     ci = result["ci"].get(metric)
-    console.print(f"{metric} = {result['metrics'][metric]:.4f}" + (f"  95% CI [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
-                  + f"  (n={len(reference)})")
+    console.print(
+        f"{metric} = {result['metrics'][metric]:.4f}"
+        + (f"  95% CI [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+        + f"  (n={len(reference)})"
+    )
     for key, value in result["metrics"].items():
         if isinstance(value, float) and key != metric:
             console.print(f"{key} = {value:.4f}")
@@ -293,17 +368,26 @@ def _read_scorable(file: str, challenge, task: str):
     if not problems:
         submission = challenge.read_submission(file, task)
         if task == "categorical":
-            onehot = pd.get_dummies(submission["label"]).reindex(columns=list(challenge.classes), fill_value=0)
+            onehot = pd.get_dummies(submission["label"]).reindex(
+                columns=list(challenge.classes), fill_value=0
+            )
             return onehot.astype(float)
         return submission
     try:
         frame = pd.read_csv(file, dtype={"id": str}).set_index("id")
     except (FileNotFoundError, ValueError, KeyError):
-        raise HarnessError(problems[0], fix="pass a submission or a predictions CSV with an id column") from None
-    expected = list(challenge.classes) if task == "categorical" else ["arousal", "valence", "dominance"]
+        raise HarnessError(
+            problems[0], fix="pass a submission or a predictions CSV with an id column"
+        ) from None
+    expected = (
+        list(challenge.classes) if task == "categorical" else ["arousal", "valence", "dominance"]
+    )
     if list(frame.columns) != expected:
-        raise HarnessError(f"columns {list(frame.columns)} are neither a submission nor predictions",
-                           file=file, fix=f"predictions need id,{','.join(expected)}")
+        raise HarnessError(
+            f"columns {list(frame.columns)} are neither a submission nor predictions",
+            file=file,
+            fix=f"predictions need id,{','.join(expected)}",
+        )
     if frame.isna().to_numpy().any():
         row = int(np.flatnonzero(frame.isna().to_numpy().any(axis=1))[0]) + 2
         raise HarnessError("NaN prediction", file=file, row=row, fix="predict every utterance")
@@ -324,13 +408,21 @@ def leaderboard(ctx: typer.Context) -> None:
     if not runs_dir.is_dir():
         from harness.errors import HarnessError
 
-        raise HarnessError("no runs directory", file=runs_dir, fix="run `harness run system=...` first or pass runs=DIR")
+        raise HarnessError(
+            "no runs directory",
+            file=runs_dir,
+            fix="run `harness run system=...` first or pass runs=DIR",
+        )
     table = leaderboards.collect_runs(runs_dir, latest_only=not options.get("all", False))
     fmt = options.get("format", "rich")
     if fmt == "rich":
         _console().print(leaderboards.render_rich(table))
         return
-    text = leaderboards.render_markdown(table) if fmt in ("markdown", "md") else leaderboards.render_csv(table)
+    text = (
+        leaderboards.render_markdown(table)
+        if fmt in ("markdown", "md")
+        else leaderboards.render_csv(table)
+    )
     if options.get("out"):
         write_text(str(options["out"]), text)
     else:

@@ -32,7 +32,9 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         key = key.strip().lstrip("-")
         if not sep or not key:
-            raise HarnessError(f"cannot parse argument {item!r}", fix="write overrides as key=value, e.g. seed=1")
+            raise HarnessError(
+                f"cannot parse argument {item!r}", fix="write overrides as key=value, e.g. seed=1"
+            )
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
@@ -89,7 +91,7 @@ def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
         if head in config and head not in ("params",):
             _set_dotted(config, key, value)
         elif key.startswith("params."):
-            param_overrides[key[len("params."):]] = value
+            param_overrides[key[len("params.") :]] = value
         else:
             param_overrides[key] = value  # bare keys that are not harness keys go to the system
 
@@ -101,7 +103,7 @@ def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
     elif profile not in profiles:
         raise HarnessError(
             f"system {name!r} has no profile {profile!r}",
-            fix=f"choose one of {', '.join(['none', *profiles]) }",
+            fix=f"choose one of {', '.join(['none', *profiles])}",
         )
     config["profile"] = profile
     if profile:
@@ -120,14 +122,30 @@ def member_config(config: dict[str, Any], member: str) -> dict[str, Any]:
     overrides = {
         "system": member,
         "corpus": config["corpus"],
-        "profile": "auto" if config.get("profile") is None or config.get("corpus") == "demo" else config["profile"],
+        "profile": "auto"
+        if config.get("profile") is None or config.get("corpus") == "demo"
+        else config["profile"],
     }
     for key, value in (config.get("member_params") or {}).get(member, {}).items():
         overrides[f"params.{key}"] = value
     resolved = resolve(overrides)
-    for key in ("corpus", "corpus_path", "corpus_options", "demo", "challenge", "seed", "devbal_n",
-                "target_prior", "asr", "asr_params", "bootstrap", "cache_dir", "output_dir",
-                "force", "progress"):
+    for key in (
+        "corpus",
+        "corpus_path",
+        "corpus_options",
+        "demo",
+        "challenge",
+        "seed",
+        "devbal_n",
+        "target_prior",
+        "asr",
+        "asr_params",
+        "bootstrap",
+        "cache_dir",
+        "output_dir",
+        "force",
+        "progress",
+    ):
         resolved[key] = copy.deepcopy(config.get(key))
     resolved["members"] = []
     return resolved

@@ -14,7 +14,12 @@ from typing import Any
 from harness.errors import HarnessError
 
 KINDS = ("systems", "challenges", "corpora", "asr")
-_SINGULAR = {"systems": "system", "challenges": "challenge", "corpora": "corpus", "asr": "ASR back-end"}
+_SINGULAR = {
+    "systems": "system",
+    "challenges": "challenge",
+    "corpora": "corpus",
+    "asr": "ASR back-end",
+}
 
 _BUILTIN: dict[str, dict[str, str]] = {
     "systems": {

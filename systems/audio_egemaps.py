@@ -46,15 +46,22 @@ def extract_egemaps(frame: pd.DataFrame, n_jobs: int = 1) -> np.ndarray:
     from harness.errors import require
 
     opensmile = require("opensmile", "opensmile", "the audio_egemaps system (openSMILE eGeMAPS)")
-    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
-                            feature_level=opensmile.FeatureLevel.Functionals)
+    smile = opensmile.Smile(
+        feature_set=opensmile.FeatureSet.eGeMAPSv02,
+        feature_level=opensmile.FeatureLevel.Functionals,
+    )
     rows = []
     for position, (utterance, path) in enumerate(zip(frame["id"], frame["path"])):
         if pd.isna(path):
-            raise HarnessError(f"utterance {utterance!r} has no audio path", row=position + 1,
-                               fix="audio_egemaps needs audio; use a text system for text-only corpora")
+            raise HarnessError(
+                f"utterance {utterance!r} has no audio path",
+                row=position + 1,
+                fix="audio_egemaps needs audio; use a text system for text-only corpora",
+            )
         audio = load_audio(path, row=utterance)
-        minimum = SAMPLE_RATE // 2  # openSMILE needs a few frames; pad very short files with silence
+        minimum = (
+            SAMPLE_RATE // 2
+        )  # openSMILE needs a few frames; pad very short files with silence
         if audio.size < minimum:
             audio = np.pad(audio, (0, minimum - audio.size))
         rows.append(smile.process_signal(audio, SAMPLE_RATE).to_numpy(dtype=np.float32)[0])
@@ -67,9 +74,16 @@ class AudioEgemaps(System):
     tasks = ("categorical", "attributes")
     modalities = ("audio",)
 
-    def __init__(self, C: float = 1.0, alpha: float = 10.0, class_weight: str | None = None,
-                 clip: float | None = 10.0, n_jobs: int = 2, cache_dir: str | None = None,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        C: float = 1.0,
+        alpha: float = 10.0,
+        class_weight: str | None = None,
+        clip: float | None = 10.0,
+        n_jobs: int = 2,
+        cache_dir: str | None = None,
+        seed: int = 0,
+    ) -> None:
         self.C = C
         self.n_jobs = n_jobs
         self.clip = clip
@@ -99,7 +113,9 @@ class AudioEgemaps(System):
         scaled = self.scaler_.transform(features)
         return scaled if self.clip is None else np.clip(scaled, -self.clip, self.clip)
 
-    def fit(self, train: pd.DataFrame, dev: pd.DataFrame, *, task: str, classes: tuple[str, ...]) -> AudioEgemaps:
+    def fit(
+        self, train: pd.DataFrame, dev: pd.DataFrame, *, task: str, classes: tuple[str, ...]
+    ) -> AudioEgemaps:
         from sklearn.linear_model import LogisticRegression, Ridge
         from sklearn.preprocessing import StandardScaler
 
@@ -110,12 +126,15 @@ class AudioEgemaps(System):
         self.scaler_ = StandardScaler().fit(features)
         scaled = self._scale(features)
         if task == "categorical":
-            self.model_ = LogisticRegression(C=self.C, max_iter=3000, class_weight=self.class_weight,
-                                             random_state=self.seed)
+            self.model_ = LogisticRegression(
+                C=self.C, max_iter=3000, class_weight=self.class_weight, random_state=self.seed
+            )
             self.model_.fit(scaled, rows["label"].to_numpy(dtype=str))
             self.class_prior_ = class_prior(rows["label"], classes)
         else:
-            self.model_ = Ridge(alpha=self.alpha, random_state=self.seed).fit(scaled, attribute_targets(rows))
+            self.model_ = Ridge(alpha=self.alpha, random_state=self.seed).fit(
+                scaled, attribute_targets(rows)
+            )
             self.class_prior_ = None
         return self
 
@@ -125,7 +144,9 @@ class AudioEgemaps(System):
         scaled = self._scale(self._features(data))
         ids = data["id"].tolist()
         if self.task_ == "categorical":
-            return P.categorical(ids, _aligned_proba(self.model_, scaled, self.classes_), self.classes_)
+            return P.categorical(
+                ids, _aligned_proba(self.model_, scaled, self.classes_), self.classes_
+            )
         return P.attributes(ids, self.model_.predict(scaled))
 
     def report(self) -> dict[str, Any]:
@@ -135,9 +156,15 @@ class AudioEgemaps(System):
         from systems.components.sk_state import save_estimators
 
         directory = Path(directory)
-        save_estimators(directory, {"scaler": self.scaler_, "model": self.model_},
-                        {"task": self.task_, "classes": list(self.classes_),
-                         "class_prior": None if self.class_prior_ is None else list(self.class_prior_)})
+        save_estimators(
+            directory,
+            {"scaler": self.scaler_, "model": self.model_},
+            {
+                "task": self.task_,
+                "classes": list(self.classes_),
+                "class_prior": None if self.class_prior_ is None else list(self.class_prior_),
+            },
+        )
         self._save_params(directory)
 
     @classmethod
@@ -149,7 +176,9 @@ class AudioEgemaps(System):
         estimators, extra = load_estimators(directory)
         system.scaler_, system.model_ = estimators["scaler"], estimators["model"]
         system.task_, system.classes_ = extra["task"], tuple(extra["classes"])
-        system.class_prior_ = None if extra["class_prior"] is None else np.asarray(extra["class_prior"])
+        system.class_prior_ = (
+            None if extra["class_prior"] is None else np.asarray(extra["class_prior"])
+        )
         return system
 
 

@@ -34,7 +34,8 @@ class System:
     def param_names(cls) -> list[str]:
         signature = inspect.signature(cls.__init__)
         return [
-            p.name for p in signature.parameters.values()
+            p.name
+            for p in signature.parameters.values()
             if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         ]
 
@@ -52,7 +53,9 @@ class System:
         return cls(**params)
 
     # -- the contract ---------------------------------------------------------------------------
-    def fit(self, train: pd.DataFrame, dev: pd.DataFrame, *, task: str, classes: tuple[str, ...]) -> System:
+    def fit(
+        self, train: pd.DataFrame, dev: pd.DataFrame, *, task: str, classes: tuple[str, ...]
+    ) -> System:
         raise NotImplementedError
 
     def predict(self, data: pd.DataFrame) -> pd.DataFrame:
@@ -81,7 +84,10 @@ class System:
         from harness.io import write_json
 
         directory.mkdir(parents=True, exist_ok=True)
-        write_json(directory / "system.json", {"name": self.name, "params": self.get_params(), **(extra or {})})
+        write_json(
+            directory / "system.json",
+            {"name": self.name, "params": self.get_params(), **(extra or {})},
+        )
 
     @staticmethod
     def _read_params(directory: Path) -> dict[str, Any]:
@@ -94,7 +100,11 @@ class FusionSystem(System):
     members: list[str]
 
     def fit(  # type: ignore[override]
-        self, member_predictions: dict[str, pd.DataFrame], dev: pd.DataFrame, *, task: str,
+        self,
+        member_predictions: dict[str, pd.DataFrame],
+        dev: pd.DataFrame,
+        *,
+        task: str,
         classes: tuple[str, ...],
     ) -> FusionSystem:
         raise NotImplementedError

@@ -33,7 +33,9 @@ _EPS = 1e-6
 def weight_grid(n_members: int, step: float) -> np.ndarray:
     """All weight vectors on the simplex with the given step (for two members: w, 1-w)."""
     ticks = int(round(1 / step))
-    combos = [c for c in itertools.product(range(ticks + 1), repeat=n_members - 1) if sum(c) <= ticks]
+    combos = [
+        c for c in itertools.product(range(ticks + 1), repeat=n_members - 1) if sum(c) <= ticks
+    ]
     return np.array([[*c, ticks - sum(c)] for c in combos], dtype=float) / ticks
 
 
@@ -69,9 +71,13 @@ class _Fusion(FusionSystem):
         stacked = np.stack(inputs)  # (members, n, 3)
         self.attribute_weights_ = {}
         for j, attribute in enumerate(ATTRIBUTES):
-            scores = np.array([ccc(np.tensordot(w, stacked[:, :, j], axes=1), truth[:, j]) for w in grid])
+            scores = np.array(
+                [ccc(np.tensordot(w, stacked[:, :, j], axes=1), truth[:, j]) for w in grid]
+            )
             best = _best(scores, grid)
-            self.attribute_weights_[attribute] = dict(zip(self.members_, grid[best].round(4).tolist()))
+            self.attribute_weights_[attribute] = dict(
+                zip(self.members_, grid[best].round(4).tolist())
+            )
             self.dev_scores_[f"ccc_{attribute}"] = float(scores[best])
         self.class_prior_ = None
 
@@ -89,7 +95,9 @@ class _Fusion(FusionSystem):
             return P.attributes(list(self._ids), self._predict_attributes(inputs))
         return P.categorical(list(self._ids), self._predict_categorical(inputs), self.classes_)
 
-    def _begin(self, member_predictions: dict[str, pd.DataFrame], task: str, classes) -> list[np.ndarray]:
+    def _begin(
+        self, member_predictions: dict[str, pd.DataFrame], task: str, classes
+    ) -> list[np.ndarray]:
         self.check_task(task)
         self.task_, self.classes_ = task, tuple(classes)
         self.members_ = list(member_predictions)
@@ -106,11 +114,19 @@ class _Fusion(FusionSystem):
         self._save_params(Path(directory), {"state": self._state()})
 
     def _state(self) -> dict[str, Any]:
-        return {"task": self.task_, "classes": list(self.classes_), "members": self.members_,
-                "attribute_weights": getattr(self, "attribute_weights_", None)}
+        return {
+            "task": self.task_,
+            "classes": list(self.classes_),
+            "members": self.members_,
+            "attribute_weights": getattr(self, "attribute_weights_", None),
+        }
 
     def _restore(self, state: dict[str, Any]) -> None:
-        self.task_, self.classes_, self.members_ = state["task"], tuple(state["classes"]), state["members"]
+        self.task_, self.classes_, self.members_ = (
+            state["task"],
+            tuple(state["classes"]),
+            state["members"],
+        )
         self.attribute_weights_ = state.get("attribute_weights")
         self.dev_scores_ = {}
 
@@ -132,10 +148,14 @@ class FusionInterp(_Fusion):
         grid = weight_grid(len(inputs), self.step)
         stacked = np.stack(inputs)
         labels = np.asarray(self.classes_)
-        scores = np.array([
-            macro_f1(truth, labels[np.tensordot(w, stacked, axes=1).argmax(1)], labels=list(labels))
-            for w in grid
-        ])
+        scores = np.array(
+            [
+                macro_f1(
+                    truth, labels[np.tensordot(w, stacked, axes=1).argmax(1)], labels=list(labels)
+                )
+                for w in grid
+            ]
+        )
         best = _best(scores, grid)
         self.weights_ = dict(zip(self.members_, grid[best].round(4).tolist()))
         self.dev_scores_["macro_f1"] = float(scores[best])
@@ -167,7 +187,9 @@ class FusionInterp(_Fusion):
 class FusionLR(_Fusion):
     name = "fusion_lr"
 
-    def __init__(self, C: float = 1.0, step: float = 0.05, cv_folds: int = 5, seed: int = 0) -> None:
+    def __init__(
+        self, C: float = 1.0, step: float = 0.05, cv_folds: int = 5, seed: int = 0
+    ) -> None:
         self.C = C
         self.step = step
         self.cv_folds = cv_folds
@@ -199,9 +221,12 @@ class FusionLR(_Fusion):
         if folds >= 2:
             splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
             cv_pred = cross_val_predict(self._model(), features, truth, cv=splitter)
-            self.dev_scores_["macro_f1_cv"] = float(macro_f1(truth, cv_pred, labels=list(self.classes_)))
+            self.dev_scores_["macro_f1_cv"] = float(
+                macro_f1(truth, cv_pred, labels=list(self.classes_))
+            )
         self.dev_scores_["macro_f1_fit"] = float(
-            macro_f1(truth, self.model_.predict(features), labels=list(self.classes_)))
+            macro_f1(truth, self.model_.predict(features), labels=list(self.classes_))
+        )
         self.class_prior_ = np.full(len(self.classes_), 1 / len(self.classes_))
         return self
 

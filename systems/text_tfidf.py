@@ -25,10 +25,17 @@ class TextTfidf(System):
     tasks = ("categorical", "attributes")
     modalities = ("text",)
 
-    def __init__(self, word_ngrams: tuple[int, int] | list[int] = (1, 2),
-                 char_ngrams: tuple[int, int] | list[int] = (2, 5), min_df: int = 1,
-                 max_features: int | None = 200_000, C: float = 4.0, alpha: float = 3.0,
-                 class_weight: str | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        word_ngrams: tuple[int, int] | list[int] = (1, 2),
+        char_ngrams: tuple[int, int] | list[int] = (2, 5),
+        min_df: int = 1,
+        max_features: int | None = 200_000,
+        C: float = 4.0,
+        alpha: float = 3.0,
+        class_weight: str | None = None,
+        seed: int = 0,
+    ) -> None:
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.min_df = min_df
@@ -41,11 +48,18 @@ class TextTfidf(System):
     def _vectorizers(self):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        common = {"lowercase": True, "sublinear_tf": True, "min_df": self.min_df,
-                  "max_features": self.max_features, "dtype": np.float32}
+        common = {
+            "lowercase": True,
+            "sublinear_tf": True,
+            "min_df": self.min_df,
+            "max_features": self.max_features,
+            "dtype": np.float32,
+        }
         return {
             "word": TfidfVectorizer(analyzer="word", ngram_range=tuple(self.word_ngrams), **common),
-            "char": TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngrams), **common),
+            "char": TfidfVectorizer(
+                analyzer="char_wb", ngram_range=tuple(self.char_ngrams), **common
+            ),
         }
 
     def _transform(self, frame: pd.DataFrame):
@@ -54,7 +68,9 @@ class TextTfidf(System):
         text, self.empty_predict_ = texts(frame, who=self.name)
         return hstack([v.transform(text) for v in self.vectorizers_.values()]).tocsr()
 
-    def fit(self, train: pd.DataFrame, dev: pd.DataFrame, *, task: str, classes: tuple[str, ...]) -> TextTfidf:
+    def fit(
+        self, train: pd.DataFrame, dev: pd.DataFrame, *, task: str, classes: tuple[str, ...]
+    ) -> TextTfidf:
         from scipy.sparse import hstack
         from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -65,8 +81,9 @@ class TextTfidf(System):
         self.vectorizers_ = self._vectorizers()
         features = hstack([v.fit_transform(text) for v in self.vectorizers_.values()]).tocsr()
         if task == "categorical":
-            self.model_ = LogisticRegression(C=self.C, max_iter=2000, class_weight=self.class_weight,
-                                             random_state=self.seed)
+            self.model_ = LogisticRegression(
+                C=self.C, max_iter=2000, class_weight=self.class_weight, random_state=self.seed
+            )
             self.model_.fit(features, rows["label"].to_numpy(dtype=str))
             self.class_prior_ = class_prior(rows["label"], classes)
         else:
@@ -79,21 +96,31 @@ class TextTfidf(System):
         features = self._transform(data)
         ids = data["id"].tolist()
         if self.task_ == "categorical":
-            return P.categorical(ids, _aligned_proba(self.model_, features, self.classes_), self.classes_)
+            return P.categorical(
+                ids, _aligned_proba(self.model_, features, self.classes_), self.classes_
+            )
         return P.attributes(ids, self.model_.predict(features))
 
     def report(self) -> dict[str, Any]:
-        return {"empty_transcripts_train": int(getattr(self, "empty_train_", 0)),
-                "vocabulary": {k: len(v.vocabulary_) for k, v in self.vectorizers_.items()}}
+        return {
+            "empty_transcripts_train": int(getattr(self, "empty_train_", 0)),
+            "vocabulary": {k: len(v.vocabulary_) for k, v in self.vectorizers_.items()},
+        }
 
     def save(self, directory: str | Path) -> None:
         from harness.io import write_json
         from systems.components.sk_state import save_estimators
 
         directory = Path(directory)
-        save_estimators(directory, {"model": self.model_},
-                        {"task": self.task_, "classes": list(self.classes_),
-                         "class_prior": None if self.class_prior_ is None else list(self.class_prior_)})
+        save_estimators(
+            directory,
+            {"model": self.model_},
+            {
+                "task": self.task_,
+                "classes": list(self.classes_),
+                "class_prior": None if self.class_prior_ is None else list(self.class_prior_),
+            },
+        )
         self._save_params(directory)
         for name, vectorizer in self.vectorizers_.items():
             vocabulary = {term: int(i) for term, i in vectorizer.vocabulary_.items()}
@@ -110,7 +137,9 @@ class TextTfidf(System):
         estimators, extra = load_estimators(directory)
         system.model_ = estimators["model"]
         system.task_, system.classes_ = extra["task"], tuple(extra["classes"])
-        system.class_prior_ = None if extra["class_prior"] is None else np.asarray(extra["class_prior"])
+        system.class_prior_ = (
+            None if extra["class_prior"] is None else np.asarray(extra["class_prior"])
+        )
         system.vectorizers_ = system._vectorizers()
         for name, vectorizer in system.vectorizers_.items():
             vectorizer.vocabulary_ = json.loads((directory / f"vocabulary_{name}.json").read_text())

@@ -31,7 +31,15 @@ def test_help_and_ls_do_not_import_torch_transformers_or_peft():
 def test_ls_lists_every_kind():
     result = runner.invoke(app, ["ls"])
     assert result.exit_code == 0
-    for name in ("fusion_lr", "audio_w2vbert", "text_llm", "odyssey2024", "emospeech2024", "msp_podcast", "whisper"):
+    for name in (
+        "fusion_lr",
+        "audio_w2vbert",
+        "text_llm",
+        "odyssey2024",
+        "emospeech2024",
+        "msp_podcast",
+        "whisper",
+    ):
         assert name in result.output
 
 
@@ -54,8 +62,12 @@ def test_unknown_system_lists_the_registered_ones():
 
 
 def test_unknown_system_parameter_is_one_line(tmp_path):
-    text = _one_line_error(runner.invoke(app, ["run", "system=text_tfidf", "no_such_param=1",
-                                               f"cache_dir={tmp_path}", "demo.n=80"]))
+    text = _one_line_error(
+        runner.invoke(
+            app,
+            ["run", "system=text_tfidf", "no_such_param=1", f"cache_dir={tmp_path}", "demo.n=80"],
+        )
+    )
     assert "no_such_param" in text
 
 
@@ -66,9 +78,13 @@ def test_validate_exit_codes_and_problem_lines(tmp_path):
     good.write_text("FileName,EmoClass\na.wav,A\nb.wav,N\nc.wav,S\n")
     bad = tmp_path / "bad.csv"
     bad.write_text("FileName,EmoClass\na.wav,A\na.wav,N\nc.wav,Z\n")
-    ok = runner.invoke(app, ["validate", str(good), "challenge=odyssey2024", "task=categorical", f"ids={ids}"])
+    ok = runner.invoke(
+        app, ["validate", str(good), "challenge=odyssey2024", "task=categorical", f"ids={ids}"]
+    )
     assert ok.exit_code == 0, ok.output
-    result = runner.invoke(app, ["validate", str(bad), "challenge=odyssey2024", "task=categorical", f"ids={ids}"])
+    result = runner.invoke(
+        app, ["validate", str(bad), "challenge=odyssey2024", "task=categorical", f"ids={ids}"]
+    )
     assert result.exit_code == 1
     output = result.output.replace("\n", " ")
     assert "line 3" in output and "duplicate" in output

@@ -7,8 +7,16 @@ from harness.errors import HarnessError
 
 
 def test_overrides_are_parsed_as_yaml():
-    parsed = parse_overrides(["seed=3", "members=[a,b]", "target_prior=none", "demo.n=200", "x=1.5"])
-    assert parsed == {"seed": 3, "members": ["a", "b"], "target_prior": "none", "demo.n": 200, "x": 1.5}
+    parsed = parse_overrides(
+        ["seed=3", "members=[a,b]", "target_prior=none", "demo.n=200", "x=1.5"]
+    )
+    assert parsed == {
+        "seed": 3,
+        "members": ["a", "b"],
+        "target_prior": "none",
+        "demo.n": 200,
+        "x": 1.5,
+    }
 
 
 def test_malformed_override_is_one_clear_error():
@@ -26,13 +34,17 @@ def test_resolve_applies_system_yaml_then_profile_then_overrides():
 
 
 def test_explicit_members_override_the_profile():
-    config = resolve({"system": "fusion_interp", "members": ["text_tfidf", "audio_egemaps"], "profile": "none"})
+    config = resolve(
+        {"system": "fusion_interp", "members": ["text_tfidf", "audio_egemaps"], "profile": "none"}
+    )
     assert config["members"] == ["text_tfidf", "audio_egemaps"]
     assert config["profile"] is None
 
 
 def test_member_config_inherits_run_settings_and_member_params():
-    config = resolve({"system": "fusion_lr", "seed": 7, "member_params": {"text_tfidf": {"C": 9.0}}})
+    config = resolve(
+        {"system": "fusion_lr", "seed": 7, "member_params": {"text_tfidf": {"C": 9.0}}}
+    )
     member = member_config(config, "text_tfidf")
     assert member["system"] == "text_tfidf"
     assert member["seed"] == 7

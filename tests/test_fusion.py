@@ -50,7 +50,9 @@ def _members(n: int, seed: int):
 
 def _f1(frame, reference):
     predicted = frame.columns.to_numpy()[frame.to_numpy().argmax(1)]
-    return f1_score(reference["label"], predicted, labels=list(CLASSES), average="macro", zero_division=0)
+    return f1_score(
+        reference["label"], predicted, labels=list(CLASSES), average="macro", zero_division=0
+    )
 
 
 def test_weight_grid_two_members_has_21_points_in_steps_of_005():
@@ -89,8 +91,10 @@ def test_interpolation_weights_follow_the_informative_member_per_attribute():
     # 'text' is good for valence only, 'audio' for arousal only; dominance shared.
     text = truth + rng.normal(0, [3.0, 0.3, 1.0], (n, 3))
     audio = truth + rng.normal(0, [0.3, 3.0, 1.0], (n, 3))
-    members = {"text": pd.DataFrame(text, index=ids, columns=ATTRIBUTES),
-               "audio": pd.DataFrame(audio, index=ids, columns=ATTRIBUTES)}
+    members = {
+        "text": pd.DataFrame(text, index=ids, columns=ATTRIBUTES),
+        "audio": pd.DataFrame(audio, index=ids, columns=ATTRIBUTES),
+    }
     dev = pd.DataFrame(truth, columns=ATTRIBUTES).assign(id=list(ids), label="N")
     fusion = FusionInterp().fit(members, dev, task="attributes", classes=CLASSES)
     weights = fusion.report()["attribute_weights"]
@@ -104,8 +108,12 @@ def test_interpolation_weights_follow_the_informative_member_per_attribute():
 def test_save_load_gives_identical_predictions(tmp_path, cls, task):
     members, dev = _members(200, seed=4)
     if task == "attributes":
-        members = {m: pd.DataFrame(np.random.default_rng(i).normal(4, 1, (200, 3)), index=f.index,
-                                   columns=ATTRIBUTES) for i, (m, f) in enumerate(members.items())}
+        members = {
+            m: pd.DataFrame(
+                np.random.default_rng(i).normal(4, 1, (200, 3)), index=f.index, columns=ATTRIBUTES
+            )
+            for i, (m, f) in enumerate(members.items())
+        }
     fusion = cls().fit(members, dev, task=task, classes=CLASSES)
     fusion.save(tmp_path)
     again = cls.load(tmp_path)

@@ -125,7 +125,10 @@ def runs(tmp_path: Path) -> Path:
     both = categorical(0.51, 0.44) + attributes(0.55)
     make_run(root, "20261122-031500", "fusion_lr", both, members=["text_tfidf", "audio_egemaps"])
     make_run(
-        root, "20261121-090000", "fusion_lr", categorical(0.30, 0.25) + attributes(0.20),
+        root,
+        "20261121-090000",
+        "fusion_lr",
+        categorical(0.30, 0.25) + attributes(0.20),
         members=["text_tfidf", "audio_egemaps"],
     )
     make_run(root, "20261122-010000", "text_tfidf", categorical(0.42, 0.40) + attributes(0.35))

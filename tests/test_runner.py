@@ -21,8 +21,17 @@ def cache_dir(tmp_path_factory):
 
 
 def _config(cache_dir, out, **overrides):
-    return resolve({"demo.n": N, "cache_dir": str(cache_dir), "output_dir": str(out), "bootstrap": 200,
-                    "progress": False, "asr": "none", **overrides})
+    return resolve(
+        {
+            "demo.n": N,
+            "cache_dir": str(cache_dir),
+            "output_dir": str(out),
+            "bootstrap": 200,
+            "progress": False,
+            "asr": "none",
+            **overrides,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +43,14 @@ def fusion_run(cache_dir, tmp_path_factory):
 
 def test_run_directory_holds_config_environment_metrics_predictions_and_submissions(fusion_run):
     names = {p.name for p in fusion_run.iterdir()}
-    assert {"config.yaml", "environment.json", "metrics.json", "log.txt", "predictions", "submissions"} <= names
+    assert {
+        "config.yaml",
+        "environment.json",
+        "metrics.json",
+        "log.txt",
+        "predictions",
+        "submissions",
+    } <= names
     metrics = json.loads((fusion_run / "metrics.json").read_text())
     assert metrics["corpus"]["kind"] == "demo" and metrics["corpus"]["challenge"] == "odyssey2024"
     tasks = {(r["task"], r["split"], r["variant"]) for r in metrics["results"]}
@@ -46,7 +62,9 @@ def test_run_directory_holds_config_environment_metrics_predictions_and_submissi
 def test_submissions_pass_the_challenge_validator(fusion_run):
     challenge = registry.get("challenges", "odyssey2024")
     metrics = json.loads((fusion_run / "metrics.json").read_text())
-    predictions = {t: fusion_run / "predictions" / t / "Test3.csv" for t in ("categorical", "attributes")}
+    predictions = {
+        t: fusion_run / "predictions" / t / "Test3.csv" for t in ("categorical", "attributes")
+    }
     for task, relative in metrics["submissions"].items():
         import pandas as pd
 
@@ -79,11 +97,17 @@ def test_rerun_reuses_cached_members_without_training(fusion_run, cache_dir, tmp
 
     monkeypatch.setattr(TextTfidf, "fit", refuse)
     monkeypatch.setattr(AudioEgemaps, "fit", refuse)
-    again = run(_config(cache_dir, tmp_path, system="fusion_interp", members=["text_tfidf", "audio_egemaps"]))
+    again = run(
+        _config(
+            cache_dir, tmp_path, system="fusion_interp", members=["text_tfidf", "audio_egemaps"]
+        )
+    )
     assert (again / "metrics.json").exists()
 
 
-def test_interrupted_run_leaves_nothing_complete_and_resumes_from_cache(fusion_run, cache_dir, tmp_path, monkeypatch):
+def test_interrupted_run_leaves_nothing_complete_and_resumes_from_cache(
+    fusion_run, cache_dir, tmp_path, monkeypatch
+):
     from systems.fusion import FusionLR
 
     original = FusionLR.fit
@@ -93,12 +117,18 @@ def test_interrupted_run_leaves_nothing_complete_and_resumes_from_cache(fusion_r
 
     monkeypatch.setattr(FusionLR, "fit", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run(_config(cache_dir, tmp_path, system="fusion_lr", members=["text_tfidf", "audio_egemaps"]))
+        run(
+            _config(
+                cache_dir, tmp_path, system="fusion_lr", members=["text_tfidf", "audio_egemaps"]
+            )
+        )
     visible = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
     assert visible == []
     assert not list(tmp_path.glob("*/metrics.json"))
     monkeypatch.setattr(FusionLR, "fit", original)
-    completed = run(_config(cache_dir, tmp_path, system="fusion_lr", members=["text_tfidf", "audio_egemaps"]))
+    completed = run(
+        _config(cache_dir, tmp_path, system="fusion_lr", members=["text_tfidf", "audio_egemaps"])
+    )
     assert (completed / "metrics.json").exists()
 
 
@@ -142,10 +172,14 @@ def test_emospeech_task1_text_only_pipeline_on_the_spanish_demo(cache_dir, tmp_p
     f1 = f1_score(truth, sent.loc[truth.index], labels=list(challenge.classes), average="macro")
     assert f1 > 0.3, f1
     reported = {(r["split"], r["variant"]): r["metrics"]["macro_f1"] for r in metrics["results"]}
-    assert reported[("Test", "prior")] == pytest.approx(f1) or reported[("Test", "raw")] == pytest.approx(f1)
+    assert reported[("Test", "prior")] == pytest.approx(f1) or reported[
+        ("Test", "raw")
+    ] == pytest.approx(f1)
 
 
-def test_an_audio_member_key_ignores_transcripts_and_a_text_member_key_does_not(cache_dir, tmp_path):
+def test_an_audio_member_key_ignores_transcripts_and_a_text_member_key_does_not(
+    cache_dir, tmp_path
+):
     """A stand-alone audio run skips ASR; it must still find what the fusion run cached."""
     from dataclasses import replace
 

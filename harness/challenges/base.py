@@ -71,7 +71,9 @@ class Challenge:
             columns = list(predictions.columns)
             unknown = [c for c in columns if c not in self.classes]
             if unknown:
-                raise HarnessError(f"prediction columns {unknown} are not scored classes of {self.name}")
+                raise HarnessError(
+                    f"prediction columns {unknown} are not scored classes of {self.name}"
+                )
             labels = np.asarray(columns)[values.argmax(axis=1)]
             frame = pd.DataFrame({self.id_column: ids, self.label_column: labels})
         else:
@@ -84,7 +86,10 @@ class Challenge:
         return frame.sort_values(self.id_column, kind="stable").reset_index(drop=True)
 
     def write_submission(
-        self, predictions: pd.DataFrame, task: str, path: str | os.PathLike,
+        self,
+        predictions: pd.DataFrame,
+        task: str,
+        path: str | os.PathLike,
         expected_ids: Iterable[str] | None = None,
     ) -> Path:
         """Write and validate a submission; a file that fails validation is never left behind."""
@@ -105,8 +110,12 @@ class Challenge:
 
     # -- validation -----------------------------------------------------------------------------
     def validate_submission(
-        self, path: str | os.PathLike, task: str, expected_ids: Iterable[str] | None = None,
-        *, display_name: str | None = None,
+        self,
+        path: str | os.PathLike,
+        task: str,
+        expected_ids: Iterable[str] | None = None,
+        *,
+        display_name: str | None = None,
     ) -> list[str]:
         """Every problem in the file, one line each with its row; an empty list means it is valid.
 
@@ -130,7 +139,9 @@ class Challenge:
         if header and header[0].startswith("\ufeff"):
             header = [header[0][1:], *header[1:]]  # a UTF-8 byte-order mark is not part of the name
         if header != expected_header:
-            return [f"{name}: line 1: header is {','.join(rows[0])!r}, expected {','.join(expected_header)!r}"]
+            return [
+                f"{name}: line 1: header is {','.join(rows[0])!r}, expected {','.join(expected_header)!r}"
+            ]
         seen: dict[str, int] = {}
         low, high = self.attribute_range or (-math.inf, math.inf)
         for line_no, row in enumerate(rows[1:], start=2):
@@ -138,7 +149,9 @@ class Challenge:
                 problems.append(f"{name}: line {line_no}: empty line")
                 continue
             if len(row) != len(expected_header):
-                problems.append(f"{name}: line {line_no}: {len(row)} fields, expected {len(expected_header)}")
+                problems.append(
+                    f"{name}: line {line_no}: {len(row)} fields, expected {len(expected_header)}"
+                )
                 continue
             utt = row[0]
             if not utt.strip():
@@ -148,7 +161,9 @@ class Challenge:
                 problems.append(f"{name}: line {line_no}: id {utt!r} has surrounding spaces")
                 continue
             if utt in seen:
-                problems.append(f"{name}: line {line_no}: duplicate id {utt!r} (first at line {seen[utt]})")
+                problems.append(
+                    f"{name}: line {line_no}: duplicate id {utt!r} (first at line {seen[utt]})"
+                )
                 continue
             seen[utt] = line_no
             if task == "categorical":
@@ -163,21 +178,31 @@ class Challenge:
                     try:
                         value = float(cell)
                     except ValueError:
-                        problems.append(f"{name}: line {line_no}: {column} {cell!r} is not a number")
+                        problems.append(
+                            f"{name}: line {line_no}: {column} {cell!r} is not a number"
+                        )
                         continue
                     if math.isnan(value) or math.isinf(value):
-                        problems.append(f"{name}: line {line_no}: {column} is {cell.strip()} for id {utt!r} (fix: predict a finite value)")
+                        problems.append(
+                            f"{name}: line {line_no}: {column} is {cell.strip()} for id {utt!r} (fix: predict a finite value)"
+                        )
                     elif not low <= value <= high:
-                        problems.append(f"{name}: line {line_no}: {column}={value} is outside [{low:g}, {high:g}]")
+                        problems.append(
+                            f"{name}: line {line_no}: {column}={value} is outside [{low:g}, {high:g}]"
+                        )
         if expected_ids is not None:
             expected = {str(i) for i in expected_ids}
             missing = sorted(expected - seen.keys())
             extra = sorted(seen.keys() - expected)
             if missing:
                 shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-                problems.append(f"{name}: {len(missing)} expected ids are missing: {shown} (fix: predict every utterance of the {self.submission_split} split)")
+                problems.append(
+                    f"{name}: {len(missing)} expected ids are missing: {shown} (fix: predict every utterance of the {self.submission_split} split)"
+                )
             for utt in extra:
-                problems.append(f"{name}: line {seen[utt]}: id {utt!r} is not in the {self.submission_split} split")
+                problems.append(
+                    f"{name}: line {seen[utt]}: id {utt!r} is not in the {self.submission_split} split"
+                )
         return problems
 
     def read_submission(self, path: str | os.PathLike, task: str) -> pd.DataFrame:
@@ -189,7 +214,10 @@ class Challenge:
 
     def _check_task(self, task: str) -> None:
         if task not in self.tasks:
-            raise HarnessError(f"challenge {self.name} has no task {task!r}", fix=f"use task={' or task='.join(self.tasks)}")
+            raise HarnessError(
+                f"challenge {self.name} has no task {task!r}",
+                fix=f"use task={' or task='.join(self.tasks)}",
+            )
 
 
 def label_codes(values: Sequence[str], challenge: Challenge) -> list[str]:
@@ -197,5 +225,7 @@ def label_codes(values: Sequence[str], challenge: Challenge) -> list[str]:
     known = set(challenge.known_labels())
     for value in values:
         if value not in known:
-            raise HarnessError(f"unknown class code {value!r}", fix=f"use one of {', '.join(sorted(known))}")
+            raise HarnessError(
+                f"unknown class code {value!r}", fix=f"use one of {', '.join(sorted(known))}"
+            )
     return list(values)

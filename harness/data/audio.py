@@ -29,19 +29,25 @@ def load_audio(
     path = os.fspath(path)
     if not os.path.exists(path):
         raise HarnessError(
-            "audio file not found", file=path, row=row,
+            "audio file not found",
+            file=path,
+            row=row,
             fix="check the corpus path (corpus_path=...) or remove the row from the labels file",
         )
     try:
         audio, rate = sf.read(path, dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError or TypeError
         raise HarnessError(
-            f"cannot decode audio ({str(exc).splitlines()[0][:120]})", file=path, row=row,
+            f"cannot decode audio ({str(exc).splitlines()[0][:120]})",
+            file=path,
+            row=row,
             fix="re-export the file as 16 kHz WAV or remove it from the corpus",
         ) from None
     audio = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
     if audio.size == 0:
-        raise HarnessError("audio file is empty", file=path, row=row, fix="re-export the file or remove the row")
+        raise HarnessError(
+            "audio file is empty", file=path, row=row, fix="re-export the file or remove the row"
+        )
     if rate != sample_rate:
         audio = resample(audio, rate, sample_rate)
     return np.ascontiguousarray(audio, dtype=np.float32)
@@ -74,4 +80,6 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = S
     from harness.io import atomic_path
 
     with atomic_path(path) as tmp:
-        sf.write(tmp, np.asarray(audio, dtype=np.float32), sample_rate, subtype="PCM_16", format="WAV")
+        sf.write(
+            tmp, np.asarray(audio, dtype=np.float32), sample_rate, subtype="PCM_16", format="WAV"
+        )

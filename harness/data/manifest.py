@@ -28,7 +28,9 @@ def make_manifest(frame: pd.DataFrame, source: str, *, row_offset: int = 2) -> p
     """
     frame = frame.reset_index(drop=True).copy()
     if "id" not in frame.columns:
-        raise HarnessError("no 'id' column", file=source, fix="the reader must map the corpus's id column to 'id'")
+        raise HarnessError(
+            "no 'id' column", file=source, fix="the reader must map the corpus's id column to 'id'"
+        )
     for column in STRING_COLUMNS:
         if column not in frame.columns:
             frame[column] = pd.NA
@@ -52,7 +54,9 @@ def make_manifest(frame: pd.DataFrame, source: str, *, row_offset: int = 2) -> p
     empty = ids.isna() | (ids.str.strip() == "")
     if empty.any():
         i = int(np.flatnonzero(empty.to_numpy())[0])
-        raise HarnessError("empty utterance id", file=source, row=i + row_offset, fix="give every row an id")
+        raise HarnessError(
+            "empty utterance id", file=source, row=i + row_offset, fix="give every row an id"
+        )
     duplicated = ids.duplicated(keep="first")
     if duplicated.any():
         i = int(np.flatnonzero(duplicated.to_numpy())[0])

@@ -22,7 +22,9 @@ def categorical(ids: Sequence[str], posteriors: np.ndarray, classes: Sequence[st
     """Build categorical predictions; rows are renormalised so that they sum to one."""
     posteriors = np.asarray(posteriors, dtype=np.float64)
     if posteriors.shape != (len(ids), len(classes)):
-        raise ValueError(f"posteriors have shape {posteriors.shape}, expected {(len(ids), len(classes))}")
+        raise ValueError(
+            f"posteriors have shape {posteriors.shape}, expected {(len(ids), len(classes))}"
+        )
     if not np.isfinite(posteriors).all() or (posteriors < 0).any():
         raise ValueError("posteriors must be finite and non-negative")
     total = posteriors.sum(axis=1, keepdims=True)
@@ -37,19 +39,24 @@ def attributes(ids: Sequence[str], values: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(values, index=pd.Index(list(ids), name="id"), columns=list(ATTRIBUTES))
 
 
-def check(predictions: pd.DataFrame, task: str, classes: Sequence[str], source: str = "predictions") -> None:
+def check(
+    predictions: pd.DataFrame, task: str, classes: Sequence[str], source: str = "predictions"
+) -> None:
     """Raise if ``predictions`` break the contract (columns, NaN, rows summing to one)."""
     expected = list(classes) if task == "categorical" else list(ATTRIBUTES)
     if list(predictions.columns) != expected:
         raise HarnessError(
-            f"columns are {list(predictions.columns)}, expected {expected}", file=source,
+            f"columns are {list(predictions.columns)}, expected {expected}",
+            file=source,
             fix="return one column per scored class (categorical) or arousal, valence, dominance",
         )
     values = predictions.to_numpy(dtype=np.float64)
     bad_rows = ~np.isfinite(values).all(axis=1)
     if bad_rows.any():
         raise HarnessError(
-            "NaN or infinite prediction", file=source, row=str(predictions.index[np.flatnonzero(bad_rows)[0]]),
+            "NaN or infinite prediction",
+            file=source,
+            row=str(predictions.index[np.flatnonzero(bad_rows)[0]]),
             fix="the system must predict a finite value for every utterance",
         )
     if task == "categorical":
@@ -57,7 +64,8 @@ def check(predictions: pd.DataFrame, task: str, classes: Sequence[str], source: 
         off = np.abs(sums - 1) > 1e-6
         if off.any():
             raise HarnessError(
-                f"posteriors sum to {sums[off][0]:.4f}, not 1", file=source,
+                f"posteriors sum to {sums[off][0]:.4f}, not 1",
+                file=source,
                 row=str(predictions.index[np.flatnonzero(off)[0]]),
                 fix="normalise the posteriors",
             )
@@ -67,5 +75,6 @@ def hard_labels(predictions: pd.DataFrame) -> pd.Series:
     """The arg-max class of each row."""
     return pd.Series(
         np.asarray(predictions.columns)[predictions.to_numpy().argmax(axis=1)],
-        index=predictions.index, name="label",
+        index=predictions.index,
+        name="label",
     )

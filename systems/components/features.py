@@ -30,6 +30,11 @@ def texts(frame: pd.DataFrame, *, who: str) -> tuple[list[str], int]:
     series = frame["text"].astype("string").fillna("")
     empty = int((series.str.strip() == "").sum())
     if empty:
-        log.warning("%s: %d of %d utterances have an empty or missing transcript; they are kept "
-                    "and read as empty text", who, empty, len(series))
+        log.warning(
+            "%s: %d of %d utterances have an empty or missing transcript; they are kept "
+            "and read as empty text",
+            who,
+            empty,
+            len(series),
+        )
     return series.tolist(), empty

@@ -21,7 +21,9 @@ def apply_lora(
         r=rank,
         lora_alpha=alpha,
         lora_dropout=dropout,
-        target_modules=list(target_modules) if not isinstance(target_modules, str) else target_modules,
+        target_modules=list(target_modules)
+        if not isinstance(target_modules, str)
+        else target_modules,
         modules_to_save=list(modules_to_save) if modules_to_save else None,
         bias="none",
     )

@@ -16,7 +16,9 @@ import pandas as pd
 _EPS = 1e-12
 
 
-def class_prior(labels: Sequence[str] | pd.Series, classes: Sequence[str], smoothing: float = 1.0) -> np.ndarray:
+def class_prior(
+    labels: Sequence[str] | pd.Series, classes: Sequence[str], smoothing: float = 1.0
+) -> np.ndarray:
     """Relative frequency of each scored class (add-``smoothing`` so an absent class stays finite)."""
     labels = pd.Series(labels).dropna()
     counts = labels.value_counts().reindex(list(classes), fill_value=0).to_numpy(dtype=float)
@@ -30,7 +32,9 @@ def target_prior(kind: str | Sequence[float] | None, classes: Sequence[str]) -> 
         return None
     if isinstance(kind, str):
         if kind.lower() != "uniform":
-            raise ValueError(f"unknown target prior {kind!r}; use 'uniform', 'none' or a list of weights")
+            raise ValueError(
+                f"unknown target prior {kind!r}; use 'uniform', 'none' or a list of weights"
+            )
         return np.full(len(classes), 1.0 / len(classes))
     weights = np.asarray(kind, dtype=float)
     if weights.shape != (len(classes),) or (weights <= 0).any():
@@ -53,5 +57,7 @@ def correct(posteriors: np.ndarray, train: np.ndarray, target: np.ndarray) -> np
 def correct_frame(predictions: pd.DataFrame, train: np.ndarray, target: np.ndarray) -> pd.DataFrame:
     """:func:`correct` for a Predictions frame (columns are the classes, in the prior's order)."""
     return pd.DataFrame(
-        correct(predictions.to_numpy(), train, target), index=predictions.index, columns=predictions.columns
+        correct(predictions.to_numpy(), train, target),
+        index=predictions.index,
+        columns=predictions.columns,
     )

@@ -18,8 +18,16 @@ FITTED = {
     "LogisticRegression": ("coef_", "intercept_", "classes_"),
     "Ridge": ("coef_", "intercept_"),
     "StandardScaler": ("mean_", "scale_", "var_", "n_features_in_"),
-    "LinearDiscriminantAnalysis": ("scalings_", "xbar_", "means_", "classes_", "priors_",
-                                   "explained_variance_ratio_", "coef_", "intercept_"),
+    "LinearDiscriminantAnalysis": (
+        "scalings_",
+        "xbar_",
+        "means_",
+        "classes_",
+        "priors_",
+        "explained_variance_ratio_",
+        "coef_",
+        "intercept_",
+    ),
 }
 
 
@@ -28,8 +36,12 @@ def _estimator_class(name: str):
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.preprocessing import StandardScaler
 
-    return {"LogisticRegression": LogisticRegression, "Ridge": Ridge, "StandardScaler": StandardScaler,
-            "LinearDiscriminantAnalysis": LinearDiscriminantAnalysis}[name]
+    return {
+        "LogisticRegression": LogisticRegression,
+        "Ridge": Ridge,
+        "StandardScaler": StandardScaler,
+        "LinearDiscriminantAnalysis": LinearDiscriminantAnalysis,
+    }[name]
 
 
 def estimator_state(estimator) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -53,7 +65,9 @@ def restore_estimator(description: dict[str, Any], arrays: dict[str, np.ndarray]
     return estimator
 
 
-def save_estimators(directory: Path, estimators: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+def save_estimators(
+    directory: Path, estimators: dict[str, Any], extra: dict[str, Any] | None = None
+) -> None:
     """Write ``estimators`` (name -> fitted estimator) to ``directory/estimators.{json,npz}``."""
     from harness.io import atomic_path, write_json
 
@@ -74,7 +88,7 @@ def load_estimators(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     estimators = {}
     for name, description in meta["estimators"].items():
         prefix = f"{name}."
-        state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        state = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
         estimators[name] = restore_estimator(description, state)
     return estimators, meta["extra"]
 

@@ -75,7 +75,9 @@ def trainable_state(model) -> dict[str, torch.Tensor]:
     state = model.state_dict()
     # Buffers such as BatchNorm running statistics belong to the head and must travel with it.
     buffers = {name for name, _ in model.named_buffers()}
-    return {k: v.detach().cpu().contiguous() for k, v in state.items() if k in names or k in buffers}
+    return {
+        k: v.detach().cpu().contiguous() for k, v in state.items() if k in names or k in buffers
+    }
 
 
 def save_trainable(model, path: str | os.PathLike) -> None:
@@ -117,8 +119,13 @@ def train(
     accelerator.gradient_accumulation_steps = accumulation
     generator = torch.Generator().manual_seed(config.seed)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=config.batch_size, shuffle=True, collate_fn=collate,
-        num_workers=config.num_workers, generator=generator, drop_last=False,
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=True,
+        collate_fn=collate,
+        num_workers=config.num_workers,
+        generator=generator,
+        drop_last=False,
     )
     parameters = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "adamw":
@@ -136,15 +143,24 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda tick: factor(tick // ticks))
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
 
-    history: dict[str, Any] = {"loss": [], "dev": [], "best_epoch": None, "steps": 0,
-                               "accumulation_steps": accumulation,
-                               "num_processes": accelerator.num_processes,
-                               "config": asdict(config)}
+    history: dict[str, Any] = {
+        "loss": [],
+        "dev": [],
+        "best_epoch": None,
+        "steps": 0,
+        "accumulation_steps": accumulation,
+        "num_processes": accelerator.num_processes,
+        "config": asdict(config),
+    }
     start_epoch = 0
     checkpoints = Path(config.checkpoint_dir) if config.checkpoint_dir else None
     if checkpoints and (checkpoints / "last" / "state.json").exists():
-        start_epoch, history = _resume(checkpoints / "last", accelerator, model, optimizer, scheduler)
-        log.info("%s: resumed after epoch %d from %s", description, start_epoch, checkpoints / "last")
+        start_epoch, history = _resume(
+            checkpoints / "last", accelerator, model, optimizer, scheduler
+        )
+        log.info(
+            "%s: resumed after epoch %d from %s", description, start_epoch, checkpoints / "last"
+        )
 
     best_score = max((s for s in history["dev"] if s is not None), default=-math.inf)
     best_state = None
@@ -178,7 +194,11 @@ def train(
                 running += float(loss.detach())
                 batches += 1
                 progress.advance(task)
-            epoch_loss = float(accelerator.gather(torch.tensor([running / max(batches, 1)], device=accelerator.device)).mean())
+            epoch_loss = float(
+                accelerator.gather(
+                    torch.tensor([running / max(batches, 1)], device=accelerator.device)
+                ).mean()
+            )
             history["loss"].append(epoch_loss)
             score = None
             if evaluate is not None:
@@ -200,7 +220,9 @@ def train(
                     else:
                         best_state = trainable_state(accelerator.unwrap_model(model))
             if checkpoints and accelerator.is_main_process:
-                _checkpoint(checkpoints, epoch + 1, history, accelerator, model, optimizer, scheduler)
+                _checkpoint(
+                    checkpoints, epoch + 1, history, accelerator, model, optimizer, scheduler
+                )
             accelerator.wait_for_everyone()
 
     unwrapped = accelerator.unwrap_model(model)
@@ -230,14 +252,22 @@ def _schedule(kind: str, warmup: int, total: int) -> Callable[[int], float]:
     return factor
 
 
-def _checkpoint(directory: Path, epoch: int, history, accelerator, model, optimizer, scheduler) -> None:
+def _checkpoint(
+    directory: Path, epoch: int, history, accelerator, model, optimizer, scheduler
+) -> None:
     tmp = directory / f".epoch{epoch}.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     save_trainable(accelerator.unwrap_model(model), tmp / "trainable.safetensors")
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "rng": torch.get_rng_state()}, tmp / "optimizer.pt")
+    torch.save(
+        {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": torch.get_rng_state(),
+        },
+        tmp / "optimizer.pt",
+    )
     (tmp / "state.json").write_text(json.dumps({"epoch": epoch, "history": history}, default=str))
     final = directory / "last"
     old = directory / ".last.old"
@@ -283,5 +313,10 @@ def _progress(enabled: bool):
         TimeRemainingColumn,
     )
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
