@@ -13,4 +13,6 @@ run system=fusion_lr
 run system=fusion_interp
 run system=audio_w2vbert
 run system=text_llm
+run system=text_tfidf demo.lang=es      # EmoSpeech 2024 Task 1 on the Spanish demo
+run system=text_roberta demo.lang=es
 harness leaderboard runs="$runs" format=markdown
