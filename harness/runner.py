@@ -179,12 +179,10 @@ def member_key(
     params = {
         k: v for k, v in (config.get("params") or {}).items() if k not in ("work_dir", "cache_dir")
     }
-    # An audio-only system never reads transcripts, and its stand-alone run skips ASR: leaving
+    # A system that reads no transcripts runs without ASR when alone (reads_text): leaving
     # `text` out of its fingerprint lets a stand-alone run and a fusion member share one entry.
-    modalities = registry.get("systems", config["system"]).modalities
-    columns = tuple(
-        c for c in FINGERPRINT_COLUMNS if c != "text" or not modalities or "text" in modalities
-    )
+    text = reads_text(config)
+    columns = tuple(c for c in FINGERPRINT_COLUMNS if c != "text" or text)
     payload = {
         "system": config["system"],
         "params": params,
