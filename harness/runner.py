@@ -236,7 +236,7 @@ def fit_member(
         variants = system.predict_variants(predicted)
     prior = getattr(system, "class_prior_", None)
     if prior is None and task == "categorical":
-        from systems.components.prior import class_prior
+        from harness.prior import class_prior
 
         prior = class_prior(splits.train["label"], challenge.classes)
     output = MemberOutput(
@@ -254,7 +254,7 @@ def fit_member(
 def fit_fusion(
     config: dict[str, Any], corpus: Corpus, splits: Splits, task: str, challenge, cache: Cache
 ) -> tuple[MemberOutput, dict[str, MemberOutput]]:
-    from systems.components.prior import correct_frame, target_prior
+    from harness.prior import correct_frame, target_prior
 
     members = list(config.get("members") or [])
     if len(members) < 2:
@@ -382,8 +382,8 @@ def run(config: dict[str, Any], *, progress=None, argv: list[str] | None = None)
     tasks = resolve_tasks(config, system_cls, challenge)
     splits = make_splits(corpus, challenge, int(config.get("devbal_n", 300)), seed)
     from harness.data.manifest import check_labels
-    from systems.base import FusionSystem
-    from systems.components.prior import correct_frame, target_prior
+    from harness.system import FusionSystem
+    from harness.prior import correct_frame, target_prior
 
     check_labels(corpus.manifest, challenge.known_labels(), source=f"corpus {corpus.name}")
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -493,7 +493,7 @@ def _member_scores(
     seed: int,
 ) -> dict[str, Any]:
     """Each member's primary metric on the eval splits, so a fusion run shows what it improved on."""
-    from systems.components.prior import correct_frame, target_prior
+    from harness.prior import correct_frame, target_prior
 
     scores: dict[str, Any] = {}
     target = (

@@ -19,9 +19,9 @@ import pandas as pd
 
 from harness.data import predictions as P
 from harness.errors import HarnessError
-from systems.base import System
+from harness.system import System
 from systems.components.features import attribute_rows, attribute_targets, scored_rows
-from systems.components.prior import class_prior
+from harness.prior import class_prior
 
 log = logging.getLogger(__name__)
 FEATURE_SET = "eGeMAPSv02"

@@ -44,7 +44,7 @@ import pandas as pd
 from harness.data import predictions as P
 from harness.data.manifest import ATTRIBUTES
 from harness.errors import HarnessError
-from systems.base import System
+from harness.system import System
 
 log = logging.getLogger(__name__)
 
@@ -440,7 +440,7 @@ class AudioW2VBert(System):
         import torch
         import torch.nn.functional as F
 
-        from systems.components.prior import class_prior
+        from harness.prior import class_prior
 
         labels = train["label"].astype(str).to_numpy()
         targets = np.asarray([self.outputs_.index(v) for v in labels], dtype=np.int64)
@@ -516,7 +516,7 @@ class AudioW2VBert(System):
 
     def _softmax(self, logits: np.ndarray, *, uniform: bool) -> np.ndarray:
         """Softmax over the scored classes only (O/X columns dropped, renormalised)."""
-        from systems.components.prior import correct
+        from harness.prior import correct
 
         scored = logits[:, : len(self.classes_)].astype(np.float64)
         scored = np.exp(scored - scored.max(axis=1, keepdims=True))

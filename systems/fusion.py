@@ -25,7 +25,7 @@ import pandas as pd
 from harness.data import predictions as P
 from harness.data.manifest import ATTRIBUTES
 from harness.errors import HarnessError
-from systems.base import FusionSystem
+from harness.system import FusionSystem
 
 _EPS = 1e-6
 

@@ -56,9 +56,9 @@ import pandas as pd
 from harness.data import predictions as P
 from harness.data.manifest import ATTRIBUTES
 from harness.errors import HarnessError, MissingModelError, require
-from systems.base import System
+from harness.system import System
 from systems.components.features import attribute_rows, attribute_targets, scored_rows, texts
-from systems.components.prior import class_prior
+from harness.prior import class_prior
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from harness.data import predictions as P
-from systems.base import System
+from harness.system import System
 from systems.components.features import attribute_rows, attribute_targets, scored_rows, texts
-from systems.components.prior import class_prior
+from harness.prior import class_prior
 
 
 class TextTfidf(System):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from systems.components.backends import LdaLrBackend, PldaBackend, _LdaBackend, make_backend
-from systems.components.prior import bias_shift
+from harness.prior import bias_shift
 
 CLASSES = tuple("ASHUFDCN")
 

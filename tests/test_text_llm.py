@@ -279,7 +279,7 @@ def test_paper_configuration_parameter_count_on_meta_device():
 
 
 def test_categorical_fit_drops_o_x_and_sets_the_training_prior(tiny_llama, toy_data):
-    from systems.components.prior import class_prior
+    from harness.prior import class_prior
 
     train, dev = toy_data
     system = tiny_system(tiny_llama, epochs=1).fit(train, dev, task="categorical", classes=CLASSES)
@@ -515,7 +515,7 @@ def test_text_roberta_fine_tunes_an_encoder_fully(toy_data, tmp_path):
 @pytest.mark.parametrize("name", ["text_llm", "text_roberta"])
 def test_configs_build_the_system_with_every_profile(name):
     from harness.config import system_defaults
-    from systems.base import system_class
+    from harness.system import system_class
 
     config = system_defaults(name)
     cls = system_class(name)
@@ -559,7 +559,7 @@ def _balanced(frame: pd.DataFrame, classes, n: int, seed: int = 0) -> pd.DataFra
 
 def _demo_system(name: str):
     from harness.config import system_defaults
-    from systems.base import system_class
+    from harness.system import system_class
 
     config = system_defaults(name)
     params = {**config["params"], **config["profiles"]["demo"], "progress": False, "seed": 0}

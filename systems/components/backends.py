@@ -11,7 +11,7 @@ Both back-ends are affine maps plus a Gaussian or linear scorer, so their whole 
 numpy arrays: :meth:`state` / :meth:`from_state` round-trip through ``np.savez`` without pickle.
 
 * :class:`LdaLrBackend`: multinomial logistic regression; the prior moves by
-  ``b' = b + log target - log train`` (:func:`systems.components.prior.bias_shift`), which is
+  ``b' = b + log target - log train`` (:func:`harness.prior.bias_shift`), which is
   exactly ``p'(y|x) ∝ p(y|x) * target(y) / train(y)``.
 * :class:`PldaBackend`: a two-covariance (Gaussian) PLDA; class scores are posterior-predictive
   likelihoods, so the prior is simply added as ``log prior``.
@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from systems.components.prior import bias_shift, class_prior, target_prior
+from harness.prior import bias_shift, class_prior, target_prior
 
 _FLOOR = 1e-6
 """Probability given to a scored class the back-end never saw in training (then renormalised)."""
