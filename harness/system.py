@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
@@ -68,6 +69,34 @@ class System:
     def load(cls, directory: str | Path) -> System:
         raise NotImplementedError
 
+    # -- hooks the runner uses (every one declared here, with a default) -------------------------
+    work_dir: Path | None = None
+    """Scratch directory for checkpoints and resumable state, set by :meth:`use_workspace`."""
+    cache_dir: Path | None = None
+    """Root of the harness cache, for content-addressed features, set by :meth:`use_workspace`."""
+
+    def use_workspace(self, *, work_dir: str | Path | None, cache_dir: str | Path | None) -> None:
+        """Where to keep checkpoints and cached features. Infrastructure, not a parameter: it is
+        never part of ``get_params`` (so it never reaches a cache key or a saved config)."""
+        self.work_dir = None if work_dir is None else Path(work_dir)
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+
+    def predict_with_variants(self, data: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+        """The system's output and any extra named variants (other back-ends, the raw network
+        softmax) in one pass, so a system with an expensive forward runs it once. The runner
+        scores every variant; only the first value is submitted."""
+        return self.predict(data), {}
+
+    def training_prior(self) -> np.ndarray | None:
+        """Prior (over the scored classes, in their order) that the categorical output was
+        trained under, for prior correction. ``None``: the runner uses the Train label frequencies."""
+        prior = getattr(self, "class_prior_", None)
+        return None if prior is None else np.asarray(prior, dtype=float)
+
+    def report(self) -> dict[str, Any]:
+        """Extra facts worth recording in metrics.json (fusion weights, CV scores, ...)."""
+        return {}
+
     # -- helpers shared by implementations ------------------------------------------------------
     def check_task(self, task: str) -> None:
         if task not in self.tasks:
@@ -75,10 +104,6 @@ class System:
                 f"system {self.name!r} does not support task {task!r}",
                 fix=f"use tasks=[{','.join(self.tasks)}]",
             )
-
-    def report(self) -> dict[str, Any]:
-        """Extra facts worth recording in metrics.json (fusion weights, CV scores, ...)."""
-        return {}
 
     def _save_params(self, directory: Path, extra: dict[str, Any] | None = None) -> None:
         from harness.io import write_json
