@@ -277,18 +277,14 @@ def _expected_ids(options: dict[str, Any], challenge) -> list[str] | None:
 
 
 def _corpus_manifest(options: dict[str, Any]):
-    from harness.config import default_cache_dir
-    from harness.runner import load_corpus
+    from harness.corpora import load_corpus
 
-    config = {
-        "corpus": options["corpus"],
-        "corpus_path": options.get("corpus_path"),
-        "cache_dir": options.get("cache_dir") or default_cache_dir(),
-        "demo": {k: options[k] for k in ("lang", "n", "seed") if k in options},
-        "corpus_options": {},
-        "asr": None,
-    }
-    return load_corpus(config).manifest
+    return load_corpus(
+        options["corpus"],
+        corpus_path=options.get("corpus_path"),
+        cache_dir=options.get("cache_dir"),
+        demo={k: options[k] for k in ("lang", "n", "seed") if k in options},
+    ).manifest
 
 
 @app.command(context_settings=EXTRA)
@@ -304,7 +300,7 @@ def score(
 
     from harness import registry
     from harness.errors import HarnessError
-    from harness.runner import score_split
+    from harness.evaluate import score_split
 
     options = _overrides(ctx)
     challenge = registry.get("challenges", options.get("challenge", "odyssey2024"))
@@ -433,7 +429,7 @@ def leaderboard(ctx: typer.Context) -> None:
 @_friendly
 def transcribe(ctx: typer.Context) -> None:
     """Transcribe a corpus with one ASR model: asr=whisper|canary corpus=demo [corpus_path=...] [model=...]."""
-    from harness.asr.transcribe import cli_main
+    from harness.asr.command import cli_main
 
     _setup_logging()
     options = _overrides(ctx)

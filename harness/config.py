@@ -108,6 +108,7 @@ def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
     config["profile"] = profile
     if profile:
         profile_values = copy.deepcopy(profiles[profile])
+        profile_values.pop("demo_fallback", None)
         members = profile_values.pop("members", None)
         if members is not None and "members" not in overrides:
             config["members"] = list(members)
@@ -117,38 +118,96 @@ def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def member_config(config: dict[str, Any], member: str) -> dict[str, Any]:
-    """The config a fusion member runs with: its own YAML + profile + member_params overrides."""
-    overrides = {
-        "system": member,
+# -- fusion members ---------------------------------------------------------------------------
+# A member is a registry name, ``name@profile``, or a mapping {system, profile, params}. Its label
+# (the string form) names it in member_params, metrics.json, the cache key and the leaderboard.
+MemberSpec = str | dict
+
+
+def member_name(spec: MemberSpec) -> str:
+    """The registry name of a member spec."""
+    return _parse_member(spec)[0]
+
+
+def member_label(spec: MemberSpec) -> str:
+    """``name``, ``name@profile`` or ``name@profile(key=value,...)``: how a member is shown."""
+    name, profile, params = _parse_member(spec)
+    label = f"{name}@{profile}" if profile else name
+    if params:
+        label += "(" + ",".join(f"{k}={params[k]}" for k in sorted(params)) + ")"
+    return label
+
+
+def _parse_member(spec: MemberSpec) -> tuple[str, str | None, dict[str, Any]]:
+    if isinstance(spec, dict):
+        unknown = sorted(set(spec) - {"system", "profile", "params"})
+        if unknown or not isinstance(spec.get("system"), str):
+            raise HarnessError(
+                f"fusion member {spec!r} is not a member spec",
+                fix="write members=[text_tfidf,text_llm@llama2_70b] or "
+                "{system: NAME, profile: NAME, params: {...}} in YAML",
+            )
+        return spec["system"], spec.get("profile"), dict(spec.get("params") or {})
+    if not isinstance(spec, str) or not spec:
+        raise HarnessError(
+            f"fusion member {spec!r} is not a system name",
+            fix="write members=[text_tfidf,audio_egemaps]",
+        )
+    name, _, profile = spec.partition("@")
+    return name, profile or None, {}
+
+
+def member_config(config: dict[str, Any], member: MemberSpec) -> dict[str, Any]:
+    """The config a fusion member runs with: its own YAML, its own profile, member_params.
+
+    The fusion's profile never reaches a member (it chooses the members). A member without
+    ``@profile`` runs as it would alone (``demo`` on the demo corpus). A profile may name the
+    profile that stands in for it on the demo corpus (``demo_fallback: demo``), for
+    configurations such as a 70B model that cannot run there.
+    """
+    name, profile, params = _parse_member(member)
+    label = member_label(member)
+    requested = profile
+    if profile and config.get("corpus") == "demo":
+        fallback = (system_defaults(name).get("profiles") or {}).get(profile, {})
+        if isinstance(fallback, dict) and fallback.get("demo_fallback"):
+            profile = fallback["demo_fallback"]
+    overrides: dict[str, Any] = {
+        "system": name,
         "corpus": config["corpus"],
-        "profile": "auto"
-        if config.get("profile") is None or config.get("corpus") == "demo"
-        else config["profile"],
+        "profile": profile or "auto",
     }
-    for key, value in (config.get("member_params") or {}).get(member, {}).items():
+    member_params = config.get("member_params") or {}
+    for key, value in {**params, **member_params.get(name, {}), **member_params.get(label, {})}.items():
         overrides[f"params.{key}"] = value
     resolved = resolve(overrides)
-    for key in (
-        "corpus",
-        "corpus_path",
-        "corpus_options",
-        "demo",
-        "challenge",
-        "seed",
-        "devbal_n",
-        "target_prior",
-        "asr",
-        "asr_params",
-        "bootstrap",
-        "cache_dir",
-        "output_dir",
-        "force",
-        "progress",
-    ):
+    for key in RUN_KEYS:
         resolved[key] = copy.deepcopy(config.get(key))
     resolved["members"] = []
+    resolved["member_label"] = label
+    if requested and requested != profile:
+        resolved["requested_profile"] = requested
     return resolved
+
+
+RUN_KEYS = (
+    "corpus",
+    "corpus_path",
+    "corpus_options",
+    "demo",
+    "challenge",
+    "seed",
+    "devbal_n",
+    "target_prior",
+    "asr",
+    "asr_params",
+    "bootstrap",
+    "cache_dir",
+    "output_dir",
+    "force",
+    "progress",
+)
+"""Keys a member inherits from its fusion's run: how to run, not what to run."""
 
 
 def dump(config: dict[str, Any]) -> str:

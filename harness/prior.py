@@ -47,17 +47,46 @@ def bias_shift(train: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.log(np.asarray(target, float) + _EPS) - np.log(np.asarray(train, float) + _EPS)
 
 
-def correct(posteriors: np.ndarray, train: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Apply ``p'(y|x) ∝ p(y|x) * target(y) / train(y)`` row-wise."""
+def correct(
+    posteriors: np.ndarray,
+    train: np.ndarray,
+    target: np.ndarray,
+    keep: np.ndarray | None = None,
+) -> np.ndarray:
+    """Apply ``p'(y|x) ∝ p(y|x) * target(y) / train(y)`` row-wise.
+
+    ``keep`` (a boolean mask over classes) marks the classes the correction applies to; the
+    others keep their posterior unchanged (ratio 1). A class that Train never saw has no
+    meaningful training prior: dividing by its smoothed, near-zero prior would send every
+    prediction to it, so the caller leaves it out.
+    """
     posteriors = np.asarray(posteriors, dtype=float)
-    weighted = posteriors * (np.asarray(target, float) / (np.asarray(train, float) + _EPS))
+    ratio = np.asarray(target, float) / (np.asarray(train, float) + _EPS)
+    if keep is not None:
+        ratio = np.where(np.asarray(keep, dtype=bool), ratio, 1.0)
+    weighted = posteriors * ratio
     return weighted / weighted.sum(axis=1, keepdims=True)
 
 
-def correct_frame(predictions: pd.DataFrame, train: np.ndarray, target: np.ndarray) -> pd.DataFrame:
-    """:func:`correct` for a Predictions frame (columns are the classes, in the prior's order)."""
+def correct_frame(
+    predictions: pd.DataFrame,
+    train: np.ndarray,
+    target: np.ndarray,
+    absent: Sequence[str] = (),
+) -> pd.DataFrame:
+    """:func:`correct` for a Predictions frame (columns are the classes, in the prior's order);
+    classes in ``absent`` (no training utterance) are left out of the correction."""
+    keep = None
+    if absent:
+        keep = np.array([c not in set(absent) for c in predictions.columns])
     return pd.DataFrame(
-        correct(predictions.to_numpy(), train, target),
+        correct(predictions.to_numpy(), train, target, keep),
         index=predictions.index,
         columns=predictions.columns,
     )
+
+
+def absent_classes(labels: Sequence[str] | pd.Series, classes: Sequence[str]) -> tuple[str, ...]:
+    """Scored classes with no training utterance (left out of prior correction, with a warning)."""
+    seen = set(pd.Series(labels).dropna().astype(str))
+    return tuple(c for c in classes if c not in seen)

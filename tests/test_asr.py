@@ -669,19 +669,19 @@ def test_wer_matches_jiwer():
 
 
 def test_cli_main_collects_asr_params(tmp_path, monkeypatch):
-    import harness.runner
+    import harness.asr.command
     from harness import registry
-    from harness.asr.transcribe import cli_main
+    from harness.asr.command import cli_main
 
     monkeypatch.setitem(registry._EXTRA["asr"], "counting", f"{__name__}:CountingASR")
     corpus = tone_corpus(tmp_path / "corpus", n=6)
     seen = {}
 
-    def fake_load_corpus(config, progress=None):
-        seen.update(config)
+    def fake_load_corpus(name, progress=None, **config):
+        seen.update(config, corpus=name, asr=config.get("asr"))
         return corpus
 
-    monkeypatch.setattr(harness.runner, "load_corpus", fake_load_corpus)
+    monkeypatch.setattr(harness.asr.command, "load_corpus", fake_load_corpus)
     options = {"asr": "counting", "tag": "z", "corpus": "demo", "n": 50, "splits": "Train,Test1"}
     summary = cli_main({**options, "cache_dir": str(tmp_path / "cache")})
     assert summary["model_id"] == "counting-z"

@@ -134,7 +134,9 @@ def test_interrupted_run_leaves_nothing_complete_and_resumes_from_cache(
 
 def test_a_changed_parameter_is_a_new_cache_key(cache_dir, tmp_path):
     from harness.cache import Cache
-    from harness.runner import load_corpus, make_splits, member_key
+    from harness.corpora import load_for_run as load_corpus
+    from harness.members import member_key
+    from harness.splits import make_splits
 
     base = _config(cache_dir, tmp_path, system="text_tfidf")
     corpus = load_corpus(base)
@@ -152,7 +154,7 @@ def test_emospeech_task1_text_only_pipeline_on_the_spanish_demo(cache_dir, tmp_p
     import pandas as pd
     from sklearn.metrics import f1_score
 
-    from harness.runner import load_corpus
+    from harness.corpora import load_for_run as load_corpus
 
     config = _config(cache_dir, tmp_path, system="text_tfidf", **{"demo.lang": "es"})
     out = run(config)
@@ -182,7 +184,9 @@ def test_an_audio_member_key_ignores_transcripts_and_a_text_member_key_does_not(
     """A stand-alone audio run skips ASR; it must still find what the fusion run cached."""
     from dataclasses import replace
 
-    from harness.runner import load_corpus, make_splits, member_key
+    from harness.corpora import load_for_run as load_corpus
+    from harness.members import member_key
+    from harness.splits import make_splits
 
     base = _config(cache_dir, tmp_path, system="audio_egemaps")
     corpus = load_corpus(base)

@@ -213,59 +213,6 @@ def main(
     return result.summary()
 
 
-_CLI_KEYS = {"asr", "corpus", "corpus_path", "cache_dir", "lang", "n", "seed", "splits", "split"}
-_CLI_KEYS |= {"asr_params", "corpus_options", "progress"}
-
-
-def cli_main(options: dict[str, Any], progress: Progress | None = None) -> dict[str, Any]:
-    """``harness transcribe asr=whisper corpus=demo [corpus_path=...] [model=...] [splits=...]``.
-
-    ``options`` are the parsed ``key=value`` overrides. ASR parameters may be given plainly
-    (``model=``, ``device=``, ``compute_type=``, ``language=``, ...), as ``asr_params.<name>=`` or as
-    an ``asr_params={...}`` mapping; ``lang``/``n``/``seed`` choose the demo corpus.
-    """
-    from harness import registry
-    from harness.config import default_cache_dir
-    from harness.runner import load_corpus
-
-    asr = str(options.get("asr") or "whisper")
-    accepted = set(inspect.signature(registry.get("asr", asr).__init__).parameters) - {"self"}
-    asr_params = _cli_asr_params(options, accepted)
-    cache_dir = options.get("cache_dir") or default_cache_dir()
-    config = {
-        "corpus": options.get("corpus") or "demo",
-        "corpus_path": options.get("corpus_path"),
-        "corpus_options": options.get("corpus_options") or {},
-        "cache_dir": cache_dir,
-        "demo": {key: options[key] for key in ("lang", "n", "seed") if key in options},
-        "asr": None,
-    }
-    corpus = load_corpus(config, progress=progress)
-    splits = options.get("splits", options.get("split"))
-    if isinstance(splits, str):
-        splits = [part.strip() for part in splits.split(",") if part.strip()]
-    return main(asr, corpus, asr_params, cache_dir, progress, splits)
-
-
-def _cli_asr_params(options: dict[str, Any], accepted: set[str]) -> dict[str, Any]:
-    params = dict(options.get("asr_params") or {})
-    unknown = []
-    for key, value in options.items():
-        if key.startswith("asr_params."):
-            params[key.removeprefix("asr_params.")] = value
-        elif key in accepted:
-            params[key] = value
-        elif key not in _CLI_KEYS:
-            unknown.append(key)
-    if unknown:
-        raise HarnessError(
-            f"harness transcribe does not know {', '.join(sorted(unknown))}",
-            fix=f"ASR parameters are {', '.join(sorted(accepted))}; corpus options are "
-            "corpus=, corpus_path=, lang=, n=, seed=, splits=, cache_dir=",
-        )
-    return params
-
-
 # -- cache layout -------------------------------------------------------------------------------
 def transcript_dir(
     corpus: Corpus, backend: ASRBackend, cache_dir: str | os.PathLike | None = None

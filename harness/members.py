@@ -1,0 +1,212 @@
+"""Fit a system (or take its cached predictions), and fit a fusion on its members' predictions.
+
+Every fitted system's predictions for Development and the evaluation splits are cached under a
+content key, so a fusion re-run never retrains a member, and a member shared by two fusions (or
+run alone) is trained once. Nothing is cached until the whole member has been fitted and has
+predicted: an interrupted fit leaves only its resumable ``<key>.work/`` checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness import __version__, registry
+from harness.cache import FINGERPRINT_COLUMNS, Cache, MemberOutput, digest, frame_fingerprint
+from harness.config import member_config, member_label, member_name
+from harness.corpora import reads_text
+from harness.data import predictions as P
+from harness.data.corpus import Corpus
+from harness.errors import HarnessError
+from harness.prior import absent_classes, class_prior, correct_frame, target_prior
+from harness.splits import Splits
+from harness.system import FusionSystem, System
+
+log = logging.getLogger("harness")
+
+
+def member_key(
+    config: dict[str, Any], corpus: Corpus, splits: Splits, task: str, classes
+) -> tuple[str, dict]:
+    """Content key of one system's predictions: same inputs, same key; any change, a new key."""
+    # A system that reads no transcripts runs without ASR when alone (reads_text): leaving
+    # `text` out of its fingerprint lets a stand-alone run and a fusion member share one entry.
+    text = reads_text(config)
+    columns = tuple(c for c in FINGERPRINT_COLUMNS if c != "text" or text)
+    payload = {
+        "system": config["system"],
+        "profile": config.get("profile"),
+        "params": config.get("params") or {},
+        "task": task,
+        "classes": list(classes),
+        "corpus": corpus.name,
+        "train": frame_fingerprint(splits.train, columns),
+        "predicted": frame_fingerprint(splits.predicted(), columns),
+        "dev_bal": digest(sorted(splits.dev_bal["id"].tolist())),
+        "seed": config.get("seed"),
+        "harness": __version__,
+    }
+    return digest(payload), payload
+
+
+def build_system(config: dict[str, Any], cache: Cache, key: str | None = None) -> System:
+    """Construct a system from its config; the run's seed fills a ``seed`` parameter left unset."""
+    system_cls = registry.get("systems", config["system"])
+    params = dict(config.get("params") or {})
+    if "seed" in system_cls.param_names() and params.get("seed") is None:
+        params["seed"] = int(config.get("seed", 0))
+    system = system_cls.from_params(params)
+    system.use_workspace(work_dir=cache.work_dir(key) if key else None, cache_dir=cache.root)
+    return system
+
+
+def fit_member(
+    config: dict[str, Any], corpus: Corpus, splits: Splits, task: str, challenge, cache: Cache
+) -> MemberOutput:
+    """Fitted predictions of one (non-fusion) system, from the cache when it has them."""
+    name = config.get("member_label") or config["system"]
+    key, payload = member_key(config, corpus, splits, task, challenge.classes)
+    if not config.get("force"):
+        cached = cache.load_member(key)
+        if cached is not None:
+            log.info("%s/%s: using cached predictions (%s)", name, task, key)
+            return cached
+    system = build_system(config, cache, key)
+    started = time.perf_counter()
+    log.info(
+        "%s/%s: training on %d utterances (Dev_bal %d)",
+        name,
+        task,
+        len(splits.train),
+        len(splits.dev_bal),
+    )
+    fitted = system.fit(splits.train, splits.dev_bal, task=task, classes=tuple(challenge.classes))
+    if fitted is not system:
+        raise HarnessError(f"system {config['system']!r}: fit must return self")
+    predicted = splits.predicted()
+    predictions, variants = system.predict_with_variants(predicted)
+    P.check(predictions, task, challenge.classes, source=f"{name} predictions")
+    prior = system.training_prior() if task == "categorical" else None
+    if prior is None and task == "categorical":
+        prior = class_prior(splits.train["label"], challenge.classes)
+    output = MemberOutput(
+        predictions=predictions,
+        class_prior=None if prior is None else [float(p) for p in np.asarray(prior)],
+        report={**system.report(), "fit_seconds": round(time.perf_counter() - started, 2)},
+        variants=variants,
+        key=key,
+    )
+    cache.store_member(key, output, payload, save_model=system.save)
+    log.info("%s/%s: fitted in %.1f s", name, task, time.perf_counter() - started)
+    return output
+
+
+def member_inputs(
+    config: dict[str, Any],
+    corpus: Corpus,
+    splits: Splits,
+    task: str,
+    challenge,
+    cache: Cache,
+    target: np.ndarray | None,
+) -> tuple[dict[str, MemberOutput], dict[str, pd.DataFrame]]:
+    """Each member's output, and its predictions as the fusion sees them (prior corrected)."""
+    outputs: dict[str, MemberOutput] = {}
+    inputs: dict[str, pd.DataFrame] = {}
+    absent = absent_classes(splits.train["label"], challenge.classes)
+    for spec in config.get("members") or []:
+        label = member_label(spec)
+        if task not in registry.get("systems", member_name(spec)).tasks:
+            raise HarnessError(
+                f"fusion member {label!r} does not support task {task!r}",
+                fix=f"choose members that support {task} or pass tasks=[...]",
+            )
+        output = fit_member(member_config(config, spec), corpus, splits, task, challenge, cache)
+        outputs[label] = output
+        frame = output.predictions
+        if target is not None and output.class_prior is not None:
+            frame = correct_frame(frame, np.asarray(output.class_prior), target, absent=absent)
+        inputs[label] = frame
+    return outputs, inputs
+
+
+def fit_fusion(
+    config: dict[str, Any], corpus: Corpus, splits: Splits, task: str, challenge, cache: Cache
+) -> tuple[MemberOutput, dict[str, MemberOutput]]:
+    """Fit the fusion on its members' Dev_bal predictions and predict every scored row."""
+    check_members(config)
+    target = (
+        target_prior(config.get("target_prior"), challenge.classes)
+        if task == "categorical"
+        else None
+    )
+    outputs, inputs = member_inputs(config, corpus, splits, task, challenge, cache, target)
+    fusion = build_system(config, cache)
+    dev_ids = splits.dev_bal["id"].tolist()
+    fusion.fit(
+        {m: p.loc[dev_ids] for m, p in inputs.items()},
+        splits.dev_bal,
+        task=task,
+        classes=tuple(challenge.classes),
+    )
+    predictions, variants = fusion.predict_with_variants(inputs)
+    P.check(predictions, task, challenge.classes, source=f"{config['system']} predictions")
+    prior = fusion.training_prior()
+    return MemberOutput(
+        predictions=predictions,
+        class_prior=None if prior is None else [float(p) for p in prior],
+        report={**fusion.report(), "members": {m: o.key for m, o in outputs.items()}},
+        variants=variants,
+    ), outputs
+
+
+def check_members(config: dict[str, Any]) -> None:
+    members = list(config.get("members") or [])
+    if len(members) < 2:
+        raise HarnessError(
+            f"fusion {config['system']!r} needs at least two members",
+            fix="pass members=[text_tfidf,audio_egemaps]",
+        )
+
+
+def is_fusion(config: dict[str, Any]) -> bool:
+    return issubclass(registry.get("systems", config["system"]), FusionSystem)
+
+
+def check_params(config: dict[str, Any]) -> None:
+    """Reject unknown system (and member) parameters before any corpus is built or model trained."""
+    system_cls = registry.get("systems", config["system"])
+    unknown = sorted(set(config.get("params") or {}) - set(system_cls.param_names()))
+    if unknown:
+        raise HarnessError(
+            f"system {config['system']!r} has no parameter {', '.join(map(repr, unknown))}",
+            fix=f"valid parameters: {', '.join(system_cls.param_names())}",
+        )
+    if is_fusion(config):
+        check_members(config)
+    for member in config.get("members") or []:
+        check_params(member_config(config, member))
+
+
+def resolve_tasks(config: dict[str, Any], system_cls, challenge) -> list[str]:
+    """The tasks to run: those asked for (``tasks=``), else every task both sides support."""
+    supported = [t for t in system_cls.tasks if t in challenge.tasks]
+    wanted = config.get("tasks")
+    if wanted is None:
+        if not supported:
+            raise HarnessError(
+                f"system {system_cls.name!r} supports no task of challenge {challenge.name}"
+            )
+        return supported
+    wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+    for task in wanted:
+        if task not in supported:
+            raise HarnessError(
+                f"task {task!r} is not supported by system {system_cls.name!r} on {challenge.name}",
+                fix=f"use tasks=[{','.join(supported)}]",
+            )
+    return wanted
