@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +17,7 @@ import soundfile as sf
 from harness.challenges.emospeech2024 import CHALLENGE as EMOSPEECH
 from harness.challenges.odyssey2024 import CHALLENGE as ODYSSEY
 from harness.data import demo, espeak
+from harness.data.demo import build as demo_build
 from harness.errors import HarnessError
 
 
@@ -93,6 +99,19 @@ def test_bad_parameters_are_harness_errors(tmp_path):
     assert (tmp_path / "mine.txt").read_text() == "precious"
 
 
+def test_sentence_files_are_checked():
+    from dataclasses import replace
+
+    from harness.data.demo.sentences import _check, sentence_pools
+
+    pools = sentence_pools("en")
+    assert _check(pools, demo.LANGUAGES["en"]) is None
+    no_anger = replace(pools, pools={k: v for k, v in pools.pools.items() if k != "A"})
+    assert _check(no_anger, demo.LANGUAGES["en"]) == "pools has no ['A']"
+    typo = replace(pools, pools={**pools.pools, "neutral": ("See you at the {plase}.",)})
+    assert "unknown slot(s) ['plase']" in _check(typo, demo.LANGUAGES["en"])
+
+
 # -- built corpora -------------------------------------------------------------------------------
 
 
@@ -151,7 +170,7 @@ def test_load_reuses_the_cache_and_an_interrupted_build_never_looks_complete(tmp
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(demo, "_synthesise", interrupted)
+    monkeypatch.setattr(demo_build, "_synthesise", interrupted)
     with pytest.raises(KeyboardInterrupt):
         demo.load_demo_corpus(n=48, seed=1, cache_dir=tmp_path)
     assert not (tmp_path / "demo" / "en-n48-s1").exists()
@@ -160,7 +179,7 @@ def test_load_reuses_the_cache_and_an_interrupted_build_never_looks_complete(tmp
     corpus = demo.load_demo_corpus(n=48, seed=1, cache_dir=tmp_path)
     assert corpus.root == tmp_path / "demo" / "en-n48-s1"
     stamp = (corpus.root / "demo.json").stat().st_mtime_ns
-    monkeypatch.setattr(demo, "_synthesise", interrupted)  # a rebuild would now fail
+    monkeypatch.setattr(demo_build, "_synthesise", interrupted)  # a rebuild would now fail
     again = demo.load_demo_corpus(n=48, seed=1, cache_dir=tmp_path)
     assert (again.root / "demo.json").stat().st_mtime_ns == stamp
     assert again.manifest.equals(corpus.manifest)
@@ -195,3 +214,49 @@ def test_spanish_demo_corpus_reads_back_with_read_emospeech(demo_corpus_es_small
     speakers = {s: set(g) for s, g in generator.groupby("split")["speaker"]}
     assert not speakers["Train"] & speakers["Test"]
     assert generator["voice"].str.startswith("es").all()
+
+
+# -- the bytes of a corpus are pinned ------------------------------------------------------------
+
+# SHA-256 over every file of a built corpus (relative path, NUL, bytes, NUL; sorted by path). The
+# audio depends on the espeak-ng data of the installed espeakng-loader wheel (0.2.4 here); a
+# change of these values means every cached demo corpus and every demo result changes too.
+CORPUS_SHA256 = {
+    ("en", 48, 3): "c199020abe6a574c4446eb5e7b7663bef25f09749c2039968227a8d06b79038c",
+    ("es", 36, 0): "fd34d39a75a6e83d0b73b9c9c9229d4d86bc961dc64ac0d5d287c1ad8bfd991b",
+}
+# SHA-256 of the plan (every utterance's fields as sorted-key JSON): no audio, so no eSpeak.
+PLAN_SHA256 = {
+    ("en", 1000, 0): "ad75a1d9d2ce5b62d69d5345315728a0c6eb6c8a9c29395d72e612fcbbac50e7",
+    ("es", 1000, 0): "033862da8bb66b96a19723d07c42c206e4ef10a7e43aff68b6bcfa0ab99a99b6",
+}
+
+
+def _tree_sha256(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("key", sorted(PLAN_SHA256))
+def test_plan_checksum_is_pinned(key):
+    plan = [asdict(u) for u in demo.plan_corpus(*key)]
+    digest = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()
+    assert digest == PLAN_SHA256[key]
+
+
+@pytest.mark.parametrize("key", sorted(CORPUS_SHA256))
+def test_corpus_checksum_is_pinned(tmp_path, key):
+    lang, n, seed = key
+    # Built in a fresh interpreter: eSpeak keeps state between voices that the forked-child
+    # isolation does not undo, so this process's earlier synthesis could change the bytes.
+    code = (
+        "import sys; from harness.data.demo import build_demo_corpus; "
+        "build_demo_corpus(sys.argv[1], lang=sys.argv[2], n=int(sys.argv[3]), "
+        "seed=int(sys.argv[4]), workers=1)"
+    )
+    root = tmp_path / "demo"
+    subprocess.run([sys.executable, "-c", code, str(root), lang, str(n), str(seed)], check=True)
+    assert _tree_sha256(root) == CORPUS_SHA256[key]

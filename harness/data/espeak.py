@@ -11,6 +11,10 @@ once and never synthesises; each call forks a child from that pristine state, wh
 utterance, sends the samples back through a pipe and exits. The same arguments then give the same
 bytes in any process, in any order, which is what makes the demo corpus reproducible from its
 seed. The breath noise uses ``rand()``, which the child seeds through ``espeak_ng_SetRandSeed``.
+Known limit: the voices the parent has loaded are part of the state a child inherits. A process
+that first loaded the eight English demo voices gives some ``es-419`` utterances different samples
+than a fresh process does (English ones are unaffected); so a build is a function of its arguments
+in a fresh process, or in one that has only synthesised the same language before.
 Where ``os.fork`` does not exist (Windows), synthesis runs in-process: correct speech, but not
 bit-identical between runs.
 
