@@ -14,10 +14,32 @@ import numpy as np
 import pandas as pd
 
 from harness.data.manifest import ATTRIBUTES, has_labels
-from harness.prior import correct_frame
+from harness.prior import class_prior, correct_frame, describe_target, target_prior
 from harness.splits import Splits
 
 log = logging.getLogger("harness")
+
+
+def run_target(config: dict[str, Any], challenge, splits: Splits, task: str) -> np.ndarray | None:
+    """The prior a run corrects categorical posteriors to (``None``: no correction)."""
+    if task != "categorical":
+        return None
+    return target_prior(
+        config.get("target_prior", "auto"),
+        challenge.classes,
+        challenge_prior=challenge.eval_prior,
+        train_prior=class_prior(splits.train["label"], challenge.classes),
+    )
+
+
+def target_report(config: dict[str, Any], challenge, splits: Splits) -> dict[str, Any]:
+    """What metrics.json records about the prior correction: the setting and what it meant."""
+    weights = run_target(config, challenge, splits, "categorical")
+    return {
+        "setting": config.get("target_prior", "auto"),
+        "used": describe_target(config.get("target_prior", "auto"), challenge.eval_prior),
+        "weights": None if weights is None else [round(float(w), 6) for w in weights],
+    }
 
 
 def as_submitted(predictions: pd.DataFrame, task: str, challenge) -> pd.DataFrame:

@@ -22,7 +22,8 @@ from harness.corpora import reads_text
 from harness.data import predictions as P
 from harness.data.corpus import Corpus
 from harness.errors import HarnessError
-from harness.prior import absent_classes, class_prior, correct_frame, target_prior
+from harness.evaluate import run_target
+from harness.prior import absent_classes, class_prior, correct_frame
 from harness.splits import Splits
 from harness.system import FusionSystem, System
 
@@ -139,11 +140,7 @@ def fit_fusion(
 ) -> tuple[MemberOutput, dict[str, MemberOutput]]:
     """Fit the fusion on its members' Dev_bal predictions and predict every scored row."""
     check_members(config)
-    target = (
-        target_prior(config.get("target_prior"), challenge.classes)
-        if task == "categorical"
-        else None
-    )
+    target = run_target(config, challenge, splits, task)
     outputs, inputs = member_inputs(config, corpus, splits, task, challenge, cache, target)
     fusion = build_system(config, cache)
     dev_ids = splits.dev_bal["id"].tolist()
@@ -190,6 +187,31 @@ def check_params(config: dict[str, Any]) -> None:
         check_members(config)
     for member in config.get("members") or []:
         check_params(member_config(config, member))
+
+
+def check_ready(config: dict[str, Any]) -> None:
+    """Let the system and every member check what fitting will need (local weights, optional
+    extras) before a corpus is loaded or a work directory made, so a run fails in one line."""
+    configs = [config, *(member_config(config, m) for m in config.get("members") or [])]
+    for each in configs:
+        system_cls = registry.get("systems", each["system"])
+        params = dict(each.get("params") or {})
+        if "seed" in system_cls.param_names() and params.get("seed") is None:
+            params["seed"] = 0
+        system_cls.from_params(params).check_ready()
+
+
+def check_dev_bal(splits: Splits, tasks: list[str]) -> None:
+    """A fusion is fit on Dev_bal alone: it must hold labelled utterances for every task."""
+    from harness.data.manifest import has_labels
+
+    for task in tasks:
+        if splits.dev_bal.empty or not has_labels(splits.dev_bal, task):
+            raise HarnessError(
+                f"Dev_bal has no labelled utterance for {task}: a fusion has nothing to be fit on",
+                fix="give the corpus a labelled Development split (Dev_bal is drawn from it), "
+                "or run a single system instead of a fusion",
+            )
 
 
 def resolve_tasks(config: dict[str, Any], system_cls, challenge) -> list[str]:

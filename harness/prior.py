@@ -26,20 +26,46 @@ def class_prior(
     return counts / counts.sum()
 
 
-def target_prior(kind: str | Sequence[float] | None, classes: Sequence[str]) -> np.ndarray | None:
-    """Resolve a config value: ``"uniform"``, ``None``/``"none"`` (no correction) or explicit weights."""
+def target_prior(
+    kind: str | Sequence[float] | None,
+    classes: Sequence[str],
+    *,
+    challenge_prior: str | Sequence[float] = "uniform",
+    train_prior: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """Resolve a ``target_prior`` value to weights over ``classes`` (``None``: no correction).
+
+    ``auto`` is the challenge's evaluation prior; ``uniform`` a balanced test set; ``train`` the
+    training distribution (a test set drawn like Train); a list gives explicit weights.
+    """
     if kind is None or (isinstance(kind, str) and kind.lower() in ("none", "off", "false")):
         return None
+    if isinstance(kind, str) and kind.lower() == "auto":
+        return target_prior(challenge_prior, classes, train_prior=train_prior)
     if isinstance(kind, str):
-        if kind.lower() != "uniform":
-            raise ValueError(
-                f"unknown target prior {kind!r}; use 'uniform', 'none' or a list of weights"
-            )
-        return np.full(len(classes), 1.0 / len(classes))
+        if kind.lower() == "uniform":
+            return np.full(len(classes), 1.0 / len(classes))
+        if kind.lower() == "train":
+            if train_prior is None:
+                raise ValueError("target_prior=train needs the training prior")
+            weights = np.asarray(train_prior, dtype=float)
+            return weights / weights.sum()
+        raise ValueError(
+            f"unknown target prior {kind!r}; use 'auto', 'uniform', 'train', 'none' or weights"
+        )
     weights = np.asarray(kind, dtype=float)
     if weights.shape != (len(classes),) or (weights <= 0).any():
         raise ValueError(f"target prior needs {len(classes)} positive weights, got {list(kind)}")
     return weights / weights.sum()
+
+
+def describe_target(kind: str | Sequence[float] | None, challenge_prior) -> str:
+    """Which prior a setting resolves to, in words, for metrics.json."""
+    if isinstance(kind, str) and kind.lower() == "auto":
+        return f"auto -> {describe_target(challenge_prior, challenge_prior)}"
+    if kind is None or (isinstance(kind, str) and kind.lower() in ("none", "off", "false")):
+        return "none"
+    return kind if isinstance(kind, str) else "weights " + ",".join(f"{float(w):g}" for w in kind)
 
 
 def bias_shift(train: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -23,12 +23,27 @@ import numpy as np
 
 from harness import registry
 from harness.cache import Cache, MemberOutput
+from harness.checks import check_run_config, check_target_prior
 from harness.config import default_cache_dir, member_label
 from harness.corpora import load_for_run
 from harness.data.manifest import check_labels
-from harness.evaluate import output_variants, primary_split, score_variants
-from harness.members import check_params, fit_fusion, fit_member, is_fusion, resolve_tasks
-from harness.prior import absent_classes, target_prior
+from harness.evaluate import (
+    output_variants,
+    primary_split,
+    run_target,
+    score_variants,
+    target_report,
+)
+from harness.members import (
+    check_dev_bal,
+    check_params,
+    check_ready,
+    fit_fusion,
+    fit_member,
+    is_fusion,
+    resolve_tasks,
+)
+from harness.prior import absent_classes
 from harness.rundir import RunDirectory, now_utc, run_directory
 from harness.splits import Splits, make_splits
 
@@ -38,15 +53,20 @@ log = logging.getLogger("harness")
 def run(config: dict[str, Any], *, progress=None, argv: list[str] | None = None) -> Path:
     """Execute one resolved config and return the completed run directory."""
     started = time.perf_counter()
+    check_run_config(config)
+    check_params(config)
+    check_ready(config)
     seed = int(config.get("seed", 0))
     cache = Cache(config.get("cache_dir") or default_cache_dir())
     system_cls = registry.get("systems", config["system"])
-    check_params(config)
     corpus = load_for_run(config, progress=progress)
     challenge = registry.get("challenges", config.get("challenge") or corpus.challenge)
+    check_target_prior(config.get("target_prior", "auto"), len(challenge.classes))
     tasks = resolve_tasks(config, system_cls, challenge)
     splits = make_splits(corpus, challenge, int(config.get("devbal_n", 300)), seed)
     check_labels(corpus.manifest, challenge.known_labels(), source=f"corpus {corpus.name}")
+    if is_fusion(config):
+        check_dev_bal(splits, tasks)
     absent = absent_classes(splits.train["label"], challenge.classes)
     if absent and "categorical" in tasks:
         log.warning(
@@ -70,11 +90,7 @@ def run(config: dict[str, Any], *, progress=None, argv: list[str] | None = None)
         rundir.write_environment(seed, argv)
         for task in tasks:
             output, reports[task] = _fit(config, corpus, splits, task, challenge, cache, seed)
-            target = (
-                target_prior(config.get("target_prior"), challenge.classes)
-                if task == "categorical"
-                else None
-            )
+            target = run_target(config, challenge, splits, task)
             variants, main = output_variants(
                 output.predictions,
                 task,
@@ -105,6 +121,7 @@ def run(config: dict[str, Any], *, progress=None, argv: list[str] | None = None)
                     "info": corpus.info,
                 },
                 "members": [member_label(m) for m in config.get("members") or []],
+                "target_prior": target_report(config, challenge, splits),
                 "results": results,
                 "primary": primary,
                 "report": reports,
@@ -144,11 +161,7 @@ def _member_scores(
     members: dict[str, MemberOutput], splits: Splits, task: str, challenge, config, seed: int
 ) -> dict[str, Any]:
     """Each member's primary metric on every split, so a fusion run shows what it improved on."""
-    target = (
-        target_prior(config.get("target_prior"), challenge.classes)
-        if task == "categorical"
-        else None
-    )
+    target = run_target(config, challenge, splits, task)
     absent = absent_classes(splits.train["label"], challenge.classes)
     metric = challenge.primary_metric(task)
     scores: dict[str, Any] = {}

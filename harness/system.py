@@ -29,6 +29,9 @@ class System:
     tasks: ClassVar[tuple[str, ...]] = ("categorical", "attributes")
     modalities: ClassVar[tuple[str, ...]] = ()
     """'audio' and/or 'text': what the system reads from the Manifest (for error messages and docs)."""
+    cross_fit: ClassVar[bool] = True
+    """Whether a stacked fusion may refit this system k times on Train folds for out-of-fold
+    predictions (cheap classical systems); neural systems set False, and are stacked on Dev_bal."""
 
     # -- sklearn-style parameters ---------------------------------------------------------------
     @classmethod
@@ -81,7 +84,9 @@ class System:
         self.work_dir = None if work_dir is None else Path(work_dir)
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
 
-    def predict_with_variants(self, data: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    def predict_with_variants(
+        self, data: pd.DataFrame
+    ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
         """The system's output and any extra named variants (other back-ends, the raw network
         softmax) in one pass, so a system with an expensive forward runs it once. The runner
         scores every variant; only the first value is submitted."""
@@ -92,6 +97,10 @@ class System:
         trained under, for prior correction. ``None``: the runner uses the Train label frequencies."""
         prior = getattr(self, "class_prior_", None)
         return None if prior is None else np.asarray(prior, dtype=float)
+
+    def check_ready(self) -> None:
+        """Raise a one-line HarnessError if fitting would fail for want of something local (model
+        weights, an optional extra). Called before any corpus is built or directory made."""
 
     def report(self) -> dict[str, Any]:
         """Extra facts worth recording in metrics.json (fusion weights, CV scores, ...)."""

@@ -35,12 +35,20 @@ class Challenge:
     splits: tuple[str, ...] = ("Train", "Development", "Test")
     eval_splits: tuple[str, ...] = ("Test",)
     submission_split: str = "Test"
+    hidden_splits: tuple[str, ...] = ()
+    """Splits whose labels the organisers withhold: a corpus may leave their labels empty."""
     id_column: str = "id"
     label_column: str = "label"
     attribute_columns: dict[str, str] = field(default_factory=dict)
     """Submission column for each Manifest attribute (arousal -> EmoAct, ...)."""
     corpora: tuple[str, ...] = ()
-    """Corpus kinds whose runs may be shown beside this challenge's published results."""
+    eval_prior: str | tuple[float, ...] = "uniform"
+    """Class distribution of the evaluation set, the target of ``target_prior=auto``: ``uniform``
+    (a balanced test set), ``train`` (the test set follows the corpus's natural distribution,
+    estimated by Train), or one weight per class."""
+    """Corpus kinds (reader names in the registry) this challenge is scored on: the readers of
+    those layouts accept it, and runs on them are shown beside its published results (the rows
+    of ``leaderboards/reference.csv`` whose ``challenge`` is :attr:`name`)."""
 
     # -- format ---------------------------------------------------------------------------------
     def submission_columns(self, task: str) -> list[str]:

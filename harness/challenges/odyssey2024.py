@@ -29,8 +29,10 @@ CHALLENGE = Challenge(
     splits=("Train", "Development", "Test1", "Test2", "Test3"),
     eval_splits=("Test1", "Test2", "Test3"),
     submission_split="Test3",
+    hidden_splits=("Test3",),
     id_column="FileName",
     label_column="EmoClass",
     attribute_columns={"arousal": "EmoAct", "valence": "EmoVal", "dominance": "EmoDom"},
     corpora=("msp_podcast",),
+    eval_prior="uniform",  # Test3 is balanced over the 8 classes
 )

@@ -1,0 +1,196 @@
+"""Check every key and value of a resolved run config before a corpus is built or a model trained.
+
+A typo found after an hour of training costs an hour; found here it costs one line. Each error
+names the key and a ``fix:`` that works when pasted.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import tempfile
+from numbers import Real
+from pathlib import Path
+from typing import Any
+
+from harness import registry
+from harness.errors import HarnessError
+
+TARGET_PRIORS = ("auto", "uniform", "train", "none")
+TASKS = ("categorical", "attributes")
+
+
+def check_run_config(config: dict[str, Any]) -> None:
+    """Raise one HarnessError for the first bad key or value."""
+    _integer(config, "seed", minimum=0)
+    _integer(config, "devbal_n", minimum=1)
+    _integer(config, "bootstrap", minimum=0)
+    _boolean(config, "force")
+    _boolean(config, "progress")
+    check_target_prior(config.get("target_prior", "auto"))
+    _tasks(config.get("tasks"))
+    _asr(config.get("asr"))
+    _corpus_options(config)
+    _demo_options(config)
+    _member_params(config)
+    writable_dir(config.get("output_dir") or "runs", "output_dir")
+    if config.get("cache_dir"):
+        writable_dir(config["cache_dir"], "cache_dir")
+    else:
+        from harness.config import default_cache_dir
+
+        writable_dir(default_cache_dir(), "cache_dir")
+
+
+def check_target_prior(value: Any, n_classes: int | None = None) -> None:
+    if isinstance(value, str) and value.lower() in TARGET_PRIORS:
+        return
+    if value is None:
+        return
+    if isinstance(value, list | tuple) and value and all(_is_number(v) for v in value):
+        if any(float(v) <= 0 for v in value):
+            raise HarnessError(
+                f"target_prior={list(value)} has a weight that is not positive",
+                fix="give one positive weight per scored class, e.g. target_prior=uniform",
+            )
+        if n_classes is not None and len(value) != n_classes:
+            raise HarnessError(
+                f"target_prior has {len(value)} weights but the challenge scores {n_classes} classes",
+                fix=f"give {n_classes} weights in the challenge's class order, or target_prior=auto",
+            )
+        return
+    raise HarnessError(
+        f"target_prior={value!r} is not a prior",
+        fix="use target_prior=auto (the challenge's evaluation prior), uniform, train, none, "
+        "or one weight per class: target_prior=[w1,w2,...]",
+    )
+
+
+def writable_dir(path: str | os.PathLike, key: str) -> None:
+    """Create ``path`` if needed and prove a file can be written there."""
+    directory = Path(path).expanduser()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise HarnessError(
+            f"{key} is not writable ({error.strerror or error})",
+            file=directory,
+            fix=f"pass {key}=DIR with a directory you can write to",
+        ) from None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _integer(config: dict[str, Any], key: str, minimum: int) -> None:
+    value = config.get(key)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise HarnessError(
+            f"{key}={value!r} is not an integer >= {minimum}",
+            fix=f"pass {key}=<integer>, e.g. {key}={max(minimum, 1) if key != 'seed' else 0}",
+        )
+
+
+def _boolean(config: dict[str, Any], key: str) -> None:
+    value = config.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise HarnessError(
+            f"{key}={value!r} is not true or false", fix=f"pass {key}=true or {key}=false"
+        )
+
+
+def _tasks(value: Any) -> None:
+    if value is None:
+        return
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values or any(v not in TASKS for v in values):
+        raise HarnessError(
+            f"tasks={value!r} names no known task",
+            fix="pass tasks=[categorical] or tasks=[attributes]",
+        )
+
+
+def _asr(value: Any) -> None:
+    if value in (None, False, "none", "auto", "reference"):
+        return
+    if not isinstance(value, str) or value not in registry.names("asr"):
+        raise HarnessError(
+            f"asr={value!r} is not an ASR back-end",
+            fix=f"pass asr=none, asr=auto or one of asr={', asr='.join(registry.names('asr'))}",
+        )
+
+
+def reader_options(corpus: str) -> set[str]:
+    """Keyword options the corpus reader takes (what ``corpus_options.*`` may set)."""
+    loader = registry.get("corpora", corpus)
+    parameters = inspect.signature(loader).parameters.values()
+    skip = {"path", "root", "cache_dir", "progress", "lang", "n", "seed"}
+    return {
+        p.name
+        for p in list(parameters)[1:]
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in skip
+    }
+
+
+def _corpus_options(config: dict[str, Any]) -> None:
+    options = config.get("corpus_options") or {}
+    if not isinstance(options, dict):
+        raise HarnessError(
+            f"corpus_options={options!r} is not a mapping",
+            fix="set options one by one: corpus_options.check_audio=false",
+        )
+    corpus = config.get("corpus") or "demo"
+    registry.target("corpora", corpus)
+    known = reader_options(corpus)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise HarnessError(
+            f"corpus {corpus!r} has no option {', '.join(map(repr, unknown))}",
+            fix=(
+                "valid options: " + ", ".join(f"corpus_options.{k}=..." for k in sorted(known))
+                if known
+                else f"corpus {corpus!r} takes no corpus_options"
+            ),
+        )
+
+
+def _demo_options(config: dict[str, Any]) -> None:
+    demo = config.get("demo") or {}
+    if not isinstance(demo, dict):
+        raise HarnessError(f"demo={demo!r} is not a mapping", fix="set demo.lang=es, demo.n=400")
+    unknown = sorted(set(demo) - {"lang", "n", "seed"})
+    if unknown:
+        raise HarnessError(
+            f"the demo corpus has no option {', '.join(map(repr, unknown))}",
+            fix="valid options: demo.lang=en|es, demo.n=1000, demo.seed=0",
+        )
+    if demo.get("lang", "en") not in ("en", "es"):
+        raise HarnessError(
+            f"demo.lang={demo['lang']!r} is not a demo language",
+            fix="pass demo.lang=en or demo.lang=es",
+        )
+    _integer(demo, "n", minimum=40)
+    _integer(demo, "seed", minimum=0)
+
+
+def _member_params(config: dict[str, Any]) -> None:
+    from harness.config import member_label, member_name
+
+    member_params = config.get("member_params") or {}
+    if not isinstance(member_params, dict):
+        raise HarnessError(
+            "member_params is not a mapping", fix="set member_params.<member>.<param>=value"
+        )
+    members = config.get("members") or []
+    known = {member_label(m) for m in members} | {member_name(m) for m in members}
+    unknown = sorted(set(member_params) - known)
+    if unknown:
+        raise HarnessError(
+            f"member_params names {', '.join(map(repr, unknown))}, which is not a member of this fusion",
+            fix=f"members are {', '.join(sorted(known)) or 'none'}: member_params.<member>.<param>=value",
+        )
