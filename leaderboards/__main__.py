@@ -1,6 +1,6 @@
 """``python -m leaderboards [RUNS_DIR] [--format rich|markdown|csv] [--all] [--output FILE]``.
 
-A stand-alone entry point for machines that hold copies of run directories but not the harness.
+A light entry point (no typer, no torch) for machines that hold copies of run directories.
 """
 
 from __future__ import annotations

@@ -2,7 +2,10 @@
 
 One table per (corpus, challenge, task), best first. Published results are listed beside the runs
 only when the runs are on the challenge's own corpus: a score on the synthetic demo corpus next to
-the Odyssey winners would invite a comparison that means nothing.
+the Odyssey winners would invite a comparison that means nothing. Which corpora those are is the
+challenge object's to say (``Challenge.corpora``, looked up in the harness registry when a table is
+built), so a new challenge needs its module, its registry line and its rows in ``reference.csv``,
+and nothing here.
 """
 
 from __future__ import annotations
@@ -10,21 +13,13 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from leaderboards.reference import load_reference
-
-DEFAULT_CORPORA: dict[str, tuple[str, ...]] = {
-    "odyssey2024": ("msp_podcast",),
-    "emospeech2024": ("emospeech", "meacorpus"),
-}
-"""Challenge -> corpus kinds whose runs may stand beside its published results. It mirrors each
-Challenge's ``corpora`` so that this package never imports the harness; the CLI passes the
-registry's values instead."""
 
 BOARD_COLUMNS: tuple[str, ...] = (
     "corpus",
@@ -66,6 +61,25 @@ _DETAIL_COLUMNS = {
 
 
 # -- assembling ---------------------------------------------------------------------------------
+def challenge_corpora(challenges: Iterable[Any]) -> dict[str, tuple[str, ...]]:
+    """Challenge name -> the corpus kinds whose runs may stand beside its published results.
+
+    Asked of each registered challenge object (``Challenge.corpora``). The registry is imported
+    here, not at module level, so that importing this package stays free of the harness; a
+    challenge this installation does not know gets no published rows.
+    """
+    from harness import registry
+    from harness.errors import HarnessError
+
+    result: dict[str, tuple[str, ...]] = {}
+    for name in dict.fromkeys(str(c) for c in challenges if not _missing(c)):
+        try:
+            result[name] = tuple(registry.get("challenges", name).corpora)
+        except HarnessError:  # not registered here (e.g. a run from a plug-in not installed)
+            result[name] = ()
+    return result
+
+
 def leaderboard_frame(
     runs: pd.DataFrame,
     *,
@@ -75,13 +89,16 @@ def leaderboard_frame(
 ) -> pd.DataFrame:
     """Runs (from :func:`collect_runs`) plus eligible published rows, grouped and ranked.
 
-    Rows are ordered by group (challenge, task, corpus) and, within a group, best first; ``rank``
+    ``corpora`` maps a challenge to the corpus kinds whose runs get its published rows; by
+    default each challenge object says (:func:`challenge_corpora`). Rows are ordered by group (challenge, task, corpus) and, within a group, best first; ``rank``
     counts every row of its group, published ones included, so a run reads as "would have placed
     third".
     """
-    corpora = DEFAULT_CORPORA if corpora is None else corpora
     if with_reference and reference is None:
         reference = load_reference()
+    if with_reference and corpora is None:
+        corpora = challenge_corpora(runs["challenge"])
+    corpora = corpora or {}
     groups = []
     keys = ["corpus", "corpus_kind", "challenge", "task"]
     for key, group in runs.groupby(keys, dropna=False, sort=False):

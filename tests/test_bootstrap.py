@@ -134,16 +134,49 @@ def test_deterministic_for_a_seed_and_different_across_seeds() -> None:
 
 
 def test_chunked_resampling_covers_every_resample(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Small chunks (as for a huge test set) give a full, valid distribution."""
+    """Small chunks (as for a huge test set) give exactly the unchunked results at one seed."""
     import scoring.bootstrap as bootstrap_module
 
     rng = np.random.default_rng(9)
     y_true, y_pred = noisy_labels(rng, 100, 0.4)
+    _, y_other = noisy_labels(rng, 100, 0.2)
+    true, pred = noisy_attributes(rng, 100, 1.5)
+    metric = partial(macro_f1, labels=ODYSSEY)
+    chunk_sizes: list[int] = []
+    original = bootstrap_module._chunks
+
+    def recording_chunks(n_rows: int, n_boot: int, seed: int | None):
+        for idx in original(n_rows, n_boot, seed):
+            chunk_sizes.append(len(idx))
+            yield idx
+
+    monkeypatch.setattr(bootstrap_module, "_chunks", recording_chunks)
+
+    def results() -> tuple:
+        return (
+            bootstrap_distribution(metric, y_true, y_pred, n_boot=50, seed=21),
+            bootstrap_distribution(ccc_mean, true, pred, n_boot=50, seed=21),
+            bootstrap_ci(metric, y_true, y_pred, n_boot=50, seed=21),
+            paired_bootstrap(metric, y_true, y_pred, y_other, n_boot=50, seed=21),
+        )
+
+    whole = results()
+    assert chunk_sizes == [50] * 4  # one chunk per call (paired: one stream for both systems)
+    chunk_sizes.clear()
     monkeypatch.setattr(bootstrap_module, "_CHUNK_ELEMENTS", 100 * 7)  # 7 resamples per chunk
-    stats = bootstrap_distribution(partial(macro_f1, labels=ODYSSEY), y_true, y_pred, n_boot=50)
+    chunked = results()
+    assert chunk_sizes == ([7] * 7 + [1]) * 4  # really chunked, last chunk partial
+    for a, b in zip(whole[:2], chunked[:2]):
+        np.testing.assert_array_equal(a, b)
+    assert whole[2] == chunked[2]
+    assert whole[3] == chunked[3]
+    stats = chunked[0]
     assert stats.shape == (50,)
     assert np.all((stats >= 0) & (stats <= 1))
     assert len(np.unique(stats)) > 10
+    # The shared stream is the hand-written one: rows of default_rng(seed).integers(0, n).
+    idx = np.random.default_rng(21).integers(0, 100, size=(50, 100))
+    np.testing.assert_allclose(stats, [metric(y_true[i], y_pred[i]) for i in idx], atol=1e-12)
 
 
 def test_generic_fallback_for_any_callable() -> None:

@@ -398,3 +398,4 @@ def test_challenge_objects_are_consistent() -> None:
     assert ODYSSEY.known_labels() == (*ODYSSEY.classes, "O", "X")
     assert ODYSSEY.corpora == ("msp_podcast",)
     assert EMOSPEECH.corpora == ("emospeech", "meacorpus")
+    assert ODYSSEY.hidden_splits == ("Test3",) and EMOSPEECH.hidden_splits == ()

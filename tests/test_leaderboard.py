@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from rich.console import Console
+from sklearn.metrics import f1_score
 
 from leaderboards import (
-    DEFAULT_CORPORA,
+    challenge_corpora,
     collect_runs,
     leaderboard_frame,
     load_reference,
@@ -354,19 +356,55 @@ def test_corpora_mapping_is_honoured(runs: Path) -> None:
     # ...and an empty mapping or with_reference=False shows none at all.
     assert not leaderboard_frame(frame, corpora={})["published"].astype(bool).any()
     assert not leaderboard_frame(frame, with_reference=False)["published"].astype(bool).any()
-    assert DEFAULT_CORPORA == {
+    assert challenge_corpora(["odyssey2024", "emospeech2024", None]) == {
         "odyssey2024": ("msp_podcast",),
         "emospeech2024": ("emospeech", "meacorpus"),
     }
 
 
-def test_default_corpora_match_the_challenge_objects() -> None:
-    """The one hard-coded copy must not drift from harness/challenges (checked here, not imported
-    by leaderboards)."""
+def test_default_corpora_come_from_the_challenge_objects() -> None:
     from harness.challenges.emospeech2024 import CHALLENGE as EMOSPEECH
     from harness.challenges.odyssey2024 import CHALLENGE as ODYSSEY
 
-    assert DEFAULT_CORPORA == {c.name: c.corpora for c in (ODYSSEY, EMOSPEECH)}
+    assert challenge_corpora([ODYSSEY.name, EMOSPEECH.name, "not_registered"]) == {
+        ODYSSEY.name: ODYSSEY.corpora,
+        EMOSPEECH.name: EMOSPEECH.corpora,
+        "not_registered": (),
+    }
+
+
+def test_a_new_challenge_needs_a_module_a_registry_line_and_reference_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing in leaderboards/ names the challenge: its object says which corpora count."""
+    from harness import registry
+
+    (tmp_path / "new_challenge.py").write_text(
+        "from harness.challenges.base import Challenge\n"
+        "CHALLENGE = Challenge(name='new2026', title='New', classes=('a', 'b'),\n"
+        "    class_names={'a': 'a', 'b': 'b'}, corpora=('new_corpus',))\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(registry._EXTRA["challenges"], "new2026", "new_challenge:CHALLENGE")
+    reference = tmp_path / "reference.csv"
+    reference.write_text(
+        load_reference().to_csv(index=False)
+        + "new2026,categorical,,winner,macro_f1,0.75,Test,Someone 2026,\n",
+        encoding="utf-8",
+    )
+    root = tmp_path / "runs"
+    own = {"name": "new-corpus-1", "kind": "new_corpus", "challenge": "new2026"}
+    other = {"name": "new-demo", "kind": "demo", "challenge": "new2026"}
+    primary = {"categorical": {"split": "Test", "variant": "prior", "metric": "macro_f1"}}
+    for stamp, corpus in (("20261122-000000", own), ("20261122-000001", other)):
+        make_run(
+            root, stamp, "text_tfidf", categorical(0.5, 0.4, "Test"), corpus=corpus, primary=primary
+        )
+    board = leaderboard_frame(collect_runs(root), reference=load_reference(reference))
+    assert published_systems(board, "new_corpus", "categorical") == ["winner (published)"]
+    assert published_systems(board, "demo", "categorical") == []
+    assert board.loc[board["published"].astype(bool), "value"].tolist() == [0.75]
 
 
 # -- ordering and rendering ---------------------------------------------------------------------
@@ -487,10 +525,16 @@ def test_paired_comparison_of_two_runs(tmp_path: Path) -> None:
     root = tmp_path / "runs"
     good = make_run(root, "20261122-000000", "good", categorical(0.6, 0.5))
     bad = make_run(root, "20261122-000001", "bad", categorical(0.3, 0.2))
-    write_predictions(good, "categorical", "Test3", posteriors(0.7))
-    write_predictions(bad, "categorical", "Test3", posteriors(0.2))
+    post_good, post_bad = posteriors(0.7), posteriors(0.2)
+    write_predictions(good, "categorical", "Test3", post_good)
+    write_predictions(bad, "categorical", "Test3", post_bad)
     result = paired_comparison(good, bad, truth, task="categorical", split="Test3", n_boot=300)
-    assert result["delta"] == pytest.approx(result["value_a"] - result["value_b"])
+    # The expected scores come from sklearn on the argmax of the posteriors written to disk.
+    f1 = partial(f1_score, truth, labels=classes, average="macro", zero_division=0)
+    expected_a, expected_b = f1(post_good.idxmax(axis=1)), f1(post_bad.idxmax(axis=1))
+    assert result["value_a"] == pytest.approx(expected_a)
+    assert result["value_b"] == pytest.approx(expected_b)
+    assert result["delta"] == pytest.approx(expected_a - expected_b)
     assert result["delta"] > 0.2 and result["p_value"] < 0.01 and result["ci_low"] > 0
     assert (result["run_a"], result["n"]) == (good.name, 400)
     same = paired_comparison(good, good, truth, task="categorical", split="Test3", n_boot=100)
@@ -514,6 +558,32 @@ def test_paired_comparison_of_two_runs(tmp_path: Path) -> None:
         )
     with pytest.raises(FileNotFoundError, match="Test1"):
         paired_comparison(good, bad, truth, task="categorical", split="Test1")
+
+
+def test_paired_comparison_delta_on_a_hand_scored_case(tmp_path: Path) -> None:
+    """Truth A,A,S,S. Run A is right everywhere (macro-F1 1). Run B says A everywhere: F1(A) =
+    2 * 0.5 * 1 / 1.5 = 2/3 and F1(S) = 0, so macro-F1 1/3 and the delta is exactly 2/3."""
+    ids = ["u1", "u2", "u3", "u4"]
+    truth = pd.Series(["A", "A", "S", "S"], index=ids)
+    root = tmp_path / "runs"
+    perfect = make_run(root, "20261122-000000", "perfect", categorical(1.0, 1.0))
+    always_a = make_run(root, "20261122-000001", "always_a", categorical(0.3, 0.3))
+    right = [[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.1, 0.9]]
+    write_predictions(
+        perfect, "categorical", "Test3", pd.DataFrame(right, index=ids, columns=["A", "S"])
+    )
+    write_predictions(
+        always_a,
+        "categorical",
+        "Test3",
+        pd.DataFrame([[0.6, 0.4]] * 4, index=ids, columns=["A", "S"]),
+    )
+    result = paired_comparison(
+        perfect, always_a, truth, task="categorical", split="Test3", n_boot=50
+    )
+    assert result["value_a"] == pytest.approx(1.0)
+    assert result["value_b"] == pytest.approx(1 / 3)
+    assert result["delta"] == pytest.approx(2 / 3)
 
 
 def test_leaderboards_import_neither_torch_nor_harness() -> None:

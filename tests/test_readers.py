@@ -215,6 +215,62 @@ def test_test3_list_conflicting_with_labels(tmp_path):
     assert "test3.txt" in message and "row 1" in message and "Train" in message
 
 
+NEW_CHALLENGE = """
+from harness.challenges.base import Challenge
+
+CHALLENGE = Challenge(
+    name="msp_four",
+    title="A four-class MSP-Podcast challenge",
+    classes=("A", "S", "H", "N"),
+    class_names={c: c for c in "ASHN"},
+    train_only_classes=("X",),
+    tasks=("categorical", "attributes"),
+    attribute_range=(1.0, 7.0),
+    splits=("Train", "Development", "Test1"),
+    eval_splits=("Test1",),
+    submission_split="Test1",
+    hidden_splits=("Test1",),
+    corpora=("msp_podcast",),
+)
+"""
+
+
+def test_msp_reader_takes_classes_and_splits_from_the_registered_challenge(tmp_path, monkeypatch):
+    """A new challenge is a module plus one registry line: the reader needs no edit."""
+    from harness import registry
+
+    (tmp_path / "msp_four.py").write_text(NEW_CHALLENGE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(registry._EXTRA["challenges"], "msp_four", "msp_four:CHALLENGE")
+    rows = [r.replace("Test3", "Test1") for r in ROWS] + ["a_006.wav,,,,,,,Test1"]
+    root = make_msp(tmp_path / "corpus", rows)
+    corpus = read_msp_podcast(root, challenge="msp_four")
+    assert corpus.challenge == "msp_four"
+    m = corpus.manifest
+    assert m["split"].tolist() == ["Train"] * 3 + ["Development", "Test1", "Test1"]
+    assert m.loc[m["id"] == "a_006.wav", "label"].isna().all()  # Test1 is hidden here
+    # Odyssey 2024 knows no Test1 without labels, nor this challenge a Test3 or a U.
+    assert "row 7" in _error(lambda: read_msp_podcast(root))
+    odyssey_root = make_msp(tmp_path / "odyssey")
+    message = _error(lambda: read_msp_podcast(odyssey_root, challenge="msp_four"))
+    assert "'Test3'" in message and "Test1" in message and "row 6" in message
+    rows[0] = "a_001.wav,U,6.0,2.0,5.5,1,Male,Train"
+    message = _error(lambda: read_msp_podcast(make_msp(tmp_path / "u", rows), challenge="msp_four"))
+    assert "'U'" in message and "row 2" in message
+
+
+def test_reader_refuses_a_challenge_not_scored_on_its_corpus(tmp_path):
+    root = make_msp(tmp_path)
+    message = _error(lambda: read_msp_podcast(root, challenge="emospeech2024"))
+    assert "emospeech2024" in message and "msp_podcast" in message and "challenge=" in message
+    assert "unknown challenge" in _error(lambda: read_msp_podcast(root, challenge="nope"))
+    assert read_emospeech(make_emospeech(tmp_path / "es"), challenge="emospeech2024").challenge == (
+        "emospeech2024"
+    )
+    message = _error(lambda: read_emospeech(tmp_path / "es", challenge="odyssey2024"))
+    assert "odyssey2024" in message and "emospeech" in message
+
+
 @pytest.mark.parametrize("rate", [8000, 44100])
 def test_other_sample_rates_are_accepted_and_resampled(tmp_path, rate):
     root = make_msp(tmp_path)

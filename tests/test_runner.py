@@ -135,7 +135,7 @@ def test_interrupted_run_leaves_nothing_complete_and_resumes_from_cache(
 def test_a_changed_parameter_is_a_new_cache_key(cache_dir, tmp_path):
     from harness.cache import Cache
     from harness.corpora import load_for_run as load_corpus
-    from harness.members import member_key
+    from harness.members import fit_member, member_key
     from harness.splits import make_splits
 
     base = _config(cache_dir, tmp_path, system="text_tfidf")
@@ -146,6 +146,9 @@ def test_a_changed_parameter_is_a_new_cache_key(cache_dir, tmp_path):
     changed = _config(cache_dir, tmp_path, system="text_tfidf", C=0.1)
     key_b, _ = member_key(changed, corpus, splits, "categorical", challenge.classes)
     assert key_a != key_b
+    # What the runner stores for the base config is found under key_a, never under key_b.
+    stored = fit_member(base, corpus, splits, "categorical", challenge, Cache(cache_dir))
+    assert stored.key == key_a and Cache(cache_dir).load_member(key_a) is not None
     assert Cache(cache_dir).load_member(key_b) is None
 
 

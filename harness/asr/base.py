@@ -24,7 +24,6 @@ import numpy as np
 
 from harness.errors import HarnessError, MissingModelError
 
-SAMPLE_RATE = 16_000
 SILENCE_PEAK = 1e-4
 """Peak amplitude (about -80 dBFS) below which audio is treated as silence and not decoded:
 Whisper-style models tend to hallucinate a sentence ("Thank you.") on silence."""

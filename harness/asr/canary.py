@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 
 from harness.asr.base import (
-    SAMPLE_RATE,
     ASRBackend,
     missing_model,
     safe_name,
     settings_suffix,
     short_hash,
 )
+from harness.data.audio import SAMPLE_RATE
 from harness.errors import HarnessError, MissingDependencyError
 
 DEFAULT_MODEL = "nvidia/canary-1b"

@@ -42,13 +42,13 @@ class Challenge:
     attribute_columns: dict[str, str] = field(default_factory=dict)
     """Submission column for each Manifest attribute (arousal -> EmoAct, ...)."""
     corpora: tuple[str, ...] = ()
+    """Corpus kinds (reader names in the registry) this challenge is scored on: the readers of
+    those layouts accept it, and runs on them are shown beside its published results (the rows
+    of ``leaderboards/reference.csv`` whose ``challenge`` is :attr:`name`)."""
     eval_prior: str | tuple[float, ...] = "uniform"
     """Class distribution of the evaluation set, the target of ``target_prior=auto``: ``uniform``
     (a balanced test set), ``train`` (the test set follows the corpus's natural distribution,
     estimated by Train), or one weight per class."""
-    """Corpus kinds (reader names in the registry) this challenge is scored on: the readers of
-    those layouts accept it, and runs on them are shown beside its published results (the rows
-    of ``leaderboards/reference.csv`` whose ``challenge`` is :attr:`name`)."""
 
     # -- format ---------------------------------------------------------------------------------
     def submission_columns(self, task: str) -> list[str]:
@@ -151,7 +151,6 @@ class Challenge:
                 f"{name}: line 1: header is {','.join(rows[0])!r}, expected {','.join(expected_header)!r}"
             ]
         seen: dict[str, int] = {}
-        low, high = self.attribute_range or (-math.inf, math.inf)
         for line_no, row in enumerate(rows[1:], start=2):
             if not row or all(not cell.strip() for cell in row):
                 problems.append(f"{name}: line {line_no}: empty line")
@@ -174,43 +173,54 @@ class Challenge:
                 )
                 continue
             seen[utt] = line_no
-            if task == "categorical":
-                code = row[1]
-                if code not in self.classes:
-                    problems.append(
-                        f"{name}: line {line_no}: unknown class {code!r} for id {utt!r} "
-                        f"(fix: use one of {','.join(self.classes)})"
-                    )
-            else:
-                for column, cell in zip(expected_header[1:], row[1:]):
-                    try:
-                        value = float(cell)
-                    except ValueError:
-                        problems.append(
-                            f"{name}: line {line_no}: {column} {cell!r} is not a number"
-                        )
-                        continue
-                    if math.isnan(value) or math.isinf(value):
-                        problems.append(
-                            f"{name}: line {line_no}: {column} is {cell.strip()} for id {utt!r} (fix: predict a finite value)"
-                        )
-                    elif not low <= value <= high:
-                        problems.append(
-                            f"{name}: line {line_no}: {column}={value} is outside [{low:g}, {high:g}]"
-                        )
+            problems += [f"{name}: line {line_no}: {p}" for p in self._value_problems(row, task)]
         if expected_ids is not None:
-            expected = {str(i) for i in expected_ids}
-            missing = sorted(expected - seen.keys())
-            extra = sorted(seen.keys() - expected)
-            if missing:
-                shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            problems += self._id_problems(name, seen, expected_ids)
+        return problems
+
+    def _value_problems(self, row: Sequence[str], task: str) -> list[str]:
+        """Problems with the class code or the attribute values of one well-formed row."""
+        utt = row[0]
+        if task == "categorical":
+            code = row[1]
+            if code in self.classes:
+                return []
+            return [
+                f"unknown class {code!r} for id {utt!r} (fix: use one of {','.join(self.classes)})"
+            ]
+        problems = []
+        low, high = self.attribute_range or (-math.inf, math.inf)
+        for column, cell in zip(self.submission_columns(task)[1:], row[1:]):
+            try:
+                value = float(cell)
+            except ValueError:
+                problems.append(f"{column} {cell!r} is not a number")
+                continue
+            if math.isnan(value) or math.isinf(value):
                 problems.append(
-                    f"{name}: {len(missing)} expected ids are missing: {shown} (fix: predict every utterance of the {self.submission_split} split)"
+                    f"{column} is {cell.strip()} for id {utt!r} (fix: predict a finite value)"
                 )
-            for utt in extra:
-                problems.append(
-                    f"{name}: line {seen[utt]}: id {utt!r} is not in the {self.submission_split} split"
-                )
+            elif not low <= value <= high:
+                problems.append(f"{column}={value} is outside [{low:g}, {high:g}]")
+        return problems
+
+    def _id_problems(
+        self, name: str, seen: dict[str, int], expected_ids: Iterable[str]
+    ) -> list[str]:
+        """Expected ids the file lacks, and ids it has that the submission split lacks."""
+        problems = []
+        expected = {str(i) for i in expected_ids}
+        missing = sorted(expected - seen.keys())
+        extra = sorted(seen.keys() - expected)
+        if missing:
+            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            problems.append(
+                f"{name}: {len(missing)} expected ids are missing: {shown} (fix: predict every utterance of the {self.submission_split} split)"
+            )
+        for utt in extra:
+            problems.append(
+                f"{name}: line {seen[utt]}: id {utt!r} is not in the {self.submission_split} split"
+            )
         return problems
 
     def read_submission(self, path: str | os.PathLike, task: str) -> pd.DataFrame:

@@ -1,0 +1,141 @@
+"""What every corpus reader shares: the challenge it reads for, folders, audio headers, transcripts.
+
+A reader takes its challenge by registry name, so the classes, splits and attribute scale it
+checks against are the challenge object's, and a new challenge on an existing corpus layout needs
+no edit here. Missing or empty transcripts are not errors: the row keeps ``text=NA``, the count
+goes into ``Corpus.info`` and one warning is logged, because a text system must never silently
+train on fewer rows than the user thinks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.errors import HarnessError
+
+log = logging.getLogger("harness.data.readers")
+
+
+def challenge_for(name: str, layout: str):
+    """The registered :class:`~harness.challenges.base.Challenge` ``name``, which must list the
+    corpus ``layout`` among its ``corpora``."""
+    from harness import registry
+
+    challenge = registry.get("challenges", name)
+    if layout not in challenge.corpora:
+        accepted = ", ".join(challenge.corpora) or "none"
+        raise HarnessError(
+            f"challenge {challenge.name} is not scored on the {layout} corpus "
+            f"(its corpora: {accepted})",
+            fix=f"pass challenge=<a challenge whose corpora include {layout}>",
+        )
+    return challenge
+
+
+def corpus_root(path: str | os.PathLike | None, corpus: str, hint: str) -> Path:
+    """The corpus folder, which must exist."""
+    if path is None:
+        raise HarnessError(
+            f"no path given for the {corpus} corpus", fix=f"pass corpus_path=<{hint}>"
+        )
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise HarnessError(
+            f"{corpus} folder not found", file=root, fix=f"pass corpus_path=<{hint}>"
+        )
+    return root
+
+
+def find_file(root: Path, name: str, option: str) -> Path:
+    """``name`` (absolute, or relative to ``root``), which must be a file."""
+    path = Path(name).expanduser()
+    path = path if path.is_absolute() else root / path
+    if not path.is_file():
+        raise HarnessError(
+            "CSV file not found",
+            file=path,
+            fix=f"pass corpus_path=<the folder that holds it> or {option}=<its file name>",
+        )
+    return path
+
+
+def list_dir(path: Path) -> set[str]:
+    """File names in ``path`` (one ``scandir`` instead of a ``stat`` per utterance)."""
+    try:
+        return {entry.name for entry in os.scandir(path)}
+    except FileNotFoundError:
+        return set()
+
+
+def audio_durations(paths: Sequence[str | None], rows: Sequence[tuple[Path, int]]) -> np.ndarray:
+    """Header-only check of every file (cheap; threads overlap the I/O); corrupt files raise."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import soundfile as sf
+
+    def probe(path: str | None) -> tuple[float, str | None]:
+        if path is None:
+            return np.nan, None
+        try:
+            info = sf.info(path)
+        except Exception as exc:  # LibsndfileError, RuntimeError, TypeError
+            return np.nan, str(exc).splitlines()[0][:120] or type(exc).__name__
+        if not info.frames or not info.samplerate:
+            return np.nan, "no audio samples"
+        return info.frames / info.samplerate, None
+
+    workers = 8 if len(paths) > 256 else 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(probe, paths, chunksize=64))
+    for (_, problem), path, (source, row) in zip(results, paths, rows):
+        if problem is not None:
+            raise HarnessError(
+                f"cannot decode audio ({problem}); listed at row {row} of {source}",
+                file=path,
+                fix="re-export the file as 16 kHz WAV, or remove its row from the labels file",
+            )
+    return np.array([duration for duration, _ in results], dtype=float)
+
+
+def read_transcript(path: Path, row: int, source: Path) -> str | None:
+    """UTF-8 text joined onto one line; None when the file is empty."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise HarnessError(
+            f"transcript is not UTF-8 text (byte 0x{data[exc.start]:02x} at position "
+            f"{exc.start}); listed at row {row} of {source}",
+            file=path,
+            row=data[: exc.start].count(b"\n") + 1,
+            fix="re-save the transcript as UTF-8",
+        ) from None
+    text = " ".join(text.split())
+    return text or None
+
+
+def warn_texts(info: dict, where: str) -> None:
+    """One warning when some utterances have no (or an empty) transcript."""
+    missing, empty = info.get("missing_transcripts", 0), info.get("empty_transcripts", 0)
+    if missing or empty:
+        log.warning(
+            "%s: %d utterances have no transcript and %d an empty one; they are kept with "
+            "text=NA (text systems cannot use them)",
+            where,
+            missing,
+            empty,
+        )
+
+
+def counts(manifest: pd.DataFrame) -> dict:
+    """Utterances in all and per split, for ``Corpus.info``."""
+    return {
+        "n_utterances": len(manifest),
+        "splits": {str(k): int(v) for k, v in manifest["split"].value_counts(sort=False).items()},
+    }

@@ -1,0 +1,253 @@
+"""The MSP-Podcast layout (Odyssey 2024 and later MSP-Podcast challenges) -> Corpus.
+
+``Labels/labels_consensus.csv`` with ``FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,
+Split_Set``, audio in ``Audios/<FileName>``, optional transcripts in ``Transcripts/<stem>.txt``.
+The layout is the corpus's; the class codes, split names, hidden splits and attribute scale are
+the challenge's, taken from the registry, so a new MSP-Podcast challenge reuses this reader.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.data.corpus import Corpus
+from harness.data.manifest import make_manifest
+from harness.data.readers.common import (
+    audio_durations,
+    challenge_for,
+    corpus_root,
+    counts,
+    list_dir,
+    read_transcript,
+    warn_texts,
+)
+from harness.data.readers.tables import (
+    Table,
+    check_codes,
+    check_ids,
+    first_index,
+    na_cells,
+    numbers,
+    read_table,
+    read_utf8,
+)
+from harness.errors import HarnessError
+
+LAYOUT = "msp_podcast"
+MSP_COLUMNS = (
+    "FileName",
+    "EmoClass",
+    "EmoAct",
+    "EmoVal",
+    "EmoDom",
+    "SpkrID",
+    "Gender",
+    "Split_Set",
+)
+MSP_ATTRIBUTES = {"EmoAct": "arousal", "EmoVal": "valence", "EmoDom": "dominance"}
+TRANSCRIPT_MODES = ("auto", "reference", "none")
+
+
+def read_msp_podcast(
+    path: str | os.PathLike | None = None,
+    *,
+    challenge: str = "odyssey2024",
+    transcripts: str | os.PathLike | bool = "auto",
+    test3_list: str | os.PathLike | None = None,
+    check_audio: bool = True,
+) -> Corpus:
+    """Read MSP-Podcast (Odyssey 2024 layout) at ``path`` for the registered ``challenge``.
+
+    ``transcripts``: ``"auto"`` reads ``Transcripts/<stem>.txt`` when that folder exists,
+    ``"reference"`` requires it, ``"none"`` skips it; any other string is a folder of
+    ``<stem>.txt`` files. ``test3_list`` is a text file of FileNames (one per line) added as
+    unlabelled rows of the challenge's submission split (Test3). ``check_audio`` reads every
+    audio header (for durations and to catch missing or corrupt files before training).
+    """
+    spec = challenge_for(challenge, LAYOUT)
+    root = corpus_root(path, "MSP-Podcast", "the folder that holds Labels/ and Audios/")
+    labels_path = root / "Labels" / "labels_consensus.csv"
+    if not labels_path.is_file():
+        raise HarnessError(
+            "labels file not found",
+            file=labels_path,
+            fix="pass corpus_path=<the MSP-Podcast folder that contains Labels/labels_consensus.csv>",
+        )
+    table = read_table(labels_path, MSP_COLUMNS, what="labels file")
+    frame = _labelled_frame(table, spec)
+    rows = [(labels_path, line) for line in table.lines]
+    if test3_list is not None:
+        known = dict(zip(frame["id"], zip(frame["split"], table.lines)))
+        list_path, extra = _test3_rows(test3_list, root, known, spec.submission_split)
+        rows += [(list_path, line) for line in extra.pop("_row")]
+        frame = pd.concat([frame, extra], ignore_index=True)
+    frame["path"] = [str(root / "Audios" / name) for name in frame["id"]]
+    frame["duration"] = np.nan
+    if check_audio:
+        frame["duration"] = _msp_audio(root, frame, rows)
+    info = _msp_transcripts(root, frame, rows, transcripts)
+    manifest = make_manifest(frame, str(labels_path))
+    info.update(counts(manifest), labels_file=str(labels_path))
+    warn_texts(info, str(root))
+    return Corpus(manifest, "msp-podcast", LAYOUT, spec.name, root, info)
+
+
+def _labelled_frame(table: Table, challenge) -> pd.DataFrame:
+    """The labels file as Manifest columns; hidden splits may leave class and attributes empty."""
+    ids = check_ids(table, "FileName")
+    splits = _msp_splits(table, challenge.splits)
+    labelled = [s not in challenge.hidden_splits for s in splits]
+    labels = na_cells(table.column("EmoClass"))
+    i = first_index(lab is None and req for lab, req in zip(labels, labelled))
+    if i is not None:
+        raise HarnessError(
+            f"EmoClass is empty in split {splits[i]}",
+            file=table.path,
+            row=table.lines[i],
+            fix="give the class code (X for no agreement), or remove the row",
+        )
+    check_codes(table, "EmoClass", labels, challenge.known_labels())
+    scale = challenge.attribute_range or (1.0, 7.0)
+    return pd.DataFrame(
+        {
+            "id": ids,
+            "label": labels,
+            **{
+                name: numbers(table, column, labelled, scale)
+                for column, name in MSP_ATTRIBUTES.items()
+            },
+            "speaker": na_cells(table.column("SpkrID")),
+            "gender": na_cells(table.column("Gender")),
+            "split": splits,
+        }
+    )
+
+
+def _msp_splits(table: Table, names: Sequence[str]) -> list[str]:
+    canonical = {s.lower(): s for s in names}
+    result = []
+    for value, line in zip(table.column("Split_Set"), table.lines):
+        if value.lower() not in canonical:
+            raise HarnessError(
+                f"unknown split {value!r}" if value else "empty Split_Set",
+                file=table.path,
+                row=line,
+                fix=f"use one of {', '.join(names)}",
+            )
+        result.append(canonical[value.lower()])
+    return result
+
+
+def _test3_rows(
+    list_path: str | os.PathLike, root: Path, known: dict[str, tuple[str, int]], split: str
+) -> tuple[Path, pd.DataFrame]:
+    """Unlabelled ``split`` rows from a list of FileNames (a relative path may be under the corpus)."""
+    path = Path(list_path).expanduser()
+    if not path.is_file() and (root / path).is_file():
+        path = root / path
+    names, lines = [], []
+    seen: dict[str, int] = {}
+    for line, raw in enumerate(read_utf8(path, f"{split} list").splitlines(), start=1):
+        name = raw.strip().split(",")[0].strip()
+        if not name or (line == 1 and name == "FileName"):
+            continue
+        if name in seen:
+            raise HarnessError(
+                f"duplicate FileName {name!r} (first at row {seen[name]})",
+                file=path,
+                row=line,
+                fix=f"list every {split} file once",
+            )
+        seen[name] = line
+        if name in known:
+            other, labels_line = known[name]
+            if other != split:
+                raise HarnessError(
+                    f"{name} is already in the labels file as {other} (row {labels_line})",
+                    file=path,
+                    row=line,
+                    fix=f"a {split} file cannot also be in another split",
+                )
+            continue
+        names.append(name)
+        lines.append(line)
+    return path, pd.DataFrame({"id": names, "split": split, "_row": lines})
+
+
+def _msp_audio(root: Path, frame: pd.DataFrame, rows: Sequence[tuple[Path, int]]) -> np.ndarray:
+    audio_dir = root / "Audios"
+    present = list_dir(audio_dir)
+    missing = [i for i, name in enumerate(frame["id"]) if name not in present]
+    if missing:
+        i = missing[0]
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise HarnessError(
+            f"audio file {audio_dir / frame['id'].iloc[i]} not found{more}",
+            file=rows[i][0],
+            row=rows[i][1],
+            fix=f"put the audio in {audio_dir}, or pass check_audio=false for text-only use",
+        )
+    return audio_durations(list(frame["path"]), rows)
+
+
+def _msp_transcripts(
+    root: Path,
+    frame: pd.DataFrame,
+    rows: Sequence[tuple[Path, int]],
+    mode: str | os.PathLike | bool,
+) -> dict:
+    folder = _transcript_folder(root, mode)
+    frame["text"] = pd.NA
+    frame["text_source"] = pd.NA
+    if folder is None:
+        return {"transcripts": "none"}
+    present = list_dir(folder)
+    texts: list[str | None] = []
+    missing = empty = 0
+    for name, (source, row) in zip(frame["id"], rows):
+        file = f"{Path(name).stem}.txt"
+        if file not in present:
+            missing += 1
+            texts.append(None)
+            continue
+        text = read_transcript(folder / file, row, source)
+        empty += text is None
+        texts.append(text)
+    frame["text"] = pd.array(texts, dtype="string")
+    frame["text_source"] = pd.array(
+        ["reference" if t is not None else None for t in texts], dtype="string"
+    )
+    return {
+        "transcripts": str(folder),
+        "missing_transcripts": missing,
+        "empty_transcripts": empty,
+    }
+
+
+def _transcript_folder(root: Path, mode: str | os.PathLike | bool) -> Path | None:
+    if mode is False or str(mode).lower() in ("none", "false", "no"):
+        return None
+    default = root / "Transcripts"
+    if mode is True or str(mode).lower() in ("reference", "true", "yes"):
+        if not default.is_dir():
+            raise HarnessError(
+                "transcript folder not found",
+                file=default,
+                fix="put <stem>.txt transcripts there, or pass transcripts=none (or auto)",
+            )
+        return default
+    if mode == "auto":
+        return default if default.is_dir() else None
+    folder = Path(mode).expanduser()
+    if not folder.is_dir():
+        raise HarnessError(
+            "transcript folder not found",
+            file=folder,
+            fix=f"pass transcripts=<a folder of <stem>.txt files> or one of {', '.join(TRANSCRIPT_MODES)}",
+        )
+    return folder
