@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.errors import HarnessError
 from harness.io import atomic_dir, write_json
 
 FINGERPRINT_COLUMNS = ("id", "path", "text", "split", "label", "arousal", "valence", "dominance")
@@ -133,7 +134,13 @@ class Cache:
                 known = dict(zip(data["ids"].tolist(), data["values"]))
         missing = [i for i in ids if i not in known]
         if missing:
-            values = np.asarray(compute(missing))
+            from harness.interrupts import deferred_interrupts
+
+            # A Ctrl-C during compute, even one a native library swallowed, raises here, so rows
+            # computed while interrupted are never stored.
+            with deferred_interrupts():
+                values = np.asarray(compute(missing))
+            _check_rows(namespace, missing, values)
             known.update(zip(missing, values))
             all_ids = sorted(known)
             from harness.io import atomic_path
@@ -146,6 +153,20 @@ class Cache:
                         values=np.stack([known[i] for i in all_ids]),
                     )
         return np.stack([known[i] for i in ids])
+
+
+def _check_rows(namespace: str, ids: list[str], values: np.ndarray) -> None:
+    """One row per id, all finite: a NaN row is a failed extraction, never a feature."""
+    if len(values) != len(ids):
+        raise RuntimeError(f"{namespace} features: computed {len(values)} rows for {len(ids)} ids")
+    if values.dtype.kind in "fc" and values.size:
+        bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        if bad.any():
+            raise HarnessError(
+                f"{namespace} features: {int(bad.sum())} of {len(ids)} rows are NaN or infinite "
+                f"(first: {ids[int(np.argmax(bad))]}); nothing was cached",
+                fix="check that input's audio (re-export it or remove it from the corpus)",
+            )
 
 
 def _read_predictions(path: Path) -> pd.DataFrame:

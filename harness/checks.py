@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import tempfile
 from numbers import Real
 from pathlib import Path
 from typing import Any
@@ -67,18 +66,23 @@ def check_target_prior(value: Any, n_classes: int | None = None) -> None:
 
 
 def writable_dir(path: str | os.PathLike, key: str) -> None:
-    """Create ``path`` if needed and prove a file can be written there."""
-    directory = Path(path).expanduser()
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
-            pass
-    except OSError as error:
+    """Prove a directory can be created (or written) at ``path`` without creating it: the
+    nearest existing ancestor must be a writable directory."""
+    directory = Path(path).expanduser().absolute()
+    probe = directory
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    problem = None
+    if not probe.is_dir():
+        problem = f"{probe} is a file, not a directory"
+    elif not os.access(probe, os.W_OK | os.X_OK):
+        problem = f"{probe} is read-only"
+    if problem:
         raise HarnessError(
-            f"{key} is not writable ({error.strerror or error})",
+            f"{key} is not writable ({problem})",
             file=directory,
             fix=f"pass {key}=DIR with a directory you can write to",
-        ) from None
+        )
 
 
 def _is_number(value: Any) -> bool:

@@ -36,7 +36,7 @@ def _friendly(function: Callable) -> Callable:
             return function(*args, **kwargs)
         except HarnessError as error:
             _console(stderr=True).print(
-                f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True
+                f"[bold red]error:[/] {_escape(str(error))}", highlight=False, soft_wrap=True
             )
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
@@ -47,6 +47,14 @@ def _friendly(function: Callable) -> Callable:
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def _escape(text: str) -> str:
+    """User text (paths, fixes like ``pip install 'ser-harness[asr]'``) must not be read as rich
+    markup, which would silently delete anything in square brackets."""
+    from rich.markup import escape
+
+    return escape(str(text))
 
 
 def _console(stderr: bool = False):
@@ -146,35 +154,48 @@ def run(ctx: typer.Context, verbose: bool = typer.Option(False, "--verbose", "-v
 
 
 def _print_run_summary(path) -> None:
+    """Primary and Dev_bal scores; a run whose primary split is unlabelled (MSP-Podcast Test3)
+    shows its best labelled split instead, marked as such, beside the submission it wrote."""
     import json
 
     from rich.table import Table
 
     metrics = json.loads((path / "metrics.json").read_text())
     table = Table(
-        title=f"{metrics['system']} on {metrics['corpus']['name']} ({metrics['corpus']['challenge']})"
+        title=_escape(
+            f"{metrics['system']} on {metrics['corpus']['name']} ({metrics['corpus']['challenge']})"
+        )
     )
     for column in ("task", "split", "variant", "metric", "value", "95% CI"):
         table.add_column(column)
     for task, spec in metrics["primary"].items():
-        for result in metrics["results"]:
-            if result["task"] != task or result["split"] not in (spec["split"], "Dev_bal"):
+        rows = [r for r in metrics["results"] if r["task"] == task]
+        shown = {spec["split"], "Dev_bal"}
+        if not any(r["split"] == spec["split"] for r in rows):
+            labelled = [r["split"] for r in rows if r["split"] not in ("Dev_bal",)]
+            if labelled:
+                shown.add(labelled[-1])
+        for result in rows:
+            if result["split"] not in shown:
                 continue
             value = result["metrics"][spec["metric"]]
             ci = result.get("ci", {}).get(spec["metric"])
+            split = result["split"]
+            if split != spec["split"] and split != "Dev_bal":
+                split += f" ({spec['split']} unlabelled)"
             table.add_row(
                 task,
-                result["split"],
-                result["variant"],
+                _escape(split),
+                _escape(result["variant"]),
                 spec["metric"],
                 f"{value:.4f}",
                 f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "",
             )
     console = _console()
     console.print(table)
-    console.print(f"run directory: {path}")
+    console.print(f"run directory: {_escape(path)}", highlight=False)
     for task, submission in metrics.get("submissions", {}).items():
-        console.print(f"submission ({task}): {path / submission}")
+        console.print(f"submission ({task}): {_escape(path / submission)}", highlight=False)
 
 
 @app.command(name="ls")
@@ -225,6 +246,21 @@ def demo(ctx: typer.Context) -> None:
     _console().print(f"demo corpus {corpus.name} at {corpus.root}: {counts}")
 
 
+VALIDATE_KEYS = {"challenge", "task", "ids", "corpus", "corpus_path", "split", "lang", "n", "seed"}
+SCORE_KEYS = VALIDATE_KEYS | {"labels", "bootstrap", "cache_dir"}
+
+
+def _check_keys(options: dict[str, Any], known: set[str], command: str) -> None:
+    from harness.errors import HarnessError
+
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise HarnessError(
+            f"harness {command} has no option {', '.join(map(repr, unknown))}",
+            fix="valid options: " + ", ".join(f"{k}=..." for k in sorted(known)),
+        )
+
+
 @app.command(context_settings=EXTRA)
 @_friendly
 def validate(ctx: typer.Context, file: str = typer.Argument(..., help="submission CSV")) -> None:
@@ -232,6 +268,7 @@ def validate(ctx: typer.Context, file: str = typer.Argument(..., help="submissio
     from harness import registry
 
     options = _overrides(ctx)
+    _check_keys(options, VALIDATE_KEYS, "validate")
     challenge = registry.get("challenges", options.get("challenge", "odyssey2024"))
     task = options.get("task", "categorical")
     expected = _expected_ids(options, challenge)
@@ -239,13 +276,25 @@ def validate(ctx: typer.Context, file: str = typer.Argument(..., help="submissio
     console = _console()
     if problems:
         for problem in problems:
-            console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
+            console.print(f"[red]✗[/] {_escape(problem)}", highlight=False, soft_wrap=True)
         console.print(
-            f"[bold red]{len(problems)} problem(s)[/]: {file} is NOT a valid {challenge.name} {task} submission"
+            f"[bold red]{len(problems)} problem(s)[/]: {_escape(file)} is NOT a valid "
+            f"{challenge.name} {task} submission",
+            highlight=False,
         )
         raise typer.Exit(1)
-    checked = f" against {len(expected)} expected ids" if expected is not None else ""
-    console.print(f"[green]✓[/] {file} is a valid {challenge.name} {task} submission{checked}")
+    if expected is None:
+        console.print(
+            f"[green]✓[/] {_escape(file)} is a well-formed {challenge.name} {task} submission; "
+            "completeness was NOT checked (pass ids=FILE or corpus=NAME to check every id is there)",
+            highlight=False,
+        )
+        return
+    console.print(
+        f"[green]✓[/] {_escape(file)} is a valid {challenge.name} {task} submission "
+        f"against {len(expected)} expected ids",
+        highlight=False,
+    )
 
 
 def _expected_ids(options: dict[str, Any], challenge) -> list[str] | None:
@@ -303,6 +352,7 @@ def score(
     from harness.evaluate import score_split
 
     options = _overrides(ctx)
+    _check_keys(options, SCORE_KEYS, "score")
     challenge = registry.get("challenges", options.get("challenge", "odyssey2024"))
     task = options.get("task", "categorical")
     predictions = _read_scorable(file, challenge, task)
@@ -312,9 +362,24 @@ def score(
             columns={
                 challenge.id_column: "id",
                 challenge.label_column: "label",
+                "Split_Set": "split",
                 **{v: k for k, v in challenge.attribute_columns.items()},
             }
         )
+        if options.get("split"):
+            if "split" not in reference:
+                raise HarnessError(
+                    f"split={options['split']} given but the labels file has no split column",
+                    file=str(options["labels"]),
+                    fix="drop split= or pass a labels file with a Split_Set (or split) column",
+                )
+            reference = reference[reference["split"] == str(options["split"])]
+            if reference.empty:
+                raise HarnessError(
+                    f"no labelled row of split {options['split']!r}",
+                    file=str(options["labels"]),
+                    fix="pass split= with a split name that the labels file holds",
+                )
         for column in ("arousal", "valence", "dominance"):
             if column in reference:
                 reference[column] = pd.to_numeric(reference[column])
@@ -353,9 +418,16 @@ def score(
             console.print(f"{key} = {value:.4f}")
 
 
+def _header(file: str) -> list[str] | None:
+    try:
+        with open(file, encoding="utf-8") as handle:
+            return handle.readline().strip().lstrip("\ufeff").split(",")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def _read_scorable(file: str, challenge, task: str):
     """Predictions (posteriors or attributes) from a predictions CSV or a submission file."""
-    import numpy as np
     import pandas as pd
 
     from harness.errors import HarnessError
@@ -369,6 +441,12 @@ def _read_scorable(file: str, challenge, task: str):
             )
             return onehot.astype(float)
         return submission
+    header = _header(file)
+    if header == challenge.submission_columns(task):
+        raise HarnessError(
+            problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+            fix=f"`harness validate {file} challenge={challenge.name} task={task}` lists them all",
+        )
     try:
         frame = pd.read_csv(file, dtype={"id": str}).set_index("id")
     except (FileNotFoundError, ValueError, KeyError):
@@ -384,9 +462,9 @@ def _read_scorable(file: str, challenge, task: str):
             file=file,
             fix=f"predictions need id,{','.join(expected)}",
         )
-    if frame.isna().to_numpy().any():
-        row = int(np.flatnonzero(frame.isna().to_numpy().any(axis=1))[0]) + 2
-        raise HarnessError("NaN prediction", file=file, row=row, fix="predict every utterance")
+    from harness.data.predictions import check_file
+
+    check_file(frame, task, challenge.classes, challenge.attribute_range, file)
     return frame
 
 
@@ -397,20 +475,34 @@ def leaderboard(ctx: typer.Context) -> None:
     from pathlib import Path
 
     import leaderboards
+    from harness.checks import writable_dir
+    from harness.errors import HarnessError
     from harness.io import write_text
 
     options = _overrides(ctx)
+    _check_keys(options, {"runs", "format", "out", "all"}, "leaderboard")
+    fmt = options.get("format", "rich")
+    if fmt not in ("rich", "markdown", "md", "csv"):
+        raise HarnessError(
+            f"format={fmt!r} is not a table format",
+            fix="pass format=rich, format=markdown or format=csv",
+        )
+    if options.get("out"):
+        writable_dir(Path(str(options["out"])).parent, "out")
+        if Path(str(options["out"])).is_dir():
+            raise HarnessError(
+                "out= is a directory",
+                file=options["out"],
+                fix="pass out=FILE, e.g. out=leaderboard.md",
+            )
     runs_dir = Path(str(options.get("runs", "runs")))
     if not runs_dir.is_dir():
-        from harness.errors import HarnessError
-
         raise HarnessError(
             "no runs directory",
             file=runs_dir,
             fix="run `harness run system=...` first or pass runs=DIR",
         )
     table = leaderboards.collect_runs(runs_dir, latest_only=not options.get("all", False))
-    fmt = options.get("format", "rich")
     if fmt == "rich":
         _console().print(leaderboards.render_rich(table))
         return

@@ -178,7 +178,11 @@ def member_config(config: dict[str, Any], member: MemberSpec) -> dict[str, Any]:
         "profile": profile or "auto",
     }
     member_params = config.get("member_params") or {}
-    for key, value in {**params, **member_params.get(name, {}), **member_params.get(label, {})}.items():
+    for key, value in {
+        **params,
+        **member_params.get(name, {}),
+        **member_params.get(label, {}),
+    }.items():
         overrides[f"params.{key}"] = value
     resolved = resolve(overrides)
     for key in RUN_KEYS:

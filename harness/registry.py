@@ -28,8 +28,12 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "fusion_interp": "systems.fusion:FusionInterp",
         "fusion_lr": "systems.fusion:FusionLR",
         "audio_w2vbert": "systems.audio_w2vbert:AudioW2VBert",
+        "audio_sonar": "systems.audio_sonar:AudioSonar",
         "text_llm": "systems.text_llm:TextLLM",
         "text_roberta": "systems.text_llm:TextRoberta",
+        "audio_embed": "systems.audio_embed:AudioEmbed",
+        "text_embed": "systems.text_embed:TextEmbed",
+        "multimodal_attnpool": "systems.multimodal_attnpool:MultimodalAttnPool",
     },
     "challenges": {
         "odyssey2024": "harness.challenges.odyssey2024:CHALLENGE",

@@ -117,6 +117,7 @@ def run(config: dict[str, Any], *, progress=None, argv: list[str] | None = None)
                 "corpus": {
                     "name": corpus.name,
                     "kind": corpus.kind,
+                    "official": corpus.official,
                     "challenge": challenge.name,
                     "info": corpus.info,
                 },

@@ -22,6 +22,7 @@ COLUMNS: tuple[str, ...] = (
     "system",
     "corpus",
     "corpus_kind",
+    "official",
     "challenge",
     "task",
     "split",
@@ -42,6 +43,7 @@ COLUMNS: tuple[str, ...] = (
     "run",
     "created",
     "path",
+    "submission",
 )
 """``value`` is the primary metric (``metric``) of the primary split and variant; ``raw_value``
 is the same metric for the ``raw`` variant, so the gain of prior correction stays visible."""
@@ -132,6 +134,9 @@ def read_run(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
         "system": str(data.get("system") or _system_from_name(run_dir.name)),
         "corpus": _str_or_none(corpus.get("name")),
         "corpus_kind": _str_or_none(corpus.get("kind")),
+        # True: the challenge's real corpus; False: same layout, another corpus; None (runs
+        # written before corpora were identified): the corpus kind decides.
+        "official": corpus.get("official"),
         "challenge": _str_or_none(corpus.get("challenge") or data.get("challenge")),
         "members": ",".join(str(m) for m in members) if isinstance(members, list) else None,
         "seed": data.get("seed"),
@@ -144,7 +149,15 @@ def read_run(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     for task in tasks:
         task_results = [r for r in results if r.get("task") == task]
         spec = primary.get(task) if isinstance(primary, Mapping) else None
-        rows.append({**base, **_task_row(task, task_results, spec, path)})
+        submissions = data.get("submissions") or {}
+        submission = submissions.get(task) if isinstance(submissions, Mapping) else None
+        rows.append(
+            {
+                **base,
+                **_task_row(task, task_results, spec, path),
+                "submission": str(run_dir / submission) if submission else None,
+            }
+        )
     return rows
 
 
@@ -152,6 +165,11 @@ def _task_row(task: str, results: list[dict[str, Any]], spec: Any, path: Path) -
     spec = spec if isinstance(spec, Mapping) else {}
     metric = str(spec.get("metric") or DEFAULT_METRIC.get(task, "macro_f1"))
     chosen = _pick(results, spec.get("split"), spec.get("variant"))
+    fallback = chosen is None and spec.get("split") is not None
+    if fallback:
+        # The ranked split is unlabelled (MSP-Podcast ships Test3 without labels): show the run
+        # on its best labelled split instead, marked as such, rather than dropping it.
+        chosen = _best_labelled(results, spec.get("variant"))
     if chosen is None:
         raise RunFormatError(
             f"{path}: primary result {task}/{spec.get('split')}/{spec.get('variant')} not found"
@@ -161,9 +179,12 @@ def _task_row(task: str, results: list[dict[str, Any]], spec: Any, path: Path) -
     ci = (chosen.get("ci") or {}).get(metric)
     low, high = (ci[0], ci[1]) if isinstance(ci, list | tuple) and len(ci) == 2 else (None, None)
     raw = _pick(results, split, "raw")
+    shown_split = _str_or_none(split)
+    if fallback and shown_split:
+        shown_split = f"{shown_split} ({spec.get('split')} unlabelled)"
     row = {
         "task": task,
-        "split": _str_or_none(split),
+        "split": shown_split,
         "variant": _str_or_none(chosen.get("variant")),
         "metric": metric,
         "value": _number(metrics.get(metric)),
@@ -175,6 +196,19 @@ def _task_row(task: str, results: list[dict[str, Any]], spec: Any, path: Path) -
     for name in (*SECONDARY["categorical"], *SECONDARY["attributes"]):
         row[name] = _number(metrics.get(name)) if name in SECONDARY.get(task, ()) else math.nan
     return row
+
+
+def _best_labelled(results: list[dict[str, Any]], variant: Any) -> dict[str, Any] | None:
+    """An evaluation split if any was scored (the last, as the challenge lists them), else
+    Development, else Dev_bal."""
+    splits = list(dict.fromkeys(r.get("split") for r in results))
+    tuning = [s for s in ("Development", "Dev_bal") if s in splits]
+    evaluation = [s for s in splits if s not in ("Development", "Dev_bal")]
+    for split in [*evaluation[::-1], *tuning]:
+        chosen = _pick(results, split, variant)
+        if chosen is not None:
+            return chosen
+    return None
 
 
 def _pick(results: list[dict[str, Any]], split: Any, variant: Any) -> dict[str, Any] | None:

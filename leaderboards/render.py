@@ -104,7 +104,10 @@ def leaderboard_frame(
     for key, group in runs.groupby(keys, dropna=False, sort=False):
         corpus, kind, challenge, task = (None if _missing(k) else k for k in key)
         board = group.assign(published=False, source=None, url=None)
-        if with_reference and reference is not None and kind in tuple(corpora.get(challenge, ())):
+        declared = group["official"].dropna() if "official" in group else group.iloc[:0, 0]
+        official = bool(declared.astype(bool).all()) if len(declared) else True
+        comparable = kind in tuple(corpora.get(challenge, ())) and official
+        if with_reference and reference is not None and comparable:
             published = _published_rows(reference, challenge, task, set(group["metric"]))
             if len(published):
                 published = published.assign(corpus=corpus, corpus_kind=kind)

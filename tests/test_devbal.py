@@ -62,7 +62,7 @@ def test_missing_class_counts_as_short(caplog):
 
 
 def test_bad_n_is_a_harness_error():
-    with pytest.raises(HarnessError, match="dev_bal_n"):
+    with pytest.raises(HarnessError, match="devbal_n"):
         build_dev_bal(_dev({"A": 3}), CLASSES, n=0)
 
 

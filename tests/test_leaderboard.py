@@ -32,8 +32,24 @@ from leaderboards.collect import COLUMNS, RunFormatError
 from leaderboards.render import format_with_ci
 
 DEMO = {"name": "demo-en-n1000-s0", "kind": "demo", "challenge": "odyssey2024"}
-MSP = {"name": "msp-podcast-1.11", "kind": "msp_podcast", "challenge": "odyssey2024"}
-MEA = {"name": "meacorpus-2023", "kind": "meacorpus", "challenge": "emospeech2024"}
+MSP = {
+    "name": "msp-podcast-1.11",
+    "kind": "msp_podcast",
+    "challenge": "odyssey2024",
+    "official": True,
+}
+MEA = {
+    "name": "meacorpus-2023",
+    "kind": "meacorpus",
+    "challenge": "emospeech2024",
+    "official": True,
+}
+MSP_LAYOUT = {
+    "name": "msp-layout-mine",
+    "kind": "msp_podcast",
+    "challenge": "odyssey2024",
+    "official": False,
+}
 DEMO_ES = {"name": "demo-es-n1000-s0", "kind": "demo", "challenge": "emospeech2024"}
 PRIMARY = {
     "categorical": {"split": "Test3", "variant": "prior", "metric": "macro_f1"},
@@ -232,10 +248,30 @@ def test_broken_metrics_warn_or_raise(tmp_path: Path) -> None:
     with pytest.raises(RunFormatError, match=r"20261122-010000-bad.metrics\.json"):
         collect_runs(root, on_error="raise")
     (bad / "metrics.json").unlink()
-    missing_primary = {"categorical": {"split": "Test9", "variant": "prior", "metric": "macro_f1"}}
-    make_run(root, "20261122-020000", "x", categorical(0.4, 0.3), primary=missing_primary)
-    with pytest.raises(RunFormatError, match="categorical/Test9/prior not found"):
+    missing_variant = {
+        "categorical": {"split": "Test9", "variant": "calibrated", "metric": "macro_f1"}
+    }
+    make_run(root, "20261122-020000", "x", categorical(0.4, 0.3), primary=missing_variant)
+    with pytest.raises(RunFormatError, match="categorical/Test9/calibrated not found"):
         collect_runs(root, on_error="raise")
+
+
+def test_a_run_whose_ranked_split_is_unlabelled_is_shown_on_its_best_labelled_split(tmp_path):
+    """MSP-Podcast ships Test3 without labels: the run must not vanish from the leaderboard."""
+    root = tmp_path / "runs"
+    results = categorical(0.41, 0.33, split="Development") + categorical(0.37, 0.30, split="Test1")
+    primary = {"categorical": {"split": "Test3", "variant": "prior", "metric": "macro_f1"}}
+    run = make_run(root, "20261122-030000", "svm", results, primary=primary)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["submissions"] = {"categorical": "submissions/odyssey2024_categorical_Test3.csv"}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    frame = collect_runs(root)
+    assert len(frame) == 1
+    row = frame.iloc[0]
+    assert row["split"] == "Test1 (Test3 unlabelled)"
+    assert (row["value"], row["raw_value"]) == (0.37, 0.30)
+    assert row["submission"].endswith("submissions/odyssey2024_categorical_Test3.csv")
+    assert "Test3 unlabelled" in render_markdown(frame)
 
 
 def test_empty_and_missing_runs_dir(tmp_path: Path) -> None:
@@ -594,3 +630,19 @@ def test_leaderboards_import_neither_torch_nor_harness() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_folder_in_the_msp_layout_is_not_ranked_beside_the_published_results(tmp_path):
+    """A 12-utterance folder in the MSP-Podcast layout once ranked first above the baseline."""
+    root = tmp_path / "runs"
+    make_run(root, "20261122-040000", "svm", categorical(0.9, 0.9), corpus=MSP_LAYOUT)
+    board = leaderboard_frame(collect_runs(root))
+    assert not board["published"].any()
+    assert set(board["corpus"]) == {"msp-layout-mine"}
+    make_run(root, "20261122-050000", "svm", categorical(0.3, 0.3), corpus=MSP)
+    board = leaderboard_frame(collect_runs(root))
+    real = board[board["corpus"] == "msp-podcast-1.11"]
+    assert (
+        real["published"].any()
+        and not board[board["corpus"] == "msp-layout-mine"]["published"].any()
+    )

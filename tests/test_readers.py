@@ -62,7 +62,9 @@ def test_msp_podcast_reads_a_valid_corpus(tmp_path):
     corpus = read_msp_podcast(make_msp(tmp_path))
     m = corpus.manifest
     assert list(m.columns[: len(COLUMNS)]) == list(COLUMNS)
-    assert corpus.name == "msp-podcast" and corpus.kind == "msp_podcast"
+    # A five-row folder in the layout is not the released corpus: named by its folder.
+    assert corpus.name == f"msp-layout-{tmp_path.name}" and corpus.kind == "msp_podcast"
+    assert not corpus.official
     assert corpus.challenge == "odyssey2024"
     assert list(m["id"]) == [r.split(",")[0] for r in ROWS]
     assert list(m["label"]) == ["A", "N", "X", "H", "S"]
@@ -373,3 +375,21 @@ def test_meacorpus_parses_the_public_csv(tmp_path):
     (tmp_path / "MEACorpus2023.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     message = _error(lambda: read_meacorpus(tmp_path))
     assert "MEACorpus2023.csv" in message and "row 4" in message and "'holdout'" in message
+
+
+def test_the_msp_podcast_release_is_identified_by_its_shape(tmp_path):
+    import pandas as pd
+
+    from harness.data.readers.msp_podcast import identify_release
+
+    sizes = {"Train": 60_000, "Development": 12_000, "Test1": 11_000, "Test2": 5_000}
+    ids, splits = [], []
+    for split, n in sizes.items():
+        ids += [f"MSP-PODCAST_{len(ids) // 100 + i // 100:04d}_{i % 100:04d}.wav" for i in range(n)]
+        splits += [split] * n
+    manifest = pd.DataFrame({"id": ids, "split": splits})
+    assert identify_release(manifest, tmp_path / "MSP-Podcast") == ("msp-podcast", True)
+    small = manifest.groupby("split").head(3)
+    assert identify_release(small, tmp_path / "MSP-Podcast") == ("msp-layout-MSP-Podcast", False)
+    renamed = manifest.assign(id=[f"utt{i}.wav" for i in range(len(manifest))])
+    assert identify_release(renamed, tmp_path / "x")[1] is False

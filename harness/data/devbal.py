@@ -29,7 +29,7 @@ def build_dev_bal(
     The classes that fell short are in ``result.attrs["dev_bal_short"]`` (class -> count).
     """
     if n < 1:
-        raise HarnessError(f"Dev_bal size n={n} must be positive", fix="use e.g. dev_bal_n=300")
+        raise HarnessError(f"Dev_bal size n={n} must be positive", fix="use e.g. devbal_n=300")
     for column in ("id", "label"):
         if column not in dev.columns:
             raise HarnessError(f"Development has no '{column}' column", fix="pass a Manifest")

@@ -60,6 +60,14 @@ def check(
             fix="the system must predict a finite value for every utterance",
         )
     if task == "categorical":
+        negative = (values < 0).any(axis=1)
+        if negative.any():
+            raise HarnessError(
+                "negative posterior",
+                file=source,
+                row=str(predictions.index[np.flatnonzero(negative)[0]]),
+                fix="return probabilities in [0, 1]",
+            )
         sums = values.sum(axis=1)
         off = np.abs(sums - 1) > 1e-6
         if off.any():
@@ -69,6 +77,58 @@ def check(
                 row=str(predictions.index[np.flatnonzero(off)[0]]),
                 fix="normalise the posteriors",
             )
+
+
+def check_file(
+    frame: pd.DataFrame,
+    task: str,
+    classes: Sequence[str],
+    attribute_range: tuple[float, float] | None,
+    file: str,
+    tolerance: float = 1e-4,
+) -> None:
+    """Check a predictions CSV read from ``file`` (rows numbered as lines of the file).
+
+    Stricter than a system's output check on what a hand-made file gets wrong: negative or
+    all-zero posteriors, rows that do not sum to 1 (CSV rounding allowed), infinite values, and
+    attributes off the challenge's scale, which would otherwise be scored without a word.
+    """
+    values = frame.to_numpy(dtype=np.float64)
+
+    def fail(mask: np.ndarray, what: str, fix: str) -> None:
+        if mask.any():
+            index = int(np.flatnonzero(mask)[0])
+            raise HarnessError(
+                f"{what} for id {frame.index[index]!r}", file=file, row=index + 2, fix=fix
+            )
+
+    fail(
+        ~np.isfinite(values).all(axis=1),
+        "NaN or infinite prediction",
+        "predict a finite value for every utterance",
+    )
+    if task == "categorical":
+        fail(
+            (values < 0).any(axis=1), "negative posterior", "posteriors are probabilities in [0, 1]"
+        )
+        fail(
+            values.sum(axis=1) == 0,
+            "all-zero posteriors",
+            "every row needs a distribution over the classes",
+        )
+        sums = values.sum(axis=1)
+        fail(
+            np.abs(sums - 1) > tolerance,
+            "posteriors do not sum to 1",
+            "normalise each row (divide by its sum) or pass the submission file instead",
+        )
+    elif attribute_range is not None:
+        low, high = attribute_range
+        fail(
+            ((values < low) | (values > high)).any(axis=1),
+            f"attribute outside the challenge scale [{low:g}, {high:g}]",
+            f"predict on the {low:g}-{high:g} scale (the submission clips to it)",
+        )
 
 
 def hard_labels(predictions: pd.DataFrame) -> pd.Series:

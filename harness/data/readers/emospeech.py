@@ -108,7 +108,8 @@ def read_meacorpus(
 def _check_fraction(dev_fraction: float) -> None:
     if not 0.0 <= dev_fraction < 1.0:
         raise HarnessError(
-            f"dev_fraction={dev_fraction} is outside [0, 1)", fix="use e.g. dev_fraction=0.2"
+            f"dev_fraction={dev_fraction} is outside [0, 1)",
+            fix="use e.g. corpus_options.dev_fraction=0.2",
         )
 
 
@@ -211,7 +212,7 @@ def _meacorpus_csv(path: str | os.PathLike | None, csv_name: str | None) -> Path
         raise HarnessError(
             f"expected one CSV with columns {','.join(MEA_COLUMNS)}; found {found}",
             file=root,
-            fix="pass csv_name=<the MEACorpus CSV file name>",
+            fix="pass corpus_options.csv_name=<the MEACorpus CSV file name>",
         )
     return candidates[0]
 
@@ -294,4 +295,4 @@ def _finish(
     manifest = make_manifest(frame, str(source))
     info.update(counts(manifest), empty_transcripts=empty, missing_transcripts=0)
     warn_texts(info, str(root))
-    return Corpus(manifest, kind, kind, challenge, root, info)
+    return Corpus(manifest, kind, kind, challenge, root, info, official=True)

@@ -9,6 +9,7 @@ the challenge's, taken from the registry, so a new MSP-Podcast challenge reuses 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -94,7 +95,32 @@ def read_msp_podcast(
     manifest = make_manifest(frame, str(labels_path))
     info.update(counts(manifest), labels_file=str(labels_path))
     warn_texts(info, str(root))
-    return Corpus(manifest, "msp-podcast", LAYOUT, spec.name, root, info)
+    name, official = identify_release(manifest, root)
+    info["release"] = name if official else None
+    return Corpus(manifest, name, LAYOUT, spec.name, root, info, official=official)
+
+
+RELEASE_FILE = re.compile(r"^MSP-PODCAST_\d{4}_\d{4}(_\d{4})?\.wav$")
+RELEASE_MIN_SIZES = {"Train": 50_000, "Development": 10_000, "Test1": 10_000}
+"""The released corpus has tens of thousands of utterances per split (MSP-Podcast v1.11: about
+150k labelled turns); a folder in the same layout that is an order of magnitude smaller is a
+subset, a fixture or another corpus, and its scores mean nothing beside the published ones."""
+
+
+def identify_release(manifest: pd.DataFrame, root: Path) -> tuple[str, bool]:
+    """``("msp-podcast", True)`` for the released corpus, else ``("msp-layout-<folder>", False)``.
+
+    The release is recognised by its shape: the Train / Development / Test1 / Test2 splits, each
+    at least the size in :data:`RELEASE_MIN_SIZES`, and every FileName in the release's
+    ``MSP-PODCAST_<podcast>_<segment>.wav`` pattern.
+    """
+    sizes = manifest["split"].value_counts()
+    shaped = all(sizes.get(split, 0) >= n for split, n in RELEASE_MIN_SIZES.items())
+    shaped = shaped and sizes.get("Test2", 0) > 0
+    if shaped and manifest["id"].astype(str).str.match(RELEASE_FILE).all():
+        return "msp-podcast", True
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-") or "corpus"
+    return f"msp-layout-{safe}", False
 
 
 def _labelled_frame(table: Table, challenge) -> pd.DataFrame:
@@ -190,7 +216,7 @@ def _msp_audio(root: Path, frame: pd.DataFrame, rows: Sequence[tuple[Path, int]]
             f"audio file {audio_dir / frame['id'].iloc[i]} not found{more}",
             file=rows[i][0],
             row=rows[i][1],
-            fix=f"put the audio in {audio_dir}, or pass check_audio=false for text-only use",
+            fix=f"put the audio in {audio_dir}, or pass corpus_options.check_audio=false for text-only use",
         )
     return audio_durations(list(frame["path"]), rows)
 
@@ -238,7 +264,7 @@ def _transcript_folder(root: Path, mode: str | os.PathLike | bool) -> Path | Non
             raise HarnessError(
                 "transcript folder not found",
                 file=default,
-                fix="put <stem>.txt transcripts there, or pass transcripts=none (or auto)",
+                fix="put <stem>.txt transcripts there, or pass corpus_options.transcripts=none (or auto)",
             )
         return default
     if mode == "auto":
@@ -248,6 +274,6 @@ def _transcript_folder(root: Path, mode: str | os.PathLike | bool) -> Path | Non
         raise HarnessError(
             "transcript folder not found",
             file=folder,
-            fix=f"pass transcripts=<a folder of <stem>.txt files> or one of {', '.join(TRANSCRIPT_MODES)}",
+            fix=f"pass corpus_options.transcripts=<a folder of <stem>.txt files> or one of {', '.join(TRANSCRIPT_MODES)}",
         )
     return folder

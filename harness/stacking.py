@@ -1,0 +1,110 @@
+"""Out-of-fold member predictions on Train, the training set of a stacked fusion.
+
+Why: a fusion's meta-learner fit on Dev_bal alone overfits a small Dev_bal (its cross-validated
+Dev_bal score falls far below its fit score). The standard remedy, scikit-learn's
+``StackingClassifier``, is k-fold cross-fitting: Train is split into ``folds`` parts, each member
+is refit on all parts but one and predicts the part it did not see, so every Train row gets a
+prediction from a model that never saw it. Those out-of-fold posteriors are as honest as
+predictions on unseen data, and there are as many of them as Train rows, so the meta-learner can
+be trained on them; Dev_bal then only chooses its regularisation strength.
+
+Folds are stratified by label for categorical tasks (rows without a scored label, such as O and
+X, are spread over the folds like a class of their own), plain shuffled folds for attributes;
+both are seeded. Each fold's predictions can be moved to a ``target`` prior from that fold
+model's own training prior, exactly as the harness corrects a member's Dev_bal and test
+predictions, so that the fusion sees Train and Dev_bal inputs on the same footing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from harness.errors import HarnessError
+from harness.system import System
+
+
+def fold_assignment(
+    train: pd.DataFrame, *, task: str, classes: Sequence[str], folds: int, seed: int
+) -> np.ndarray:
+    """Fold number (0 .. folds-1) of every Train row, in row order."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    n = len(train)
+    if folds < 2 or folds > n:
+        raise HarnessError(
+            f"out-of-fold stacking needs 2 <= folds <= Train rows, got folds={folds} for {n} rows",
+            fix="pass stacking_folds=5 (or stacking=devbal)",
+        )
+    assignment = np.full(n, -1, dtype=int)
+    if task == "categorical":
+        strata = train["label"].astype("string").fillna("<none>").to_numpy(dtype=str)
+        strata = np.where(np.isin(strata, list(classes)), strata, "<unscored>")
+        smallest = pd.Series(strata).value_counts().min()
+        if smallest >= folds:
+            splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+            parts = splitter.split(np.zeros(n), strata)
+        else:  # a class rarer than the fold count cannot be stratified: deal it round-robin
+            parts = _dealt(strata, folds, seed)
+    else:
+        parts = KFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(n))
+    for k, (_fit, held_out) in enumerate(parts):
+        assignment[held_out] = k
+    return assignment
+
+
+def _dealt(strata: np.ndarray, folds: int, seed: int):
+    """Stratified folds by dealing each stratum's shuffled rows round-robin over the folds."""
+    rng = np.random.default_rng(seed)
+    assignment = np.empty(len(strata), dtype=int)
+    offset = 0
+    for value in sorted(set(strata)):
+        rows = rng.permutation(np.flatnonzero(strata == value))
+        assignment[rows] = (np.arange(len(rows)) + offset) % folds
+        offset += len(rows)
+    for k in range(folds):
+        yield np.flatnonzero(assignment != k), np.flatnonzero(assignment == k)
+
+
+def out_of_fold_predictions(
+    make_system: Callable[[], System],
+    train: pd.DataFrame,
+    *,
+    task: str,
+    classes: Sequence[str],
+    folds: int,
+    seed: int,
+    dev: pd.DataFrame | None = None,
+    target: Sequence[float] | np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Predictions for every Train row by a model fit on the other folds, indexed by id.
+
+    ``make_system()`` returns a fresh, unfitted system (with its workspace set) for each fold.
+    ``dev`` is what each fold model gets as its Dev_bal (pass the run's Dev_bal, which is disjoint
+    from Train); without it a fold model gets its own training rows, so no held-out label reaches
+    it. With ``target`` (categorical), each fold's posteriors are moved from that fold model's
+    training prior to ``target``.
+    """
+    from harness.prior import class_prior, correct_frame
+
+    classes = tuple(classes)
+    train = train.reset_index(drop=True)
+    if train["id"].duplicated().any():
+        raise HarnessError("out-of-fold stacking needs unique Train ids")
+    assignment = fold_assignment(train, task=task, classes=classes, folds=folds, seed=seed)
+    pieces = []
+    for k in range(folds):
+        fit_rows, held_out = train[assignment != k], train[assignment == k]
+        system = make_system()
+        system.fit(fit_rows, fit_rows if dev is None else dev, task=task, classes=classes)
+        predicted = system.predict(held_out)
+        if task == "categorical" and target is not None:
+            prior = system.training_prior()
+            if prior is None:
+                prior = class_prior(fit_rows["label"], classes)
+            predicted = correct_frame(predicted, np.asarray(prior), np.asarray(target, float))
+        pieces.append(predicted)
+    out = pd.concat(pieces)
+    return out.loc[train["id"].tolist()]

@@ -1,0 +1,271 @@
+"""Bad input gets one line before any corpus is built or model trained, and nothing is left behind."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from harness import registry
+from harness.cli import app
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _one_line_error(result) -> str:
+    text = result.output.strip()
+    assert result.exit_code == 2, text
+    assert "Traceback" not in text
+    assert text.startswith("error:"), text
+    assert len(text.splitlines()) <= 3, text  # one message, possibly soft-wrapped by rich
+    return " ".join(text.split())
+
+
+def _run(tmp_path, *args):
+    cache = tmp_path / "cache"
+    env = {"HARNESS_CACHE": str(cache)}
+    result = runner.invoke(
+        app, ["run", *args, f"output_dir={tmp_path / 'runs'}", "progress=false"], env=env
+    )
+    return result, cache
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["system=text_tfidf", "seed=abc"], "seed="),
+        (["system=text_tfidf", "devbal_n=abc"], "devbal_n="),
+        (["system=text_tfidf", "bootstrap=abc"], "bootstrap="),
+        (["system=text_tfidf", "target_prior=foo"], "target_prior="),
+        (["system=text_tfidf", "target_prior=[1,-2]"], "target_prior="),
+        (["system=text_tfidf", "corpus_options.chek_audio=false"], "corpus_options"),
+        (["system=text_tfidf", "demo.lnag=es"], "demo."),
+        (["system=text_tfidf", "demo.lang=fr"], "demo.lang"),
+        (["system=text_tfidf", "tasks=[categoricl]"], "tasks="),
+        (["system=text_tfidf", "asr=whispr"], "asr="),
+        (["system=fusion_lr", "members=[text_tfidf]"], "two members"),
+        (["system=fusion_lr", "members=[text_tfidf,nope]"], "unknown system"),
+        (
+            ["system=fusion_lr", "members=[text_tfidf,audio_egemaps]", "member_params.txt.C=1"],
+            "member_params",
+        ),
+    ],
+)
+def test_bad_values_fail_in_one_line_before_the_corpus_is_built(tmp_path, args, expected):
+    result, cache = _run(tmp_path, *args)
+    text = _one_line_error(result)
+    assert expected in text
+    assert not (cache / "demo").exists(), "the corpus was built before the check"
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_target_prior_with_the_wrong_number_of_weights_fails_before_training(tmp_path):
+    from harness.checks import check_target_prior
+    from harness.errors import HarnessError
+
+    with pytest.raises(HarnessError, match="8 classes"):
+        check_target_prior([1, 2], n_classes=8)
+    check_target_prior([1] * 8, n_classes=8)
+
+
+def test_unwritable_output_and_cache_dir_are_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result, _ = _run(tmp_path, "system=text_tfidf", f"cache_dir={blocker / 'cache'}")
+    assert "cache_dir is not writable" in _one_line_error(result)
+    result = runner.invoke(app, ["run", "system=text_tfidf", f"output_dir={blocker / 'runs'}"])
+    assert "output_dir is not writable" in _one_line_error(result)
+    table = tmp_path / "runs"
+    table.mkdir()
+    result = runner.invoke(
+        app, ["leaderboard", f"runs={table}", "format=csv", f"out={blocker / 'x.csv'}"]
+    )
+    assert "out" in _one_line_error(result)
+
+
+def test_missing_weights_fail_before_any_directory_exists(tmp_path):
+    result, cache = _run(
+        tmp_path, "system=text_llm", "profile=none", f"backbone={tmp_path / 'no-model'}"
+    )
+    text = _one_line_error(result)
+    assert "backbone=" in text
+    assert not cache.exists() or not any(cache.rglob("*.work"))
+    assert not (cache / "demo").exists()
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_a_fusion_profile_never_reaches_its_members():
+    from harness.config import member_config, resolve
+
+    config = resolve({"system": "fusion_lr", "profile": "light", "corpus": "msp_podcast"})
+    assert config["members"] == ["text_tfidf", "audio_egemaps"]
+    for member in config["members"]:
+        resolved = member_config(config, member)
+        assert resolved["profile"] is None
+        assert resolved["system"] == member
+
+
+def test_messages_keep_their_square_brackets(tmp_path, monkeypatch):
+    from harness.errors import HarnessError
+
+    def fail(config, **kwargs):
+        raise HarnessError(
+            "needs NeMo", fix="pip install 'ser-harness[asr]' and pass tasks=[categorical]"
+        )
+
+    monkeypatch.setattr("harness.runner.run", fail)
+    result = runner.invoke(app, ["run", "system=text_tfidf"])
+    text = _one_line_error(result)
+    assert "'ser-harness[asr]'" in text
+    assert "tasks=[categorical]" in text
+
+
+# -- every `fix:` names a real key ------------------------------------------------------------
+def _fix_strings() -> list[tuple[str, str]]:
+    found = []
+    for package in ("harness", "systems", "leaderboards"):
+        for path in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.keyword) and node.arg == "fix":
+                    parts = [
+                        v.value
+                        for v in ast.walk(node.value)
+                        if isinstance(v, ast.Constant) and isinstance(v.value, str)
+                    ]
+                    found.append((f"{path.relative_to(ROOT)}:{node.lineno}", "".join(parts)))
+    return found
+
+
+def _known_keys() -> set[str]:
+    from harness.checks import reader_options
+    from harness.cli import SCORE_KEYS
+    from harness.config import defaults
+
+    keys = set(defaults())
+    keys |= {f"demo.{k}" for k in ("lang", "n", "seed")}
+    for corpus in registry.names("corpora"):
+        keys |= {f"corpus_options.{k}" for k in reader_options(corpus)}
+    keys |= SCORE_KEYS | {"runs", "format", "out", "all", "model", "splits", "asr_params"}
+    for name in registry.names("systems"):
+        try:
+            keys |= set(registry.get("systems", name).param_names())
+        except ImportError:
+            continue
+    import inspect
+
+    for name in registry.names("asr"):
+        try:
+            keys |= set(inspect.signature(registry.get("asr", name).__init__).parameters) - {"self"}
+        except ImportError:
+            continue
+    return keys
+
+
+def test_every_fix_hint_names_a_real_key():
+    known = _known_keys()
+    bad = []
+    for where, text in _fix_strings():
+        for key in re.findall(r"(?<![\w./:-])([a-z][a-z0-9_]*(?:\.[a-z0-9_<>]+)*)=", text):
+            if key == "key" or key.startswith(("member_params.", "params.", "asr_params.")):
+                continue
+            if key not in known:
+                bad.append(f"{where}: {key}= in {text!r}")
+    assert bad == []
+
+
+# -- validate ---------------------------------------------------------------------------------
+def test_validate_rejects_unknown_options_and_says_when_completeness_is_unchecked(tmp_path):
+    good = tmp_path / "sub.csv"
+    good.write_text("FileName,EmoClass\na.wav,N\nb.wav,A\n")
+    result = runner.invoke(app, ["validate", str(good), "challenge=odyssey2024", "id=ids.txt"])
+    assert "'id'" in _one_line_error(result)
+    result = runner.invoke(app, ["validate", str(good), "challenge=odyssey2024"])
+    assert result.exit_code == 0
+    assert "completeness was NOT checked" in " ".join(result.output.split())
+    ids = tmp_path / "ids.txt"
+    ids.write_text("a.wav\nb.wav\nc.wav\n")
+    result = runner.invoke(app, ["validate", str(good), "challenge=odyssey2024", f"ids={ids}"])
+    assert result.exit_code == 1
+    assert "c.wav" in result.output
+
+
+# -- score ------------------------------------------------------------------------------------
+CLASSES = registry.get("challenges", "odyssey2024").classes
+
+
+def _labels(tmp_path) -> Path:
+    path = tmp_path / "labels.csv"
+    rows = [
+        {
+            "FileName": f"u{i}.wav",
+            "EmoClass": CLASSES[i % 8],
+            "Split_Set": "Test1" if i < 16 else "Test2",
+            "EmoAct": 4.0,
+            "EmoVal": 4.0,
+            "EmoDom": 4.0,
+        }
+        for i in range(32)
+    ]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def _posteriors(tmp_path, values: np.ndarray) -> Path:
+    frame = pd.DataFrame(values, columns=list(CLASSES))
+    frame.insert(0, "id", [f"u{i}.wav" for i in range(len(values))])
+    path = tmp_path / "pred.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda v: v * 2, "do not sum to 1"),
+        (lambda v: np.where(np.arange(8) == 0, -0.5, v + 0.5 / 7), "negative posterior"),
+        (lambda v: np.zeros_like(v), "all-zero"),
+        (lambda v: np.where(np.arange(8) == 0, np.inf, v), "infinite"),
+    ],
+)
+def test_score_rejects_broken_posteriors(tmp_path, mutate, expected):
+    values = np.full((32, 8), 1 / 8)
+    values[5] = mutate(values[5])
+    path = _posteriors(tmp_path, values)
+    result = runner.invoke(app, ["score", str(path), f"labels={_labels(tmp_path)}", "bootstrap=0"])
+    text = _one_line_error(result)
+    assert expected in text and "row 7" in text  # line 7 of the file holds u5
+
+
+def test_score_rejects_attributes_off_the_scale_and_inf(tmp_path):
+    frame = pd.DataFrame(
+        {"id": [f"u{i}.wav" for i in range(32)], "arousal": 4.0, "valence": 4.0, "dominance": 4.0}
+    )
+    frame.loc[3, "valence"] = 40.0
+    path = tmp_path / "attr.csv"
+    frame.to_csv(path, index=False)
+    args = ["score", str(path), "task=attributes", f"labels={_labels(tmp_path)}", "bootstrap=0"]
+    assert "outside the challenge scale" in _one_line_error(runner.invoke(app, args))
+    submission = tmp_path / "sub.csv"
+    submission.write_text("FileName,EmoAct,EmoVal,EmoDom\nu0.wav,inf,4,4\n")
+    args[1] = str(submission)
+    assert "inf" in _one_line_error(runner.invoke(app, args))
+
+
+def test_score_with_a_labels_file_honours_split(tmp_path):
+    values = np.full((32, 8), 0.01)
+    values[np.arange(32), np.arange(32) % 8] = 0.93  # every prediction right
+    values[16:] = np.roll(values[16:], 1, axis=1)  # Test2 all wrong
+    path = _posteriors(tmp_path, values)
+    labels = _labels(tmp_path)
+    one = runner.invoke(app, ["score", str(path), f"labels={labels}", "split=Test1", "bootstrap=0"])
+    two = runner.invoke(app, ["score", str(path), f"labels={labels}", "split=Test2", "bootstrap=0"])
+    assert one.exit_code == 0 and two.exit_code == 0, one.output + two.output
+    assert "macro_f1 = 1.0000" in one.output and "(n=16)" in one.output
+    assert "macro_f1 = 0.0000" in two.output
