@@ -28,6 +28,12 @@ def check_run_config(config: dict[str, Any]) -> None:
     _boolean(config, "progress")
     check_target_prior(config.get("target_prior", "auto"))
     _tasks(config.get("tasks"))
+    track = config.get("track")
+    if track is not None and not isinstance(track, str):
+        raise HarnessError(
+            f"track={track!r} is not a track name",
+            fix="pass track=auto, track=task1 or track=task2",
+        )
     _asr(config.get("asr"))
     _corpus_options(config)
     _demo_options(config)

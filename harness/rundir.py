@@ -57,9 +57,6 @@ class RunDirectory:
     def write_predictions(self, task: str, split: str, frame: pd.DataFrame) -> None:
         write_csv(self.root / "predictions" / task / f"{split}.csv", frame, float_format="%.6f")
 
-    def submission_path(self, challenge: str, task: str, split: str) -> Path:
-        return self.root / "submissions" / f"{challenge}_{task}_{split}.csv"
-
     def relative(self, path: Path) -> str:
         return str(path.relative_to(self.root))
 

@@ -42,6 +42,7 @@ from harness.members import (
     fit_member,
     is_fusion,
     resolve_tasks,
+    system_modalities,
 )
 from harness.prior import absent_classes
 from harness.rundir import RunDirectory, now_utc, run_directory
@@ -63,6 +64,8 @@ def run(config: dict[str, Any], *, progress=None, argv: list[str] | None = None)
     challenge = registry.get("challenges", config.get("challenge") or corpus.challenge)
     check_target_prior(config.get("target_prior", "auto"), len(challenge.classes))
     tasks = resolve_tasks(config, system_cls, challenge)
+    modalities = system_modalities(config)
+    tracks = {t: challenge.track_for(t, modalities, config.get("track")) for t in tasks}
     splits = make_splits(corpus, challenge, int(config.get("devbal_n", 300)), seed)
     check_labels(corpus.manifest, challenge.known_labels(), source=f"corpus {corpus.name}")
     if is_fusion(config):
@@ -106,8 +109,11 @@ def run(config: dict[str, Any], *, progress=None, argv: list[str] | None = None)
                 "split": primary_split(challenge, splits),
                 "variant": main,
                 "metric": challenge.primary_metric(task),
+                "track": tracks[task].title,
             }
-            submissions.update(_write_outputs(rundir, variants[main], task, challenge, splits))
+            submissions.update(
+                _write_outputs(rundir, variants[main], task, tracks[task], challenge, splits)
+            )
         rundir.write_metrics(
             {
                 "system": config["system"],
@@ -122,6 +128,7 @@ def run(config: dict[str, Any], *, progress=None, argv: list[str] | None = None)
                     "info": corpus.info,
                 },
                 "members": [member_label(m) for m in config.get("members") or []],
+                "modalities": list(modalities),
                 "target_prior": target_report(config, challenge, splits),
                 "results": results,
                 "primary": primary,
@@ -146,14 +153,20 @@ def _fit(config, corpus, splits: Splits, task: str, challenge, cache: Cache, see
     }
 
 
-def _write_outputs(rundir: RunDirectory, chosen, task: str, challenge, splits: Splits) -> dict:
+def _write_outputs(
+    rundir: RunDirectory, chosen, task: str, track, challenge, splits: Splits
+) -> dict:
     """Per-split predictions, and the validated submission when its split is present."""
     for split_name, frame in splits.scored().items():
         rundir.write_predictions(task, split_name, chosen.loc[frame["id"].tolist()])
     if challenge.submission_split not in splits.evaluation:
         return {}
     ids = splits.evaluation[challenge.submission_split]["id"].tolist()
-    path = rundir.submission_path(challenge.name, task, challenge.submission_split)
+    path = (
+        rundir.root
+        / "submissions"
+        / challenge.submission_name(task, track, challenge.submission_split)
+    )
     challenge.write_submission(chosen.loc[ids], task, path, expected_ids=ids)
     return {task: rundir.relative(path)}
 

@@ -25,6 +25,7 @@ COLUMNS: tuple[str, ...] = (
     "official",
     "challenge",
     "task",
+    "track",
     "split",
     "variant",
     "metric",
@@ -104,8 +105,8 @@ def latest_per_system(frame: pd.DataFrame) -> pd.DataFrame:
     """Keep the newest row per (system, corpus, challenge, task); ties go to the later run name."""
     # A fusion is identified by what it fuses: fusion_lr over baselines and over neural members
     # are different entries.
-    keys = ["system", "members", "corpus", "challenge", "task"]
-    frame = frame.assign(members=frame["members"].fillna(""))
+    keys = ["system", "members", "corpus", "challenge", "task", "track"]
+    frame = frame.assign(members=frame["members"].fillna(""), track=frame["track"].fillna(""))
     ordered = frame.sort_values(["created", "run"], kind="stable", na_position="first")
     latest = ordered.drop_duplicates(keys, keep="last")
     return latest.sort_index().reset_index(drop=True)
@@ -184,6 +185,7 @@ def _task_row(task: str, results: list[dict[str, Any]], spec: Any, path: Path) -
         shown_split = f"{shown_split} ({spec.get('split')} unlabelled)"
     row = {
         "task": task,
+        "track": _str_or_none(spec.get("track")),
         "split": shown_split,
         "variant": _str_or_none(chosen.get("variant")),
         "metric": metric,

@@ -26,6 +26,7 @@ BOARD_COLUMNS: tuple[str, ...] = (
     "corpus_kind",
     "challenge",
     "task",
+    "track",
     "rank",
     "system",
     "members",
@@ -100,17 +101,20 @@ def leaderboard_frame(
         corpora = challenge_corpora(runs["challenge"])
     corpora = corpora or {}
     groups = []
-    keys = ["corpus", "corpus_kind", "challenge", "task"]
+    keys = ["corpus", "corpus_kind", "challenge", "task", "track"]
+    if "track" not in runs:
+        runs = runs.assign(track=None)
+    runs = runs.assign(track=runs["track"].replace("", None))
     for key, group in runs.groupby(keys, dropna=False, sort=False):
-        corpus, kind, challenge, task = (None if _missing(k) else k for k in key)
+        corpus, kind, challenge, task, track = (None if _missing(k) else k for k in key)
         board = group.assign(published=False, source=None, url=None)
         declared = group["official"].dropna() if "official" in group else group.iloc[:0, 0]
         official = bool(declared.astype(bool).all()) if len(declared) else True
         comparable = kind in tuple(corpora.get(challenge, ())) and official
         if with_reference and reference is not None and comparable:
-            published = _published_rows(reference, challenge, task, set(group["metric"]))
+            published = _published_rows(reference, challenge, task, set(group["metric"]), track)
             if len(published):
-                published = published.assign(corpus=corpus, corpus_kind=kind)
+                published = published.assign(corpus=corpus, corpus_kind=kind, track=track)
                 board = pd.concat([board, published], ignore_index=True)
         board = board.sort_values(
             ["value", "published", "created"],
@@ -119,7 +123,7 @@ def leaderboard_frame(
             kind="stable",
         )
         board["rank"] = range(1, len(board) + 1)
-        sort_key = (str(challenge), _TASK_ORDER.get(task, 9), str(task), str(corpus))
+        sort_key = (str(challenge), _TASK_ORDER.get(task, 9), str(task), str(track), str(corpus))
         groups.append((sort_key, board))
     if not groups:
         return pd.DataFrame(columns=list(BOARD_COLUMNS))
@@ -129,13 +133,16 @@ def leaderboard_frame(
 
 
 def _published_rows(
-    reference: pd.DataFrame, challenge: Any, task: Any, metrics: set[str]
+    reference: pd.DataFrame, challenge: Any, task: Any, metrics: set[str], track: Any = None
 ) -> pd.DataFrame:
+    """Published rows of (challenge, task); of the run's track alone when it names one."""
     rows = reference[
         (reference["challenge"] == challenge)
         & (reference["task"] == task)
         & (reference["metric"].isin(metrics))
     ]
+    if track is not None and (rows["track"] == track).any():
+        rows = rows[rows["track"] == track]
     if rows.empty:
         return pd.DataFrame(columns=list(BOARD_COLUMNS))
     several_tracks = rows["track"].nunique() > 1
@@ -188,12 +195,20 @@ def _display_tables(
     """(title, header, rows, published flags, sources) per group, shared by rich and Markdown."""
     board = leaderboard_frame(runs, **kwargs)
     tables = []
-    for _, group in board.groupby(["challenge", "task", "corpus"], dropna=False, sort=False):
+    groups = board.groupby(["challenge", "task", "track", "corpus"], dropna=False, sort=False)
+    for _, group in groups:
         first = group.iloc[0]
         task = str(first["task"])
         metric = str(first["metric"])
         kind = "" if _missing(first["corpus_kind"]) else f" ({first['corpus_kind']})"
-        title = f"{first['challenge']} · {task} · {first['corpus']}{kind}"
+        several = (board["challenge"] == first["challenge"]) & (board["task"] == task)
+        track = first["track"]
+        shown_task = (
+            f"{task} · {track}"
+            if not _missing(track) and board.loc[several, "track"].nunique() > 1
+            else task
+        )
+        title = f"{first['challenge']} · {shown_task} · {first['corpus']}{kind}"
         details = _DETAIL_COLUMNS.get(task, ())
         header = ["#", "system", f"{metric} [CI]", "raw", *(label for _, label in details)]
         header += ["split", "run"]

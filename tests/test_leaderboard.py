@@ -298,6 +298,8 @@ def test_reference_numbers_and_sources() -> None:
         ("odyssey2024", "attributes", "TalTech"): 0.5144,
         ("emospeech2024", "categorical", "BSC-UPC"): 0.8669,
         ("emospeech2024", "categorical", "best Task 1 team"): 0.6719,
+        ("emospeech2024", "categorical", "CogniCIC"): 0.7123,
+        ("emospeech2024", "categorical", "baseline (about)"): 0.497,
     }
     odyssey = ref[ref["challenge"] == "odyssey2024"]
     assert odyssey["source"].str.contains("Goncalves et al.").all()
@@ -375,12 +377,49 @@ def test_reference_rows_for_emospeech_only_on_its_corpora(tmp_path: Path) -> Non
     board = leaderboard_frame(collect_runs(root))
     assert published_systems(board, "meacorpus", "categorical") == [
         "BSC-UPC (published, Task 2 (multimodal))",
+        "CogniCIC (published, Task 2 (multimodal))",
         "best Task 1 team (published, Task 1 (text only))",
+        "baseline (about) (published, Task 1 (text only))",
     ]
     assert published_systems(board, "demo", "categorical") == []
     text = render_markdown(collect_runs(root))
     assert "Pan et al." in text and "journal.sepln.org" in text
-    assert text.count("(published") == 2
+    assert text.count("(published") == 4
+
+
+def test_each_emospeech_track_is_its_own_table_beside_its_own_published_rows(tmp_path):
+    root = tmp_path / "runs"
+    for stamp, system, track, value in (
+        ("20261122-000000", "text_tfidf", "Task 1 (text only)", 0.6),
+        ("20261122-000001", "multimodal_attnpool", "Task 2 (multimodal)", 0.8),
+    ):
+        primary = {
+            "categorical": {
+                "split": "Test",
+                "variant": "prior",
+                "metric": "macro_f1",
+                "track": track,
+            }
+        }
+        make_run(
+            root,
+            stamp,
+            system,
+            categorical(value, value, split="Test"),
+            corpus=MEA,
+            primary=primary,
+        )
+    board = leaderboard_frame(collect_runs(root))
+    task1 = board[board["track"] == "Task 1 (text only)"]
+    task2 = board[board["track"] == "Task 2 (multimodal)"]
+    assert set(task1.loc[~task1["published"], "system"]) == {"text_tfidf"}
+    assert set(task1.loc[task1["published"].astype(bool), "value"]) == {0.6719, 0.497}
+    assert set(task2.loc[~task2["published"], "system"]) == {"multimodal_attnpool"}
+    assert set(task2.loc[task2["published"].astype(bool), "value"]) == {0.8669, 0.7123}
+    text = render_markdown(collect_runs(root))
+    assert (
+        "categorical · Task 1 (text only)" in text and "categorical · Task 2 (multimodal)" in text
+    )
 
 
 def test_corpora_mapping_is_honoured(runs: Path) -> None:

@@ -22,6 +22,22 @@ from harness.errors import HarnessError
 
 
 @dataclass(frozen=True)
+class Track:
+    """One ranked entry of a challenge: a task, and which modalities a system may read for it.
+
+    EmoSpeech 2024 ranks the same 6-class task twice, text only (Task 1) and audio + text
+    (Task 2); Odyssey 2024 has one track per task and lets a system read anything."""
+
+    name: str
+    """Short name for ``track=`` and for submission file names (``task1``)."""
+    title: str
+    """As the organisers and ``leaderboards/reference.csv`` name it (``Task 1 (text only)``)."""
+    task: str
+    modalities: tuple[str, ...] | None = None
+    """What a system may read to enter; ``None``: anything."""
+
+
+@dataclass(frozen=True)
 class Challenge:
     name: str
     title: str
@@ -45,10 +61,55 @@ class Challenge:
     """Corpus kinds (reader names in the registry) this challenge is scored on: the readers of
     those layouts accept it, and runs on them are shown beside its published results (the rows
     of ``leaderboards/reference.csv`` whose ``challenge`` is :attr:`name`)."""
+    tracks: tuple[Track, ...] = ()
+    """Ranked entries; a task without one is its own single track."""
     eval_prior: str | tuple[float, ...] = "uniform"
     """Class distribution of the evaluation set, the target of ``target_prior=auto``: ``uniform``
     (a balanced test set), ``train`` (the test set follows the corpus's natural distribution,
     estimated by Train), or one weight per class."""
+
+    # -- tracks ---------------------------------------------------------------------------------
+    def tracks_for(self, task: str) -> tuple[Track, ...]:
+        own = tuple(t for t in self.tracks if t.task == task)
+        return own or (Track(task, task, task),)
+
+    def track_for(
+        self, task: str, modalities: Sequence[str], requested: str | None = None
+    ) -> Track:
+        """The track a system that reads ``modalities`` enters for ``task``: the narrowest one that
+        admits it. Asking for another (``track=``) is refused, so that a text-only system is
+        never entered as the multimodal track by mistake, nor a multimodal one as text only."""
+        reads = set(modalities)
+        tracks = self.tracks_for(task)
+        admitting = [t for t in tracks if t.modalities is None or reads <= set(t.modalities)]
+        if not admitting:
+            raise HarnessError(
+                f"no {self.name} track for {task} admits a system that reads {', '.join(sorted(reads))}",
+                fix="choose a system whose modalities fit: "
+                + "; ".join(f"{t.title}: {', '.join(t.modalities or ('any',))}" for t in tracks),
+            )
+        own = min(admitting, key=lambda t: len(t.modalities) if t.modalities else 99)
+        if requested in (None, "auto", own.name):
+            return own
+        names = [t.name for t in tracks]
+        if requested not in names:
+            raise HarnessError(
+                f"challenge {self.name} has no track {requested!r} for {task}",
+                fix=f"pass track=auto or one of track={', track='.join(names)}",
+            )
+        wanted = next(t for t in tracks if t.name == requested)
+        raise HarnessError(
+            f"a system that reads {', '.join(sorted(reads)) or 'nothing'} belongs in {own.title}, "
+            f"not {wanted.title}",
+            fix=f"pass track={own.name} (or track=auto), or choose a system that reads "
+            f"{', '.join(wanted.modalities or ('anything',))}",
+        )
+
+    def submission_name(self, task: str, track: Track, split: str) -> str:
+        """``<challenge>_<task>_<split>.csv``; ``<challenge>_<track>_<split>.csv`` where one task
+        is ranked in several tracks, so each track gets its own file."""
+        entry = track.name if len(self.tracks_for(task)) > 1 else task
+        return f"{self.name}_{entry}_{split}.csv"
 
     # -- format ---------------------------------------------------------------------------------
     def submission_columns(self, task: str) -> list[str]:

@@ -5,7 +5,7 @@ organisers' exact submission layout is unconfirmed; ``id,label`` is assumed, and
 only here (``id_column``/``label_column``) so that one edit changes writer and validator together.
 """
 
-from harness.challenges.base import Challenge
+from harness.challenges.base import Challenge, Track
 
 CHALLENGE = Challenge(
     name="emospeech2024",
@@ -13,6 +13,10 @@ CHALLENGE = Challenge(
     classes=("anger", "disgust", "fear", "joy", "neutral", "sadness"),
     class_names={c: c for c in ("anger", "disgust", "fear", "joy", "neutral", "sadness")},
     tasks=("categorical",),
+    tracks=(
+        Track("task1", "Task 1 (text only)", "categorical", ("text",)),
+        Track("task2", "Task 2 (multimodal)", "categorical", ("audio", "text")),
+    ),
     splits=("Train", "Development", "Test"),
     eval_splits=("Test",),
     submission_split="Test",

@@ -5,7 +5,7 @@ mean CCC. O (other) and X (no agreement) appear in the labels but are never scor
 hidden, class-balanced evaluation set.
 """
 
-from harness.challenges.base import Challenge
+from harness.challenges.base import Challenge, Track
 
 CHALLENGE = Challenge(
     name="odyssey2024",
@@ -25,6 +25,10 @@ CHALLENGE = Challenge(
     },
     train_only_classes=("O", "X"),
     tasks=("categorical", "attributes"),
+    tracks=(
+        Track("task1", "Task 1 (categorical)", "categorical"),
+        Track("task2", "Task 2 (attributes)", "attributes"),
+    ),
     attribute_range=(1.0, 7.0),
     splits=("Train", "Development", "Test1", "Test2", "Test3"),
     eval_splits=("Test1", "Test2", "Test3"),
