@@ -144,11 +144,21 @@ def fit_fusion(
     outputs, inputs = member_inputs(config, corpus, splits, task, challenge, cache, target)
     fusion = build_system(config, cache)
     dev_ids = splits.dev_bal["id"].tolist()
+    folds = fusion.cross_fit_folds(task)
+    stacking = {}
+    if folds:
+        stacking = {
+            "train_member_predictions": out_of_fold_inputs(
+                config, corpus, splits, task, challenge, cache, target, folds
+            ),
+            "train": splits.train,
+        }
     fusion.fit(
         {m: p.loc[dev_ids] for m, p in inputs.items()},
         splits.dev_bal,
         task=task,
         classes=tuple(challenge.classes),
+        **stacking,
     )
     predictions, variants = fusion.predict_with_variants(inputs)
     P.check(predictions, task, challenge.classes, source=f"{config['system']} predictions")
@@ -159,6 +169,54 @@ def fit_fusion(
         report={**fusion.report(), "members": {m: o.key for m, o in outputs.items()}},
         variants=variants,
     ), outputs
+
+
+def out_of_fold_inputs(
+    config: dict[str, Any],
+    corpus: Corpus,
+    splits: Splits,
+    task: str,
+    challenge,
+    cache: Cache,
+    target: np.ndarray | None,
+    folds: int,
+) -> dict[str, pd.DataFrame]:
+    """Each cross-fittable member's out-of-fold Train predictions (cached like a member), moved
+    to the target prior fold by fold; members with ``cross_fit = False`` are left out."""
+    from harness.stacking import out_of_fold_predictions
+
+    found: dict[str, pd.DataFrame] = {}
+    for spec in config.get("members") or []:
+        member = member_config(config, spec)
+        if not registry.get("systems", member["system"]).cross_fit:
+            log.info("%s: opts out of cross-fitting", member_label(spec))
+            continue
+        base, payload = member_key(member, corpus, splits, task, challenge.classes)
+        key = digest({"member": base, "out_of_fold": folds, "target": _listed(target)})
+        cached = None if config.get("force") else cache.load_member(key)
+        if cached is not None:
+            found[member_label(spec)] = cached.predictions
+            continue
+        log.info("%s/%s: %d-fold out-of-fold predictions on Train", member_label(spec), task, folds)
+        predictions = out_of_fold_predictions(
+            lambda member=member: build_system(member, cache),
+            splits.train,
+            task=task,
+            classes=tuple(challenge.classes),
+            folds=folds,
+            seed=int(config.get("seed", 0)),
+            dev=splits.dev_bal,
+            target=target,
+        )
+        cache.store_member(
+            key, MemberOutput(predictions=predictions, key=key), {**payload, "out_of_fold": folds}
+        )
+        found[member_label(spec)] = predictions
+    return found
+
+
+def _listed(values: np.ndarray | None) -> list[float] | None:
+    return None if values is None else [round(float(v), 12) for v in values]
 
 
 def check_members(config: dict[str, Any]) -> None:

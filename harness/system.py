@@ -140,8 +140,19 @@ class FusionSystem(System):
         *,
         task: str,
         classes: tuple[str, ...],
+        train_member_predictions: dict[str, pd.DataFrame] | None = None,
+        train: pd.DataFrame | None = None,
     ) -> FusionSystem:
+        """``member_predictions`` are the members' Dev_bal predictions (prior corrected). When
+        :meth:`cross_fit_folds` asks for them, ``train_member_predictions`` holds each member's
+        out-of-fold Train predictions (members with ``cross_fit = False`` are absent) and
+        ``train`` the Train rows they belong to."""
         raise NotImplementedError
+
+    def cross_fit_folds(self, task: str) -> int | None:
+        """How many folds of out-of-fold Train predictions the fusion wants from its members for
+        ``task`` (k-fold cross-fitting, as scikit-learn's StackingClassifier); ``None``: none."""
+        return None
 
     def predict(self, member_predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:  # type: ignore[override]
         raise NotImplementedError

@@ -159,3 +159,29 @@ def test_two_profiles_of_one_system_never_share_a_cache_entry(demo_corpus_small)
         for spec in ("text_llm", "text_llm@llama2_70b", "text_llm@demo")
     }
     assert len(set(keys.values())) == 3
+
+
+def test_stacked_fusion_trains_its_meta_learner_on_out_of_fold_train_predictions(
+    cache_dir, tmp_path
+):
+    members = ["text_tfidf", {"system": "text_tfidf", "params": {"C": 0.1}}, "text_tfidf@none"]
+    config = _config(
+        cache_dir, tmp_path, system="fusion_lr", members=members, stacking="oof", stacking_folds=3
+    )
+    config["tasks"] = ["categorical"]
+    out = run(config)
+    report = json.loads((out / "metrics.json").read_text())["report"]["categorical"]
+    assert report["stacking"] == "oof"
+    assert {"macro_f1_oof", "macro_f1_fit"} <= set(report["dev_bal"])
+    assert len(report["members"]) == 3
+    # A re-run takes the out-of-fold predictions from the cache: no member is refit.
+    from harness import stacking
+
+    calls = []
+    original = stacking.out_of_fold_predictions
+    stacking.out_of_fold_predictions = lambda *a, **k: calls.append(1) or original(*a, **k)
+    try:
+        run(config)
+    finally:
+        stacking.out_of_fold_predictions = original
+    assert calls == []
