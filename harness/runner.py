@@ -93,16 +93,7 @@ def run(config: dict[str, Any], *, progress=None, argv: list[str] | None = None)
         rundir.write_environment(seed, argv)
         for task in tasks:
             output, reports[task] = _fit(config, corpus, splits, task, challenge, cache, seed)
-            target = run_target(config, challenge, splits, task)
-            variants, main = output_variants(
-                output.predictions,
-                task,
-                challenge,
-                train_prior=None if output.class_prior is None else np.asarray(output.class_prior),
-                target=target,
-                absent=absent,
-                extra=output.variants,
-            )
+            variants, main = _variants(output, config, challenge, splits, task, extra=True)
             n_boot = int(config.get("bootstrap", 0) or 0)
             results += score_variants(variants, splits, task, challenge.classes, n_boot, seed)
             primary[task] = {
@@ -171,23 +162,27 @@ def _write_outputs(
     return {task: rundir.relative(path)}
 
 
+def _variants(output: MemberOutput, config, challenge, splits: Splits, task: str, *, extra: bool):
+    """``raw``, ``prior`` and (with ``extra``) the system's own variants, as submitted."""
+    return output_variants(
+        output.predictions,
+        task,
+        challenge,
+        train_prior=None if output.class_prior is None else np.asarray(output.class_prior),
+        target=run_target(config, challenge, splits, task),
+        absent=absent_classes(splits.train["label"], challenge.classes),
+        extra=output.variants if extra else None,
+    )
+
+
 def _member_scores(
     members: dict[str, MemberOutput], splits: Splits, task: str, challenge, config, seed: int
 ) -> dict[str, Any]:
     """Each member's primary metric on every split, so a fusion run shows what it improved on."""
-    target = run_target(config, challenge, splits, task)
-    absent = absent_classes(splits.train["label"], challenge.classes)
     metric = challenge.primary_metric(task)
     scores: dict[str, Any] = {}
     for name, output in members.items():
-        variants, _ = output_variants(
-            output.predictions,
-            task,
-            challenge,
-            train_prior=None if output.class_prior is None else np.asarray(output.class_prior),
-            target=target,
-            absent=absent,
-        )
+        variants, _ = _variants(output, config, challenge, splits, task, extra=False)
         scores[name] = {
             f"{r['split']}/{r['variant']}": r["metrics"][metric]
             for r in score_variants(variants, splits, task, challenge.classes, 0, seed)

@@ -51,32 +51,23 @@ def check(
             fix="return one column per scored class (categorical) or arousal, valence, dominance",
         )
     values = predictions.to_numpy(dtype=np.float64)
-    bad_rows = ~np.isfinite(values).all(axis=1)
-    if bad_rows.any():
-        raise HarnessError(
-            "NaN or infinite prediction",
-            file=source,
-            row=str(predictions.index[np.flatnonzero(bad_rows)[0]]),
-            fix="the system must predict a finite value for every utterance",
-        )
+
+    def fail(mask: np.ndarray, what: str, fix: str) -> None:
+        if mask.any():
+            row = str(predictions.index[np.flatnonzero(mask)[0]])
+            raise HarnessError(what, file=source, row=row, fix=fix)
+
+    fail(
+        ~np.isfinite(values).all(axis=1),
+        "NaN or infinite prediction",
+        "the system must predict a finite value for every utterance",
+    )
     if task == "categorical":
-        negative = (values < 0).any(axis=1)
-        if negative.any():
-            raise HarnessError(
-                "negative posterior",
-                file=source,
-                row=str(predictions.index[np.flatnonzero(negative)[0]]),
-                fix="return probabilities in [0, 1]",
-            )
+        fail((values < 0).any(axis=1), "negative posterior", "return probabilities in [0, 1]")
         sums = values.sum(axis=1)
         off = np.abs(sums - 1) > 1e-6
         if off.any():
-            raise HarnessError(
-                f"posteriors sum to {sums[off][0]:.4f}, not 1",
-                file=source,
-                row=str(predictions.index[np.flatnonzero(off)[0]]),
-                fix="normalise the posteriors",
-            )
+            fail(off, f"posteriors sum to {sums[off][0]:.4f}, not 1", "normalise the posteriors")
 
 
 def check_file(
