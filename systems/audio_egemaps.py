@@ -19,9 +19,10 @@ import pandas as pd
 
 from harness.data import predictions as P
 from harness.errors import HarnessError
+from harness.prior import class_prior
 from harness.system import System
 from systems.components.features import attribute_rows, attribute_targets, scored_rows
-from harness.prior import class_prior
+from systems.components.params import store_params
 
 log = logging.getLogger(__name__)
 FEATURE_SET = "eGeMAPSv02"
@@ -30,20 +31,28 @@ FEATURE_SET = "eGeMAPSv02"
 def extract_egemaps(frame: pd.DataFrame, n_jobs: int = 1) -> np.ndarray:
     """eGeMAPSv02 functionals for every row (88 columns), read through the harness audio loader.
 
-    openSMILE is single-threaded, so ``n_jobs`` > 1 splits the rows over forked processes.
+    openSMILE is single-threaded, so ``n_jobs`` > 1 splits the rows over forked processes, in
+    chunks of about 128 rows so that an interrupt cancels what has not started. A Ctrl-C (which
+    openSMILE's callbacks would swallow) raises KeyboardInterrupt here, in a worker too; a NaN
+    feature row is an error naming the file.
     """
     if n_jobs > 1 and len(frame) >= 64:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         if "fork" in multiprocessing.get_all_start_methods():
-            parts = np.array_split(np.arange(len(frame)), n_jobs)
+            parts = np.array_split(np.arange(len(frame)), max(n_jobs, len(frame) // 128))
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
-                chunks = list(pool.map(extract_egemaps, [frame.iloc[p] for p in parts]))
+                try:  # a worker's KeyboardInterrupt or error comes back here
+                    chunks = list(pool.map(extract_egemaps, [frame.iloc[p] for p in parts]))
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
             return np.concatenate(chunks)
     from harness.data.audio import SAMPLE_RATE, load_audio
     from harness.errors import require
+    from harness.interrupts import deferred_interrupts, native_call
 
     opensmile = require("opensmile", "opensmile", "the audio_egemaps system (openSMILE eGeMAPS)")
     smile = opensmile.Smile(
@@ -51,22 +60,36 @@ def extract_egemaps(frame: pd.DataFrame, n_jobs: int = 1) -> np.ndarray:
         feature_level=opensmile.FeatureLevel.Functionals,
     )
     rows = []
-    for position, (utterance, path) in enumerate(zip(frame["id"], frame["path"])):
-        if pd.isna(path):
-            raise HarnessError(
-                f"utterance {utterance!r} has no audio path",
-                row=position + 1,
-                fix="audio_egemaps needs audio; use a text system for text-only corpora",
-            )
-        audio = load_audio(path, row=utterance)
-        minimum = (
-            SAMPLE_RATE // 2
-        )  # openSMILE needs a few frames; pad very short files with silence
-        if audio.size < minimum:
-            audio = np.pad(audio, (0, minimum - audio.size))
-        rows.append(smile.process_signal(audio, SAMPLE_RATE).to_numpy(dtype=np.float32)[0])
-    values = np.stack(rows) if rows else np.zeros((0, 88), dtype=np.float32)
-    return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    with deferred_interrupts():
+        for position, (utterance, path) in enumerate(zip(frame["id"], frame["path"])):
+            if pd.isna(path):
+                raise HarnessError(
+                    f"utterance {utterance!r} has no audio path",
+                    row=position + 1,
+                    fix="audio_egemaps needs audio; use a text system for text-only corpora",
+                )
+            audio = load_audio(path, row=utterance)
+            minimum = SAMPLE_RATE // 2  # openSMILE needs a few frames; pad with silence
+            if audio.size < minimum:
+                audio = np.pad(audio, (0, minimum - audio.size))
+            with native_call():
+                functionals = smile.process_signal(audio, SAMPLE_RATE)
+            rows.append(_finite_row(functionals.to_numpy(dtype=np.float32)[0], path, utterance))
+    return np.stack(rows) if rows else np.zeros((0, 88), dtype=np.float32)
+
+
+def _finite_row(row: np.ndarray, path: str, utterance: str) -> np.ndarray:
+    """openSMILE's row for one file, or an error: a NaN feature is a failure, never a 0."""
+    bad = int((~np.isfinite(row)).sum())
+    if bad:
+        raise HarnessError(
+            f"openSMILE returned {bad} of {row.size} eGeMAPS features as NaN or infinite "
+            f"(utterance {utterance!r})",
+            file=path,
+            fix="check that the file decodes and holds sound; re-export it as 16 kHz WAV or "
+            "remove its row from the corpus",
+        )
+    return row
 
 
 class AudioEgemaps(System):
@@ -76,24 +99,19 @@ class AudioEgemaps(System):
 
     def __init__(
         self,
-        C: float = 1.0,
-        alpha: float = 10.0,
-        class_weight: str | None = None,
-        clip: float | None = 10.0,
-        n_jobs: int = 2,
-        cache_dir: str | None = None,
-        seed: int = 0,
+        *,
+        C: float,
+        alpha: float,
+        class_weight: str | None,
+        clip: float | None,
+        n_jobs: int,
+        seed: int,
     ) -> None:
-        self.C = C
-        self.n_jobs = n_jobs
-        self.clip = clip
-        self.alpha = alpha
-        self.class_weight = class_weight
-        self.cache_dir = cache_dir
-        self.seed = seed
+        store_params(self, locals())
 
     def _features(self, frame: pd.DataFrame) -> np.ndarray:
-        if not self.cache_dir:
+        """eGeMAPS functionals, from the harness cache when :meth:`use_workspace` gave one."""
+        if self.cache_dir is None:
             return extract_egemaps(frame, self.n_jobs)
         from harness.cache import Cache
 

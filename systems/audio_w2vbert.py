@@ -33,8 +33,6 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +43,20 @@ from harness.data import predictions as P
 from harness.data.manifest import ATTRIBUTES
 from harness.errors import HarnessError
 from harness.system import System
+from systems.components.attribute_scale import check_scale, to_challenge, to_network
+from systems.components.params import store_params
+from systems.components.speech_training import (
+    check_choice,
+    inverse_frequency_weights,
+    make_augmenter,
+    output_codes,
+    scored_softmax,
+    train_on_chunks,
+    training_rows,
+)
+from systems.components.threads import torch_threads
 
 log = logging.getLogger(__name__)
-
-_ATTRIBUTE_SCALES = {
-    # name: (low, high) of the network's target range; challenge values 1..7 map linearly onto it.
-    "tanh": (-1.0, 1.0),
-    "unit": (0.0, 1.0),
-}
-_CHALLENGE_RANGE = (1.0, 7.0)
-_warned_no_augmentation = False
 
 
 class AudioW2VBert(System):
@@ -66,125 +68,67 @@ class AudioW2VBert(System):
 
     def __init__(
         self,
-        backbone: str = "facebook/w2v-bert-2.0",
-        scratch_config: dict | None = None,
-        finetune: str = "lora",
-        lora_rank: int = 32,
-        lora_alpha: int = 32,
-        lora_dropout: float = 0.05,
-        lora_targets: tuple[str, ...] | list[str] = (
-            "linear_q",
-            "linear_k",
-            "linear_v",
-            "linear_out",
-        ),
-        freeze_feature_encoder: bool = True,
-        gradient_checkpointing: bool = False,
-        pooling: str = "attentive",
-        pooling_hidden: int = 128,
-        head: str = "dense_bn",
-        embedding_dim: int = 1024,
-        head_dropout: float = 0.5,
-        extra_classes: bool = True,
-        class_weighting: str = "none",
-        epochs: int = 10,
-        lr: float = 1e-4,
-        weight_decay: float = 1e-3,
-        optimizer: str = "adam",
-        batch_size: int = 16,
-        effective_batch: int = 64,
-        warmup_fraction: float = 0.1,
-        schedule: str = "linear",
-        chunk_seconds: tuple[float, float] | list[float] = (2.0, 4.0),
-        attribute_chunk_seconds: tuple[float, float] | list[float] = (3.0, 4.0),
-        finetune_chunk_seconds: tuple[float, float] | list[float] | None = (6.0, 8.0),
-        finetune_epochs: int = 2,
-        finetune_lr: float | None = None,
-        finetune_balanced: bool = True,
-        max_seconds: float | None = None,
-        attribute_loss: str = "ccc",
-        attribute_scale: str = "tanh",
-        noise_dir: str | None = None,
-        rir_dir: str | None = None,
-        noise_snr_db: tuple[float, float] | list[float] = (0.0, 15.0),
-        augment_prob: float = 0.5,
-        speed_prob: float = 0.5,
-        speed_factors: tuple[float, ...] | list[float] = (0.9, 1.1),
-        backend: str = "lda_lr",
-        lda_dims: int = 15,
-        extra_backends: tuple[str, ...] | list[str] = (),
-        output: str = "backend",
-        target_prior: str = "uniform",
-        infer_batch_seconds: float = 120.0,
-        cache_audio_hours: float = 2.0,
-        bf16: bool = True,
-        cpu: bool = False,
-        num_threads: int | None = None,
-        progress: bool = False,
-        seed: int = 0,
-        work_dir: str | None = None,
+        *,
+        backbone: str,
+        scratch_config: dict | None,
+        finetune: str,
+        lora_rank: int,
+        lora_alpha: int,
+        lora_dropout: float,
+        lora_targets: tuple[str, ...] | list[str],
+        freeze_feature_encoder: bool,
+        gradient_checkpointing: bool,
+        pooling: str,
+        pooling_hidden: int,
+        head: str,
+        embedding_dim: int,
+        head_dropout: float,
+        extra_classes: bool,
+        class_weighting: str,
+        epochs: int,
+        lr: float,
+        weight_decay: float,
+        optimizer: str,
+        batch_size: int,
+        effective_batch: int,
+        warmup_fraction: float,
+        schedule: str,
+        chunk_seconds: tuple[float, float] | list[float],
+        attribute_chunk_seconds: tuple[float, float] | list[float],
+        finetune_chunk_seconds: tuple[float, float] | list[float] | None,
+        finetune_epochs: int,
+        finetune_lr: float | None,
+        finetune_balanced: bool,
+        max_seconds: float | None,
+        attribute_loss: str,
+        attribute_scale: str,
+        noise_dir: str | None,
+        rir_dir: str | None,
+        noise_snr_db: tuple[float, float] | list[float],
+        augment_prob: float,
+        speed_prob: float,
+        speed_factors: tuple[float, ...] | list[float],
+        backend: str,
+        lda_dims: int,
+        extra_backends: tuple[str, ...] | list[str],
+        output: str,
+        target_prior: str,
+        infer_batch_seconds: float,
+        cache_audio_hours: float,
+        bf16: bool,
+        cpu: bool,
+        num_threads: int | None,
+        progress: bool,
+        seed: int,
     ) -> None:
-        self.backbone = backbone
-        self.scratch_config = scratch_config
-        self.finetune = finetune
-        self.lora_rank = lora_rank
-        self.lora_alpha = lora_alpha
-        self.lora_dropout = lora_dropout
-        self.lora_targets = lora_targets
-        self.freeze_feature_encoder = freeze_feature_encoder
-        self.gradient_checkpointing = gradient_checkpointing
-        self.pooling = pooling
-        self.pooling_hidden = pooling_hidden
-        self.head = head
-        self.embedding_dim = embedding_dim
-        self.head_dropout = head_dropout
-        self.extra_classes = extra_classes
-        self.class_weighting = class_weighting
-        self.epochs = epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.optimizer = optimizer
-        self.batch_size = batch_size
-        self.effective_batch = effective_batch
-        self.warmup_fraction = warmup_fraction
-        self.schedule = schedule
-        self.chunk_seconds = chunk_seconds
-        self.attribute_chunk_seconds = attribute_chunk_seconds
-        self.finetune_chunk_seconds = finetune_chunk_seconds
-        self.finetune_epochs = finetune_epochs
-        self.finetune_lr = finetune_lr
-        self.finetune_balanced = finetune_balanced
-        self.max_seconds = max_seconds
-        self.attribute_loss = attribute_loss
-        self.attribute_scale = attribute_scale
-        self.noise_dir = noise_dir
-        self.rir_dir = rir_dir
-        self.noise_snr_db = noise_snr_db
-        self.augment_prob = augment_prob
-        self.speed_prob = speed_prob
-        self.speed_factors = speed_factors
-        self.backend = backend
-        self.lda_dims = lda_dims
-        self.extra_backends = extra_backends
-        self.output = output
-        self.target_prior = target_prior
-        self.infer_batch_seconds = infer_batch_seconds
-        self.cache_audio_hours = cache_audio_hours
-        self.bf16 = bf16
-        self.cpu = cpu
-        self.num_threads = num_threads
-        self.progress = progress
-        self.seed = seed
-        self.work_dir = work_dir
+        store_params(self, locals())
 
-    # ==========================================================================================
-    # fit
-    # ==========================================================================================
+    # -- fit ---------------------------------------------------------------------------------------
     def fit(
         self, train: pd.DataFrame, dev: pd.DataFrame, *, task: str, classes: tuple[str, ...]
     ) -> AudioW2VBert:
         """Train the network (resuming from ``work_dir`` if a checkpoint is there), then the back-end."""
-        with _torch_threads(self.num_threads):
+        with torch_threads(self.num_threads):
             return self._fit(train, dev, task=task, classes=classes)
 
     def _fit(
@@ -196,9 +140,10 @@ class AudioW2VBert(System):
         self.task_ = task
         self.classes_ = tuple(classes)
         self._augmenter_ = self._augmenter()  # a wrong noise/RIR directory fails before any work
-        self._last_run = None
-        train = self._training_rows(train, task)
-        self.outputs_ = self._output_codes(train, task)
+        train = training_rows(
+            train, task, self.classes_, extra_classes=self.extra_classes, who=self.name
+        )
+        self.outputs_ = output_codes(train, task, self.classes_)
         self.model_ = self._new_model(task, len(self.outputs_))
         self.history_: list[dict[str, Any]] = []
         if task == "categorical":
@@ -209,61 +154,24 @@ class AudioW2VBert(System):
         return self
 
     def _check_params(self) -> None:
-        if self.output not in ("backend", "softmax"):
-            raise HarnessError(
-                f"unknown output {self.output!r}", fix="use output=backend or output=softmax"
-            )
-        if self.attribute_scale not in _ATTRIBUTE_SCALES:
-            raise HarnessError(
-                f"unknown attribute_scale {self.attribute_scale!r}", fix="use tanh or unit"
-            )
-        if self.attribute_loss not in ("ccc", "one_minus_ccc"):
-            raise HarnessError(
-                f"unknown attribute_loss {self.attribute_loss!r}", fix="use ccc or one_minus_ccc"
-            )
-        if self.class_weighting not in ("none", "inverse_frequency"):
-            raise HarnessError(
-                f"unknown class_weighting {self.class_weighting!r}",
-                fix="use none or inverse_frequency",
-            )
+        check_choice("output", self.output, ("backend", "softmax"))
+        check_scale(self.attribute_scale)
+        check_choice("attribute_loss", self.attribute_loss, ("ccc", "one_minus_ccc"))
+        check_choice("class_weighting", self.class_weighting, ("none", "inverse_frequency"))
 
-    def _training_rows(self, train: pd.DataFrame, task: str) -> pd.DataFrame:
-        """Rows with a usable reference; O/X are kept only as extra classes when asked to."""
-        if task == "categorical":
-            keep = train["label"].notna()
-            if not self.extra_classes:
-                keep &= train["label"].isin(self.classes_)
-        else:
-            keep = train[list(ATTRIBUTES)].notna().all(axis=1)
-        rows = train[keep].reset_index(drop=True)
-        if len(rows) < 2:
-            raise HarnessError(
-                f"audio_w2vbert needs labelled training utterances for {task}; found {len(rows)}"
-            )
-        return rows
-
-    def _output_codes(self, train: pd.DataFrame, task: str) -> tuple[str, ...]:
-        if task == "attributes":
-            return ATTRIBUTES
-        extra = sorted(set(train["label"].astype(str)) - set(self.classes_))
-        return (*self.classes_, *extra)
-
-    # -- model --------------------------------------------------------------------------------
+    # -- model -------------------------------------------------------------------------------------
     def _new_model(self, task: str, outputs: int):
         import torch
 
         from systems.components.speech_model import build_model, load_backbone
 
         backbone = load_backbone(self.backbone, scratch_config=self.scratch_config, seed=self.seed)
-        if self.scratch_config is not None and self.finetune == "lora":
+        finetune = self.finetune
+        if self.scratch_config is not None and finetune == "lora":
             log.info(
-                "audio_w2vbert: scratch backbone trains fully (LoRA on random weights is pointless)"
+                "audio_w2vbert: a scratch backbone trains fully (LoRA on random weights is moot)"
             )
-        finetune = (
-            "full"
-            if (self.scratch_config is not None and self.finetune == "lora")
-            else self.finetune
-        )
+            finetune = "full"
         torch.manual_seed(self.seed)
         model = build_model(
             backbone,
@@ -297,30 +205,19 @@ class AudioW2VBert(System):
         return frontend_for(self.backbone_config_["model_type"])
 
     def _augmenter(self):
-        """Noise/RIR augmenter, or None; says once per process when training runs without it."""
-        global _warned_no_augmentation
-        from systems.components.augment import Augmenter
-
-        augmenter = Augmenter(
+        return make_augmenter(
             self.noise_dir,
             self.rir_dir,
-            noise_prob=self.augment_prob,
-            rir_prob=self.augment_prob,
-            snr_db=tuple(self.noise_snr_db),
+            prob=self.augment_prob,
+            snr_db=self.noise_snr_db,
+            who="audio_w2vbert",
         )
-        if not augmenter.active:
-            if not _warned_no_augmentation:
-                log.info("audio_w2vbert: %s", augmenter.describe())
-                _warned_no_augmentation = True
-            return None
-        log.info("audio_w2vbert: %s", augmenter.describe())
-        return augmenter
 
     def _train_config(self, stage: str, *, epochs: int, lr: float):
         from systems.components.training import TrainConfig
 
         checkpoint_dir = None
-        if self.work_dir:
+        if self.work_dir is not None:
             checkpoint_dir = str(
                 Path(self.work_dir) / f"{self.task_}-{self._fingerprint()}" / stage
             )
@@ -342,7 +239,7 @@ class AudioW2VBert(System):
 
     def _fingerprint(self) -> str:
         """Checkpoints are only resumed by the same parameters, task and classes."""
-        params = {k: v for k, v in self.get_params().items() if k not in ("work_dir", "progress")}
+        params = {k: v for k, v in self.get_params().items() if k != "progress"}
         blob = json.dumps(
             [params, self.task_, list(self.classes_), list(self.outputs_)],
             sort_keys=True,
@@ -366,44 +263,24 @@ class AudioW2VBert(System):
     ) -> None:
         import torch
 
-        from systems.components.audio_data import ChunkCollate, ChunkConfig, ChunkDataset
-        from systems.components.training import train
-
-        dataset = ChunkDataset(source, targets, balance=balance, seed=self.seed)
-        chunking = ChunkConfig(
-            chunk_seconds=(float(chunk_seconds[0]), float(chunk_seconds[1])),
-            speed_prob=self.speed_prob,
-            speed_factors=tuple(self.speed_factors),
-            seed=self.seed,
-        )
-        collate = ChunkCollate(
-            dataset,
-            self._frontend(),
-            chunking,
-            self._augmenter_,
-            target_dtype=target_dtype or torch.long,
-        )
-        history = train(
+        summary = train_on_chunks(
             self.model_,
-            dataset,
-            collate,
+            source,
+            targets,
             loss_fn,
-            self._train_config(stage, epochs=epochs, lr=lr),
-            evaluate=evaluate,
-            on_epoch_start=dataset.set_epoch,
+            evaluate,
+            frontend=self._frontend(),
+            augmenter=self._augmenter_,
+            chunk_seconds=chunk_seconds,
+            speed_prob=self.speed_prob,
+            speed_factors=self.speed_factors,
+            config=self._train_config(stage, epochs=epochs, lr=lr),
+            seed=self.seed,
+            balance=balance,
+            target_dtype=target_dtype or torch.long,
             description=f"audio_w2vbert {self.task_} {stage}",
         )
-        self.history_.append(
-            {
-                "stage": stage,
-                "loss": history["loss"],
-                "dev": history["dev"],
-                "best_epoch": history["best_epoch"],
-                "steps": history["steps"],
-                "num_processes": history["num_processes"],
-                "accumulation_steps": history["accumulation_steps"],
-            }
-        )
+        self.history_.append({"stage": stage, **summary})
 
     def _source(self, frame: pd.DataFrame):
         from systems.components.audio_data import AudioSource
@@ -425,17 +302,9 @@ class AudioW2VBert(System):
         )
 
     def _run_frame(self, data: pd.DataFrame) -> dict[str, np.ndarray]:
-        """:meth:`_run` on a Manifest, remembering the last answer: the runner calls ``predict``
-        and ``predict_variants`` on the same rows, and the network should run once."""
-        key = (id(self.model_), tuple(data["id"].astype(str)), tuple(data["path"].astype(str)))
-        cached = getattr(self, "_last_run", None)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        result = self._run(self._source(data.reset_index(drop=True)))
-        self._last_run = (key, result)
-        return result
+        return self._run(self._source(data.reset_index(drop=True)))
 
-    # -- categorical --------------------------------------------------------------------------
+    # -- categorical -------------------------------------------------------------------------------
     def _fit_categorical(self, train: pd.DataFrame, dev: pd.DataFrame) -> None:
         import torch
         import torch.nn.functional as F
@@ -474,11 +343,7 @@ class AudioW2VBert(System):
         """Baseline weighting N / (K * count): every class contributes equally to the loss."""
         if self.class_weighting == "none":
             return None
-        counts = np.bincount(targets, minlength=len(self.outputs_)).astype(float)
-        weights = np.where(
-            counts > 0, counts.sum() / (len(self.outputs_) * np.maximum(counts, 1)), 0.0
-        )
-        return weights
+        return inverse_frequency_weights(targets, len(self.outputs_))
 
     def _network_prior(self) -> np.ndarray:
         """The prior that the network's scored-class softmax corresponds to."""
@@ -490,7 +355,7 @@ class AudioW2VBert(System):
         """Macro-F1 on Dev_bal of the uniform-prior softmax, for best-epoch selection."""
         if dev is None or len(dev) == 0:
             return None
-        from sklearn.metrics import f1_score
+        import scoring
 
         source = self._source(dev)
         truth = dev["label"].astype(str).to_numpy()
@@ -498,11 +363,7 @@ class AudioW2VBert(System):
         def evaluate(model) -> float:
             posteriors = self._softmax(self._run_with(model, source)["output"], uniform=True)
             predicted = np.asarray(self.classes_)[posteriors.argmax(axis=1)]
-            return float(
-                f1_score(
-                    truth, predicted, labels=list(self.classes_), average="macro", zero_division=0
-                )
-            )
+            return float(scoring.macro_f1(truth, predicted, labels=list(self.classes_)))
 
         return evaluate
 
@@ -516,41 +377,35 @@ class AudioW2VBert(System):
 
     def _softmax(self, logits: np.ndarray, *, uniform: bool) -> np.ndarray:
         """Softmax over the scored classes only (O/X columns dropped, renormalised)."""
-        from harness.prior import correct
-
-        scored = logits[:, : len(self.classes_)].astype(np.float64)
-        scored = np.exp(scored - scored.max(axis=1, keepdims=True))
-        scored /= scored.sum(axis=1, keepdims=True)
-        if uniform:
-            uniform_prior = np.full(len(self.classes_), 1.0 / len(self.classes_))
-            scored = correct(scored, self._network_prior(), uniform_prior)
-        return scored
+        prior = self._network_prior() if uniform else None
+        return scored_softmax(logits, len(self.classes_), from_prior=prior)
 
     def _fit_backends(self, source, labels: np.ndarray) -> None:
-        from systems.components.backends import make_backend
+        from systems.components.backends import fit_backends
 
-        embeddings = self._run(source)["embedding"]
-        self.backends_ = {}
-        for kind in dict.fromkeys([self.backend, *self.extra_backends]):
-            if kind in (None, "none"):
-                continue
-            self.backends_[kind] = make_backend(
-                kind, lda_dims=self.lda_dims, target=self.target_prior
-            ).fit(embeddings, labels, self.classes_)
+        self.backends_ = fit_backends(
+            [self.backend, *self.extra_backends],
+            self._run(source)["embedding"],
+            labels,
+            self.classes_,
+            lda_dims=self.lda_dims,
+            target=self.target_prior,
+        )
         if self.output == "backend" and self.backend not in self.backends_:
             raise HarnessError(
                 "output=backend needs a back-end",
                 fix="set backend=lda_lr (or plda), or output=softmax",
             )
 
-    @property
-    def class_prior_(self) -> np.ndarray:
+    def training_prior(self) -> np.ndarray | None:
         """The prior that :meth:`predict`'s posteriors correspond to (uniform after the bias shift)."""
+        if self.task_ != "categorical":
+            return None
         if self.output == "backend":
             return self.backends_[self.backend].target_prior()
         return self._network_prior()
 
-    # -- attributes ---------------------------------------------------------------------------
+    # -- attributes --------------------------------------------------------------------------------
     def _fit_attributes(self, train: pd.DataFrame, dev: pd.DataFrame) -> None:
         import torch
 
@@ -600,56 +455,43 @@ class AudioW2VBert(System):
     def _attribute_evaluator(self, dev: pd.DataFrame | None):
         if dev is None or len(dev) < 2:
             return None
-        import torch
-
-        from systems.components.ccc_loss import ccc
+        import scoring
 
         source = self._source(dev)
-        truth = torch.as_tensor(dev[list(ATTRIBUTES)].to_numpy(dtype=np.float64))
+        truth = dev[list(ATTRIBUTES)].to_numpy(dtype=np.float64)
 
         def evaluate(model) -> float:
-            predicted = torch.as_tensor(self._unscale(self._run_with(model, source)["output"]))
-            return float(ccc(predicted, truth).mean())
+            predicted = self._unscale(self._run_with(model, source)["output"])
+            return float(
+                np.mean([scoring.ccc(predicted[:, j], truth[:, j]) for j in range(truth.shape[1])])
+            )
 
         return evaluate
 
     def _scale(self, values: np.ndarray) -> np.ndarray:
-        low, high = _ATTRIBUTE_SCALES[self.attribute_scale]
-        c_low, c_high = _CHALLENGE_RANGE
-        return low + (values - c_low) * (high - low) / (c_high - c_low)
+        return to_network(values, self.attribute_scale)
 
     def _unscale(self, values: np.ndarray) -> np.ndarray:
-        low, high = _ATTRIBUTE_SCALES[self.attribute_scale]
-        c_low, c_high = _CHALLENGE_RANGE
-        return np.clip(
-            c_low + (np.asarray(values, np.float64) - low) * (c_high - c_low) / (high - low),
-            c_low,
-            c_high,
-        )
+        return to_challenge(values, self.attribute_scale)
 
-    # ==========================================================================================
-    # predict
-    # ==========================================================================================
+    # -- predict -----------------------------------------------------------------------------------
     def predict(self, data: pd.DataFrame) -> pd.DataFrame:
         """Posteriors over the 8 scored classes (the back-end's, uniform prior) or A/V/D on 1-7."""
-        variants, primary = self._predict_all(data)
-        return variants[primary]
+        return self.predict_with_variants(data)[0]
 
-    def predict_variants(self, data: pd.DataFrame) -> dict[str, pd.DataFrame]:
-        """The network's own softmax and every back-end, side by side (categorical only).
+    def predict_with_variants(
+        self, data: pd.DataFrame
+    ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+        """The output, and the network's own softmax and every back-end side by side (categorical
+        only), from one forward pass.
 
         ``softmax`` is the network under the training prior, ``softmax_uniform`` the same moved to
         a uniform prior; ``<backend>`` is the back-end after the bias shift and
         ``<backend>_train_prior`` before it.
         """
-        if self.task_ != "categorical":
-            return {}
-        variants, _ = self._predict_all(data)
-        return variants
-
-    def _predict_all(self, data: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], str]:
-        with _torch_threads(self.num_threads):
-            return self._predict_all_unlocked(data)
+        with torch_threads(self.num_threads):
+            variants, primary = self._predict_all_unlocked(data)
+        return variants[primary], (variants if self.task_ == "categorical" else {})
 
     def _predict_all_unlocked(self, data: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], str]:
         self._check_fitted()
@@ -666,42 +508,30 @@ class AudioW2VBert(System):
         result = self._run_frame(data)
         if self.task_ == "attributes":
             return {"attributes": P.attributes(ids, self._unscale(result["output"]))}, "attributes"
-        variants = {
-            "softmax": P.categorical(
-                ids, self._softmax(result["output"], uniform=False), self.classes_
-            ),
-            "softmax_uniform": P.categorical(
-                ids, self._softmax(result["output"], uniform=True), self.classes_
-            ),
+        from systems.components.backends import backend_posteriors
+
+        posteriors = {
+            "softmax": self._softmax(result["output"], uniform=False),
+            "softmax_uniform": self._softmax(result["output"], uniform=True),
+            **backend_posteriors(self.backends_, result["embedding"]),
         }
-        for kind, backend in self.backends_.items():
-            variants[kind] = P.categorical(
-                ids, backend.predict_proba(result["embedding"]), self.classes_
-            )
-            variants[f"{kind}_train_prior"] = P.categorical(
-                ids, backend.predict_proba(result["embedding"], prior="train"), self.classes_
-            )
+        variants = {k: P.categorical(ids, v, self.classes_) for k, v in posteriors.items()}
         return variants, (self.backend if self.output == "backend" else "softmax")
 
     def embeddings(self, data: pd.DataFrame) -> np.ndarray:
         """Utterance embeddings from the dense layer after pooling (what the back-end sees)."""
         self._check_fitted()
-        with _torch_threads(self.num_threads):
+        with torch_threads(self.num_threads):
             return self._run_frame(data)["embedding"]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
             raise HarnessError("audio_w2vbert is not fitted", fix="call fit() or load() first")
 
-    # ==========================================================================================
-    # persistence and report
-    # ==========================================================================================
+    # -- persistence and report --------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
         """Parameters, architecture, weights (trainable ones for pretrained backbones) and back-ends."""
-        from safetensors.torch import save_file
-
-        from harness.io import atomic_path
-        from systems.components.training import trainable_state
+        from systems.components.training import save_weights
 
         self._check_fitted()
         directory = Path(directory)
@@ -716,10 +546,9 @@ class AudioW2VBert(System):
         if self.task_ == "categorical":
             state["train_prior"] = [float(v) for v in self.train_prior_]
         self._save_params(directory, {"state": state})
-        model = self.model_
-        tensors = model.state_dict() if self.scratch_config is not None else trainable_state(model)
-        with atomic_path(directory / "model.safetensors") as tmp:
-            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+        # A scratch backbone has no weights to rebuild from: everything is saved.
+        full = self.scratch_config is not None
+        save_weights(self.model_, directory / "model.safetensors", full=full)
         for kind, backend in getattr(self, "backends_", {}).items():
             backend.save(directory / f"backend-{kind}.npz")
 
@@ -727,7 +556,7 @@ class AudioW2VBert(System):
     def load(cls, directory: str | Path) -> AudioW2VBert:
         from safetensors.torch import load_file
 
-        from systems.components.backends import _LdaBackend
+        from systems.components.backends import load_backends
 
         directory = Path(directory)
         saved = cls._read_params(directory)
@@ -746,11 +575,7 @@ class AudioW2VBert(System):
         system.model_.to(system._device()).eval()
         if system.task_ == "categorical":
             system.train_prior_ = np.asarray(state["train_prior"])
-            system.backends_ = {}
-            for kind in dict.fromkeys([system.backend, *system.extra_backends]):
-                path = directory / f"backend-{kind}.npz"
-                if path.exists():
-                    system.backends_[kind] = _LdaBackend.load(path)
+            system.backends_ = load_backends(directory, [system.backend, *system.extra_backends])
         return system
 
     def report(self) -> dict[str, Any]:
@@ -772,23 +597,3 @@ class AudioW2VBert(System):
             facts["output"] = self.output
             facts["backends"] = {k: b.report() for k, b in self.backends_.items()}
         return facts
-
-
-@contextmanager
-def _torch_threads(count: int | None) -> Iterator[None]:
-    """Run with ``count`` intra-op threads, then restore the previous setting.
-
-    Why: the demo model's matrices are tiny, and on a shared 2-core machine OpenMP's spinning
-    threads make 2 threads several times slower than 1 (measured: 117 vs 13 ms per utterance).
-    """
-    if not count:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(count))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

@@ -7,7 +7,10 @@ Both fusions are fit on Dev_bal only, from the members' (prior-corrected) predic
 * ``fusion_lr``: a multinomial logistic regression (L2, C=1.0) on the concatenated member
   log-posteriors. It can learn per-class trust in each modality, and because Dev_bal is balanced
   it also learns a uniform output prior. It reports a cross-validated Dev_bal macro-F1, so that
-  overfitting a small Dev_bal shows up next to the test score.
+  overfitting a small Dev_bal shows up next to the test score. With ``stacking=oof`` it is
+  instead a stacked ensemble as scikit-learn's ``StackingClassifier`` builds one: trained on the
+  members' out-of-fold Train posteriors (:mod:`harness.stacking`), with Dev_bal only choosing its
+  ``C``; both Dev_bal scores are reported, and which way was used.
 
 For attributes both use one interpolation weight per attribute (chosen by Dev_bal CCC): the paper
 found text best for valence and audio best for arousal, and the weights show it.
@@ -26,6 +29,7 @@ from harness.data import predictions as P
 from harness.data.manifest import ATTRIBUTES
 from harness.errors import HarnessError
 from harness.system import FusionSystem
+from systems.components.params import store_params
 
 _EPS = 1e-6
 
@@ -49,7 +53,10 @@ def _best(scores: np.ndarray, grid: np.ndarray) -> int:
 class _Fusion(FusionSystem):
     tasks = ("categorical", "attributes")
 
-    def _stack(self, member_predictions: dict[str, pd.DataFrame]) -> list[np.ndarray]:
+    def _stack(
+        self, member_predictions: dict[str, pd.DataFrame]
+    ) -> tuple[pd.Index, list[np.ndarray]]:
+        """The shared ids (the first member's order) and each member's values in that order."""
         missing = [m for m in self.members_ if m not in member_predictions]
         if missing:
             raise HarnessError(f"fusion is missing member predictions for {missing}")
@@ -60,13 +67,12 @@ class _Fusion(FusionSystem):
             if not frame.index.equals(ids):
                 frame = frame.loc[ids]
             frames.append(frame.to_numpy(dtype=float))
-        self._ids = ids
-        return frames
+        return ids, frames
 
-    def _fit_attributes(self, inputs: list[np.ndarray], dev: pd.DataFrame) -> None:
+    def _fit_attributes(self, ids, inputs: list[np.ndarray], dev: pd.DataFrame) -> None:
         from scoring import ccc
 
-        truth = dev.set_index("id").loc[self._ids, list(ATTRIBUTES)].to_numpy(dtype=float)
+        truth = dev.set_index("id").loc[ids, list(ATTRIBUTES)].to_numpy(dtype=float)
         grid = weight_grid(len(inputs), self.step)
         stacked = np.stack(inputs)  # (members, n, 3)
         self.attribute_weights_ = {}
@@ -90,14 +96,14 @@ class _Fusion(FusionSystem):
         return out
 
     def predict(self, member_predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:  # type: ignore[override]
-        inputs = self._stack(member_predictions)
+        ids, inputs = self._stack(member_predictions)
         if self.task_ == "attributes":
-            return P.attributes(list(self._ids), self._predict_attributes(inputs))
-        return P.categorical(list(self._ids), self._predict_categorical(inputs), self.classes_)
+            return P.attributes(list(ids), self._predict_attributes(inputs))
+        return P.categorical(list(ids), self._predict_categorical(inputs), self.classes_)
 
     def _begin(
         self, member_predictions: dict[str, pd.DataFrame], task: str, classes
-    ) -> list[np.ndarray]:
+    ) -> tuple[pd.Index, list[np.ndarray]]:
         self.check_task(task)
         self.task_, self.classes_ = task, tuple(classes)
         self.members_ = list(member_predictions)
@@ -134,17 +140,17 @@ class _Fusion(FusionSystem):
 class FusionInterp(_Fusion):
     name = "fusion_interp"
 
-    def __init__(self, step: float = 0.05) -> None:
-        self.step = step
+    def __init__(self, *, step: float) -> None:
+        store_params(self, locals())
 
     def fit(self, member_predictions, dev, *, task, classes) -> FusionInterp:  # type: ignore[override]
         from scoring import macro_f1
 
-        inputs = self._begin(member_predictions, task, classes)
+        ids, inputs = self._begin(member_predictions, task, classes)
         if task == "attributes":
-            self._fit_attributes(inputs, dev)
+            self._fit_attributes(ids, inputs, dev)
             return self
-        truth = dev.set_index("id").loc[self._ids, "label"].to_numpy(dtype=object)
+        truth = dev.set_index("id").loc[ids, "label"].to_numpy(dtype=object)
         grid = weight_grid(len(inputs), self.step)
         stacked = np.stack(inputs)
         labels = np.asarray(self.classes_)
@@ -188,33 +194,102 @@ class FusionLR(_Fusion):
     name = "fusion_lr"
 
     def __init__(
-        self, C: float = 1.0, step: float = 0.05, cv_folds: int = 5, seed: int = 0
+        self,
+        *,
+        C: float,
+        step: float,
+        cv_folds: int,
+        stacking: str,
+        stacking_folds: int,
+        stacking_C: list[float],
+        seed: int,
     ) -> None:
-        self.C = C
-        self.step = step
-        self.cv_folds = cv_folds
-        self.seed = seed
+        store_params(self, locals())
+
+    def cross_fit_folds(self, task: str) -> int | None:
+        """Out-of-fold Train predictions are the meta-learner's data with ``stacking=oof``."""
+        return (
+            int(self.stacking_folds) if task == "categorical" and self.stacking == "oof" else None
+        )
 
     @staticmethod
     def _features(inputs: list[np.ndarray]) -> np.ndarray:
         return np.hstack([np.log(np.clip(x, _EPS, 1.0)) for x in inputs])
 
-    def _model(self):
+    def _model(self, C: float | None = None):
         from sklearn.linear_model import LogisticRegression
 
-        return LogisticRegression(C=self.C, max_iter=5000, random_state=self.seed)
+        C = self.C if C is None else C
+        return LogisticRegression(C=C, max_iter=5000, random_state=self.seed)
 
-    def fit(self, member_predictions, dev, *, task, classes) -> FusionLR:  # type: ignore[override]
+    def fit(  # type: ignore[override]
+        self,
+        member_predictions,
+        dev,
+        *,
+        task,
+        classes,
+        train_member_predictions: dict[str, pd.DataFrame] | None = None,
+        train: pd.DataFrame | None = None,
+    ) -> FusionLR:
+        """Fit on Dev_bal (``stacking=devbal``), or with ``stacking=oof`` on the members'
+        out-of-fold Train predictions (``train_member_predictions``, labels from ``train``), with
+        Dev_bal choosing ``C`` from ``stacking_C``. Without out-of-fold predictions for every
+        member (a member that opts out of cross-fitting), it falls back to Dev_bal."""
+        if self.stacking not in ("devbal", "oof"):
+            raise HarnessError(
+                f"stacking={self.stacking!r} is not known",
+                fix="pass stacking=devbal or stacking=oof",
+            )
+        ids, inputs = self._begin(member_predictions, task, classes)
+        self.stacking_used_, self.stacking_C_, self.stacking_fallback_ = "devbal", None, ""
+        if task == "attributes":
+            self._fit_attributes(ids, inputs, dev)
+            return self
+        self._fit_devbal(ids, inputs, dev)
+        missing = [m for m in self.members_ if m not in (train_member_predictions or {})]
+        if self.stacking == "oof" and not missing and train is not None:
+            self._fit_oof(train_member_predictions, train, ids, inputs, dev)
+        elif self.stacking == "oof":
+            why = f"for {', '.join(missing)}" if missing else "(no Train labels given)"
+            self.stacking_fallback_ = f"no out-of-fold Train predictions {why}: fit on Dev_bal"
+        return self
+
+    def _fit_oof(self, train_member_predictions, train, dev_ids, dev_inputs, dev) -> None:
+        """Meta-learner on out-of-fold Train posteriors; ``C`` chosen by Dev_bal macro-F1."""
+        from harness.prior import class_prior
+        from scoring import macro_f1
+
+        train_ids, train_inputs = self._stack(train_member_predictions)
+        labels = train.set_index("id").loc[train_ids, "label"].astype("string")
+        keep = labels.isin(list(self.classes_)).to_numpy()
+        features = self._features(train_inputs)[keep]
+        truth = labels.to_numpy(dtype=str)[keep]
+        dev_features = self._features(dev_inputs)
+        dev_truth = dev.set_index("id").loc[dev_ids, "label"].to_numpy(dtype=str)
+        best = None
+        for C in self.stacking_C:
+            model = self._model(float(C)).fit(features, truth)
+            score = float(
+                macro_f1(dev_truth, model.predict(dev_features), labels=list(self.classes_))
+            )
+            if best is None or score > best[0] + 1e-12:
+                best = (score, float(C), model)
+        score, self.stacking_C_, self.model_ = best
+        self.dev_scores_["macro_f1_oof"] = score
+        self.stacking_used_ = "oof"
+        self.n_stacking_train_ = int(keep.sum())
+        # Trained on Train's label distribution: the harness moves it to the target prior.
+        self.class_prior_ = class_prior(truth, self.classes_)
+
+    def _fit_devbal(self, ids, inputs, dev) -> None:
+        """The paper's fusion: LR on Dev_bal, with its cross-validated Dev_bal score beside."""
         from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
         from scoring import macro_f1
 
-        inputs = self._begin(member_predictions, task, classes)
-        if task == "attributes":
-            self._fit_attributes(inputs, dev)
-            return self
         features = self._features(inputs)
-        truth = dev.set_index("id").loc[self._ids, "label"].to_numpy(dtype=str)
+        truth = dev.set_index("id").loc[ids, "label"].to_numpy(dtype=str)
         self.model_ = self._model().fit(features, truth)
         counts = pd.Series(truth).value_counts()
         folds = int(min(self.cv_folds, counts.min()))
@@ -228,7 +303,25 @@ class FusionLR(_Fusion):
             macro_f1(truth, self.model_.predict(features), labels=list(self.classes_))
         )
         self.class_prior_ = np.full(len(self.classes_), 1 / len(self.classes_))
-        return self
+
+    def report(self) -> dict[str, Any]:
+        out = super().report()
+        out["stacking"] = getattr(self, "stacking_used_", "devbal")
+        if getattr(self, "stacking_C_", None) is not None:
+            out["stacking_C"] = self.stacking_C_
+            out["stacking_train_rows"] = self.n_stacking_train_
+        if getattr(self, "stacking_fallback_", ""):
+            out["stacking_fallback"] = self.stacking_fallback_
+        return out
+
+    def _state(self) -> dict[str, Any]:
+        prior = getattr(self, "class_prior_", None)
+        return {
+            **super()._state(),
+            "stacking_used": getattr(self, "stacking_used_", "devbal"),
+            "stacking_C": getattr(self, "stacking_C_", None),
+            "class_prior": None if prior is None else [float(p) for p in prior],
+        }
 
     def _predict_categorical(self, inputs: list[np.ndarray]) -> np.ndarray:
         from systems.text_tfidf import _aligned_proba
@@ -249,6 +342,10 @@ class FusionLR(_Fusion):
         meta = cls._read_params(Path(directory))
         system = cls(**meta["params"])
         system._restore(meta["state"])
+        system.stacking_used_ = meta["state"].get("stacking_used", "devbal")
+        system.stacking_C_ = meta["state"].get("stacking_C")
+        prior = meta["state"].get("class_prior")
+        system.class_prior_ = None if prior is None else np.asarray(prior, dtype=float)
         if system.task_ == "categorical":
             system.model_ = load_estimators(Path(directory))[0]["model"]
         return system

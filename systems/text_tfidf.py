@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from harness.data import predictions as P
+from harness.prior import class_prior
 from harness.system import System
 from systems.components.features import attribute_rows, attribute_targets, scored_rows, texts
-from harness.prior import class_prior
+from systems.components.params import store_params
 
 
 class TextTfidf(System):
@@ -27,23 +28,17 @@ class TextTfidf(System):
 
     def __init__(
         self,
-        word_ngrams: tuple[int, int] | list[int] = (1, 2),
-        char_ngrams: tuple[int, int] | list[int] = (2, 5),
-        min_df: int = 1,
-        max_features: int | None = 200_000,
-        C: float = 4.0,
-        alpha: float = 3.0,
-        class_weight: str | None = None,
-        seed: int = 0,
+        *,
+        word_ngrams: tuple[int, int] | list[int],
+        char_ngrams: tuple[int, int] | list[int],
+        min_df: int,
+        max_features: int | None,
+        C: float,
+        alpha: float,
+        class_weight: str | None,
+        seed: int,
     ) -> None:
-        self.word_ngrams = word_ngrams
-        self.char_ngrams = char_ngrams
-        self.min_df = min_df
-        self.max_features = max_features
-        self.C = C
-        self.alpha = alpha
-        self.class_weight = class_weight
-        self.seed = seed
+        store_params(self, locals())
 
     def _vectorizers(self):
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -133,7 +128,7 @@ class TextTfidf(System):
         from systems.components.sk_state import load_estimators
 
         directory = Path(directory)
-        system = cls(**_tuple_params(cls._read_params(directory)["params"]))
+        system = cls.from_params(cls._read_params(directory)["params"])
         estimators, extra = load_estimators(directory)
         system.model_ = estimators["model"]
         system.task_, system.classes_ = extra["task"], tuple(extra["classes"])
@@ -155,7 +150,3 @@ def _aligned_proba(model, features, classes) -> np.ndarray:
     for j, label in enumerate(model.classes_):
         out[:, index[str(label)]] = proba[:, j]
     return out
-
-
-def _tuple_params(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}

@@ -19,6 +19,8 @@ import pytest
 from harness.data.audio import write_audio
 from harness.data.manifest import make_manifest
 from harness.errors import HarnessError, MissingModelError
+from systems.components.params import yaml_params
+from systems.components.speech_model import MODEL_PARAMS
 from systems.components.synthetic_speech import synthetic_corpus
 
 CLASSES = ("A", "S", "H", "U", "F", "D", "C", "N")
@@ -30,7 +32,11 @@ TINY = {
     "conv_depthwise_kernel_size": 7,
     "apply_spec_augment": False,
 }
+PAPER = yaml_params("audio_w2vbert")
+MODEL = {key: PAPER[key] for key in MODEL_PARAMS}
+"""The paper's build_model settings, from the YAML; tests override what they vary."""
 FAST = {
+    **PAPER,
     "scratch_config": TINY,
     "finetune": "full",
     "embedding_dim": 32,
@@ -74,7 +80,7 @@ def fitted(corpus):
     """One tiny categorical system shared by the read-only tests."""
     from systems.audio_w2vbert import AudioW2VBert
 
-    system = AudioW2VBert(**FAST, extra_backends=["plda"])
+    system = AudioW2VBert(**{**FAST, "extra_backends": ["plda"]})
     return system.fit(
         _split(corpus, "Train"), _split(corpus, "Development"), task="categorical", classes=CLASSES
     )
@@ -103,13 +109,16 @@ def test_lora_wraps_the_conformer_attention_of_a_tiny_wav2vec2bert() -> None:
 
     model = build_model(
         _tiny_backbone(num_hidden_layers=2),
+        **{
+            **MODEL,
+            "finetune": "lora",
+            "lora_rank": 4,
+            "lora_alpha": 4,
+            "embedding_dim": 16,
+            "pooling_hidden": 8,
+        },
         outputs=10,
         task="categorical",
-        finetune="lora",
-        lora_rank=4,
-        lora_alpha=4,
-        embedding_dim=16,
-        pooling_hidden=8,
     )
     names = {n for n, p in model.named_parameters() if p.requires_grad}
     for layer in range(2):
@@ -141,15 +150,18 @@ def test_gradient_checkpointing_gives_the_same_gradients() -> None:
         torch.manual_seed(0)
         model = build_model(
             _tiny_backbone(num_hidden_layers=2),
+            **{
+                **MODEL,
+                "finetune": "lora",
+                "lora_rank": 4,
+                "lora_alpha": 4,
+                "lora_dropout": 0.0,
+                "embedding_dim": 8,
+                "pooling_hidden": 4,
+                "gradient_checkpointing": checkpointing,
+            },
             outputs=4,
             task="categorical",
-            finetune="lora",
-            lora_rank=4,
-            lora_alpha=4,
-            lora_dropout=0.0,
-            embedding_dim=8,
-            pooling_hidden=4,
-            gradient_checkpointing=checkpointing,
         ).train()
         model(**inputs)["output"].sum().backward()
         gradients.append(
@@ -175,13 +187,18 @@ def test_batchnorm_head_handles_single_item_batches_and_tanh_attributes() -> Non
     from systems.components.speech_model import EmotionHead
 
     torch.manual_seed(0)
-    head = EmotionHead(8, 10, task="categorical", embedding_dim=6, pooling_hidden=4).train()
+    settings = {"pooling": "attentive", "kind": "dense_bn", "dropout": 0.5}
+    head = EmotionHead(
+        8, 10, task="categorical", embedding_dim=6, pooling_hidden=4, **settings
+    ).train()
     frames, mask = torch.randn(4, 12, 8), torch.ones(4, 12, dtype=torch.long)
     out = head(frames, mask)
     assert out["output"].shape == (4, 10) and out["embedding"].shape == (4, 6)
     assert isinstance(head.norm, torch.nn.BatchNorm1d) and head.norm.num_batches_tracked == 1
     assert torch.isfinite(head(frames[:1], mask[:1])["output"]).all()  # a last batch of one
-    regression = EmotionHead(8, 3, task="attributes", embedding_dim=6, pooling_hidden=4).eval()
+    regression = EmotionHead(
+        8, 3, task="attributes", embedding_dim=6, pooling_hidden=4, **settings
+    ).eval()
     embedding = regression(frames, mask)["embedding"]
     expected = regression.output(torch.tanh(embedding))
     torch.testing.assert_close(regression(frames, mask)["output"], expected)
@@ -217,11 +234,9 @@ def test_whole_model_output_does_not_depend_on_batch_padding() -> None:
 
     model = build_model(
         _tiny_backbone(),
+        **{**MODEL, "finetune": "full", "embedding_dim": 8, "pooling_hidden": 4},
         outputs=4,
         task="categorical",
-        finetune="full",
-        embedding_dim=8,
-        pooling_hidden=4,
     ).eval()
     rng = np.random.default_rng(0)
     short = (0.1 * rng.standard_normal(12_000)).astype(np.float32)
@@ -279,7 +294,8 @@ def test_predictions_keep_only_scored_classes_and_variants(fitted, corpus) -> No
     assert fitted.outputs_ == (*CLASSES, "O", "X")
     predictions = fitted.predict(test)
     P.check(predictions, "categorical", CLASSES)
-    variants = fitted.predict_variants(test)
+    main, variants = fitted.predict_with_variants(test)
+    pd.testing.assert_frame_equal(main, predictions)
     assert set(variants) == {
         "softmax",
         "softmax_uniform",
@@ -291,7 +307,7 @@ def test_predictions_keep_only_scored_classes_and_variants(fitted, corpus) -> No
     pd.testing.assert_frame_equal(variants["lda_lr"], predictions)
     for frame in variants.values():
         P.check(frame, "categorical", CLASSES)
-    np.testing.assert_allclose(fitted.class_prior_, np.full(8, 1 / 8))
+    np.testing.assert_allclose(fitted.training_prior(), np.full(8, 1 / 8))
     report = fitted.report()
     # Scratch: everything trains except SpecAugment's mask vector (masking is off; DDP needs it frozen).
     assert report["total_parameters"] - report["trainable_parameters"] == TINY["hidden_size"]
@@ -316,8 +332,9 @@ def test_save_and_load_give_identical_predictions(fitted, corpus, tmp_path) -> N
     fitted.save(tmp_path / "model")
     loaded = AudioW2VBert.load(tmp_path / "model")
     pd.testing.assert_frame_equal(loaded.predict(test), fitted.predict(test))
-    for name, frame in fitted.predict_variants(test).items():
-        pd.testing.assert_frame_equal(loaded.predict_variants(test)[name], frame)
+    loaded_variants = loaded.predict_with_variants(test)[1]
+    for name, frame in fitted.predict_with_variants(test)[1].items():
+        pd.testing.assert_frame_equal(loaded_variants[name], frame)
 
 
 def test_short_silent_and_resampled_audio(fitted, corpus, tmp_path) -> None:
@@ -372,7 +389,7 @@ def test_missing_paper_weights_fail_with_one_line(corpus, tmp_path, monkeypatch)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     for backbone in ("facebook/w2v-bert-2.0", str(tmp_path / "not-there")):
         with pytest.raises(MissingModelError) as error:
-            AudioW2VBert(backbone=backbone).fit(
+            AudioW2VBert(**{**PAPER, "backbone": backbone, "seed": 0}).fit(
                 _split(corpus, "Train"), None, task="categorical", classes=CLASSES
             )
         assert "backbone=" in str(error.value) and "\n" not in str(error.value)
@@ -383,7 +400,7 @@ def test_a_directory_without_weights_says_so(corpus, tmp_path) -> None:
 
     (tmp_path / "config.json").write_text('{"model_type": "wav2vec2-bert"}')
     with pytest.raises(HarnessError, match="cannot load"):
-        AudioW2VBert(backbone=str(tmp_path)).fit(
+        AudioW2VBert(**{**PAPER, "backbone": str(tmp_path), "seed": 0}).fit(
             _split(corpus, "Train"), None, task="categorical", classes=CLASSES
         )
 
@@ -393,7 +410,7 @@ def test_local_checkpoint_directory_loads_with_lora(corpus, tmp_path) -> None:
     from systems.audio_w2vbert import AudioW2VBert
 
     _tiny_backbone().save_pretrained(tmp_path / "w2v")
-    params = {k: v for k, v in FAST.items() if k != "scratch_config"}
+    params = {**FAST, "scratch_config": None}
     system = AudioW2VBert(
         **{
             **params,
@@ -423,9 +440,13 @@ def test_resume_after_interruption_gives_identical_predictions(
 
     train, dev, test = (_split(corpus, s) for s in ("Train", "Development", "Test3"))
     params = {**FAST, "epochs": 3}
-    reference = AudioW2VBert(**params, work_dir=str(tmp_path / "a")).fit(
-        train, dev, task="categorical", classes=CLASSES
-    )
+
+    def system(work_dir):
+        built = AudioW2VBert(**params)
+        built.use_workspace(work_dir=work_dir, cache_dir=None)
+        return built
+
+    reference = system(tmp_path / "a").fit(train, dev, task="categorical", classes=CLASSES)
 
     original = audio_data.ChunkDataset.set_epoch
 
@@ -436,13 +457,10 @@ def test_resume_after_interruption_gives_identical_predictions(
 
     monkeypatch.setattr(audio_data.ChunkDataset, "set_epoch", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        AudioW2VBert(**params, work_dir=str(tmp_path / "b")).fit(
-            train, dev, task="categorical", classes=CLASSES
-        )
+        system(tmp_path / "b").fit(train, dev, task="categorical", classes=CLASSES)
     monkeypatch.setattr(audio_data.ChunkDataset, "set_epoch", original)
-    resumed = AudioW2VBert(**params, work_dir=str(tmp_path / "b")).fit(
-        train, dev, task="categorical", classes=CLASSES
-    )
+    assert (tmp_path / "b").is_dir() and any((tmp_path / "b").iterdir())
+    resumed = system(tmp_path / "b").fit(train, dev, task="categorical", classes=CLASSES)
     assert resumed.history_[0]["loss"] == reference.history_[0]["loss"]
     pd.testing.assert_frame_equal(resumed.predict(test), reference.predict(test))
 
@@ -457,7 +475,9 @@ def test_attributes_two_stages_on_the_challenge_scale(corpus) -> None:
     predictions = system.predict(_split(corpus, "Test3"))
     assert list(predictions.columns) == ["arousal", "valence", "dominance"]
     assert predictions.to_numpy().min() >= 1 and predictions.to_numpy().max() <= 7
-    assert system.predict_variants(_split(corpus, "Test3")) == {}
+    main, variants = system.predict_with_variants(_split(corpus, "Test3"))
+    assert variants == {}
+    pd.testing.assert_frame_equal(main, predictions)
     np.testing.assert_allclose(system._unscale(system._scale(np.array([1.0, 4.0, 7.0]))), [1, 4, 7])
 
 
@@ -492,14 +512,18 @@ def test_baseline_profile_shape_runs_on_a_tiny_wavlm(corpus) -> None:
         effective_batch=8,
         chunk_seconds=[1.5, 1.5],
         cpu=True,
+        seed=0,
     )
     system = AudioW2VBert(**params).fit(
         _split(corpus, "Train"), None, task="categorical", classes=CLASSES
     )
     assert system.outputs_ == CLASSES  # O and X dropped, as in the baseline
     uniform = np.full(8, 1 / 8)
-    np.testing.assert_allclose(system.class_prior_, uniform)  # weighted CE acts as a uniform prior
-    assert set(system.predict_variants(_split(corpus, "Test3"))) == {"softmax", "softmax_uniform"}
+    np.testing.assert_allclose(
+        system.training_prior(), uniform
+    )  # weighted CE acts as a uniform prior
+    variants = system.predict_with_variants(_split(corpus, "Test3"))[1]
+    assert set(variants) == {"softmax", "softmax_uniform"}
 
 
 def test_module_import_is_cheap() -> None:

@@ -14,6 +14,14 @@ from systems.components.augment import (
     reverberate,
     speed_perturb,
 )
+from systems.components.params import yaml_params
+
+_PAPER = yaml_params("audio_w2vbert")
+PROBS = {
+    "noise_prob": _PAPER["augment_prob"],
+    "rir_prob": _PAPER["augment_prob"],
+    "snr_db": _PAPER["noise_snr_db"],
+}
 
 
 def _tone(seconds: float = 1.0, rate: int = 16_000) -> np.ndarray:
@@ -23,7 +31,7 @@ def _tone(seconds: float = 1.0, rate: int = 16_000) -> np.ndarray:
 
 def test_missing_directory_is_one_clear_error(tmp_path) -> None:
     with pytest.raises(HarnessError) as error:
-        Augmenter(noise_dir=tmp_path / "no-such-dir")
+        Augmenter(noise_dir=tmp_path / "no-such-dir", **PROBS)
     message = str(error.value)
     assert "does not exist" in message and "noise_dir" in message and "\n" not in message
 
@@ -31,11 +39,11 @@ def test_missing_directory_is_one_clear_error(tmp_path) -> None:
 def test_directory_without_audio_is_an_error(tmp_path) -> None:
     (tmp_path / "readme.txt").write_text("no audio here")
     with pytest.raises(HarnessError, match="rir_dir"):
-        Augmenter(rir_dir=tmp_path)
+        Augmenter(rir_dir=tmp_path, **PROBS)
 
 
 def test_no_directories_is_a_no_op() -> None:
-    augmenter = Augmenter()
+    augmenter = Augmenter(**PROBS)
     wave = _tone()
     assert not augmenter.active and "without" in augmenter.describe()
     assert augmenter(wave, np.random.default_rng(0)) is wave
@@ -85,7 +93,9 @@ def test_augmenter_reads_local_directories(tmp_path) -> None:
     rir[10], rir[400] = 0.9, 0.3
     write_audio(rir_dir / "Room001-00001.wav", rir, sample_rate=8_000)  # other rates are resampled
     assert len(find_audio_files(tmp_path / "simulated_rirs", "rir", "rir_dir")) == 1
-    augmenter = Augmenter(noise_dir, tmp_path / "simulated_rirs", noise_prob=1.0, rir_prob=1.0)
+    augmenter = Augmenter(
+        noise_dir, tmp_path / "simulated_rirs", noise_prob=1.0, rir_prob=1.0, snr_db=(0.0, 15.0)
+    )
     wave = _tone()
     out = augmenter(wave, np.random.default_rng(1))
     assert augmenter.active and out.shape == wave.shape and np.isfinite(out).all()

@@ -8,9 +8,18 @@ import pytest
 from sklearn.metrics import f1_score
 
 from harness.data.manifest import ATTRIBUTES
+from systems.components.params import yaml_params
 from systems.fusion import FusionInterp, FusionLR, weight_grid
 
 CLASSES = ("A", "S", "H", "N")
+
+
+def paper(cls):
+    """The fusion with its YAML parameters (the paper's values) and seed 0."""
+    params = yaml_params(cls.name)
+    if "seed" in cls.param_names():
+        params["seed"] = 0
+    return cls.from_params(params)
 
 
 def _members(n: int, seed: int):
@@ -66,7 +75,7 @@ def test_weight_grid_two_members_has_21_points_in_steps_of_005():
 def test_fusion_beats_each_member_on_held_out_data(cls):
     dev_members, dev = _members(400, seed=1)
     test_members, test = _members(400, seed=2)
-    fusion = cls().fit(dev_members, dev, task="categorical", classes=CLASSES)
+    fusion = paper(cls).fit(dev_members, dev, task="categorical", classes=CLASSES)
     fused = fusion.predict(test_members)
     assert list(fused.columns) == list(CLASSES)
     np.testing.assert_allclose(fused.sum(axis=1), 1.0)
@@ -77,7 +86,7 @@ def test_fusion_beats_each_member_on_held_out_data(cls):
 
 def test_fusion_lr_reports_cross_validated_dev_score():
     members, dev = _members(300, seed=3)
-    fusion = FusionLR().fit(members, dev, task="categorical", classes=CLASSES)
+    fusion = paper(FusionLR).fit(members, dev, task="categorical", classes=CLASSES)
     report = fusion.report()["dev_bal"]
     assert 0.0 < report["macro_f1_cv"] <= report["macro_f1_fit"] + 0.05
     assert report["macro_f1_cv"] > 0.5
@@ -96,7 +105,7 @@ def test_interpolation_weights_follow_the_informative_member_per_attribute():
         "audio": pd.DataFrame(audio, index=ids, columns=ATTRIBUTES),
     }
     dev = pd.DataFrame(truth, columns=ATTRIBUTES).assign(id=list(ids), label="N")
-    fusion = FusionInterp().fit(members, dev, task="attributes", classes=CLASSES)
+    fusion = paper(FusionInterp).fit(members, dev, task="attributes", classes=CLASSES)
     weights = fusion.report()["attribute_weights"]
     assert weights["valence"]["text"] > 0.8
     assert weights["arousal"]["audio"] > 0.8
@@ -114,7 +123,7 @@ def test_save_load_gives_identical_predictions(tmp_path, cls, task):
             )
             for i, (m, f) in enumerate(members.items())
         }
-    fusion = cls().fit(members, dev, task=task, classes=CLASSES)
+    fusion = paper(cls).fit(members, dev, task=task, classes=CLASSES)
     fusion.save(tmp_path)
     again = cls.load(tmp_path)
     pd.testing.assert_frame_equal(fusion.predict(members), again.predict(members))

@@ -121,10 +121,17 @@ def toy_data() -> tuple[pd.DataFrame, pd.DataFrame]:
     return toy_manifest(160, 0), toy_manifest(48, 1, "Development")
 
 
-def tiny_system(backbone: Path, **overrides):
+def paper_params(name: str = "text_llm", profile: str | None = None, **overrides) -> dict:
+    """The system's YAML parameters (the paper's values or a profile), seed 0, ``overrides``."""
+    from systems.components.params import yaml_params
+
+    return yaml_params(name, profile, **{"seed": 0, **overrides})
+
+
+def tiny_system(backbone: Path, work_dir=None, **overrides):
     from systems.text_llm import TextLLM
 
-    params = dict(
+    params = paper_params(
         backbone=str(backbone),
         lora_rank=8,
         lora_alpha=16,
@@ -135,7 +142,9 @@ def tiny_system(backbone: Path, **overrides):
         progress=False,
     )
     params.update(overrides)
-    return TextLLM(**params)
+    system = TextLLM(**params)
+    system.use_workspace(work_dir=work_dir, cache_dir=None)
+    return system
 
 
 def _tokenizer_and_model(backbone: Path, num_labels: int = 3):
@@ -214,6 +223,28 @@ def test_head_reads_the_last_non_pad_token(tiny_llama):
             # and not from any other position (the pooling really picks one token)
             others = [model.score(hidden[row, j]) for j in range(width) if j != last]
             assert all(not torch.allclose(logits[row], o, atol=1e-4) for o in others)
+
+
+def test_frozen_encoder_reads_the_last_non_pad_token_for_either_padding(tiny_llama):
+    """hf_text without the classifier: the token states a multimodal system reads."""
+    import torch
+
+    from systems.components.hf_text import encode, last_token_pool, load_encoder, token_states
+    from systems.components.text_batching import pad
+
+    model, tokenizer = load_encoder(str(tiny_llama))
+    assert not any(p.requires_grad for p in model.parameters())
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id
+    sequences, _ = encode(tokenizer, ["happy", "i am very sad today it was terrible"], 32)
+    pooled = {}
+    with torch.no_grad():
+        for side in ("left", "right"):
+            batch = pad(sequences, tokenizer.pad_token_id, side=side)
+            hidden = token_states(model, batch, decoder=True)
+            pooled[side] = last_token_pool(hidden, batch["attention_mask"])
+        alone = token_states(model, pad(sequences[:1], tokenizer.pad_token_id), decoder=True)
+    torch.testing.assert_close(pooled["left"], pooled["right"], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(pooled["right"][0], alone[0, -1], rtol=1e-4, atol=1e-5)
 
 
 def test_lora_trains_only_adapters_and_the_head(tiny_llama):
@@ -380,7 +411,7 @@ def test_missing_backbone_is_one_clear_line(backbone, toy_data):
 
     train, dev = toy_data
     with pytest.raises(MissingModelError) as caught:
-        TextLLM(backbone=backbone, progress=False).fit(
+        TextLLM(**paper_params(backbone=backbone, progress=False)).fit(
             train, dev, task="categorical", classes=CLASSES
         )
     message = str(caught.value)
@@ -498,7 +529,11 @@ def test_text_roberta_fine_tunes_an_encoder_fully(toy_data, tmp_path):
     from systems.text_llm import TextRoberta
 
     train, dev = toy_data
-    system = TextRoberta(backbone="minilm", epochs=1, max_length=16, lr=1e-4, progress=False)
+    system = TextRoberta(
+        **paper_params(
+            "text_roberta", backbone="minilm", epochs=1, max_length=16, lr=1e-4, progress=False
+        )
+    )
     system.fit(train.iloc[:48], dev.iloc[:16], task="categorical", classes=CLASSES)
     report = system.report()
     assert report["lora"] is False
@@ -520,22 +555,22 @@ def test_configs_build_the_system_with_every_profile(name):
     config = system_defaults(name)
     cls = system_class(name)
     assert config["system"] == name and set(config["tasks"]) <= set(cls.tasks)
-    paper = cls.from_params(config["params"])
+    paper = cls.from_params({**config["params"], "seed": 0})
     assert isinstance(paper.lr, float) and paper.batch_size == 16
-    for profile in (config.get("profiles") or {}).values():
-        cls.from_params({**config["params"], **profile})
+    for profile in config.get("profiles") or {}:
+        cls.from_params(paper_params(name, profile=profile))
     assert "demo" in config["profiles"]
 
 
 def test_paper_defaults():
     from systems.text_llm import LLAMA_LORA_TARGETS, TextLLM, TextRoberta
 
-    llm = TextLLM()
+    llm = TextLLM(**paper_params())
     assert llm.backbone == "meta-llama/Llama-2-7b-hf"
     assert (llm.lora_rank, llm.lora_alpha, llm.lora_dropout) == (256, 256, 0.1)
     assert tuple(llm.lora_target_modules) == LLAMA_LORA_TARGETS
     assert (llm.lr, llm.batch_size, llm.epochs) == (2e-5, 16, 40)
-    roberta = TextRoberta()
+    roberta = TextRoberta(**paper_params("text_roberta"))
     assert roberta.backbone == "roberta-large" and roberta.lora is False
 
 
@@ -570,7 +605,7 @@ def _demo_system(name: str):
 def test_demo_configuration_beats_chance_on_held_out_demo_data(request):
     from sklearn.metrics import f1_score
 
-    from systems.text_llm import _ccc
+    import scoring
 
     manifest = _demo_manifest(request, "demo_corpus_small")
     odyssey = ("A", "S", "H", "U", "F", "D", "C", "N")
@@ -585,7 +620,7 @@ def test_demo_configuration_beats_chance_on_held_out_demo_data(request):
 
     system = _demo_system("text_llm").fit(train, dev, task="attributes", classes=odyssey)
     values = system.predict(held_out)
-    cccs = [_ccc(values[a].to_numpy(), held_out[a].to_numpy()) for a in values.columns]
+    cccs = [scoring.ccc(values[a].to_numpy(), held_out[a].to_numpy()) for a in values.columns]
     assert np.mean(cccs) > 0.2, cccs  # measured 0.38
 
 

@@ -88,10 +88,10 @@ class AudioSource:
 class ChunkConfig:
     """How training batches are cut and perturbed."""
 
-    chunk_seconds: tuple[float, float] = (2.0, 4.0)
-    speed_prob: float = 0.5
-    speed_factors: tuple[float, ...] = (0.9, 1.1)
-    seed: int = 0
+    chunk_seconds: tuple[float, float]
+    speed_prob: float
+    speed_factors: tuple[float, ...]
+    seed: int
 
 
 class ChunkDataset(torch.utils.data.Dataset):

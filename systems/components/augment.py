@@ -106,9 +106,9 @@ class Augmenter:
         noise_dir: str | os.PathLike | None = None,
         rir_dir: str | os.PathLike | None = None,
         *,
-        noise_prob: float = 0.5,
-        rir_prob: float = 0.5,
-        snr_db: Sequence[float] = (0.0, 15.0),
+        noise_prob: float,
+        rir_prob: float,
+        snr_db: Sequence[float],
         max_cached: int = 2000,
     ) -> None:
         self.noise_files = find_audio_files(noise_dir, "noise", "noise_dir") if noise_dir else []

@@ -273,3 +273,44 @@ def make_backend(
     if kind not in BACKENDS:
         raise ValueError(f"unknown back-end {kind!r}; use one of {', '.join(BACKENDS)}")
     return BACKENDS[kind](lda_dims=lda_dims, target=target, **kwargs)
+
+
+def fit_backends(
+    kinds: Sequence[str | None],
+    embeddings: np.ndarray,
+    labels: Sequence[str],
+    classes: Sequence[str],
+    *,
+    lda_dims: int,
+    target: str | Sequence[float] | None,
+) -> dict[str, _LdaBackend]:
+    """Every named back-end (``none`` and repeats skipped), fit on the same embeddings."""
+    fitted: dict[str, _LdaBackend] = {}
+    for kind in dict.fromkeys(kinds):
+        if kind in (None, "none"):
+            continue
+        fitted[kind] = make_backend(kind, lda_dims=lda_dims, target=target).fit(
+            embeddings, labels, classes
+        )
+    return fitted
+
+
+def backend_posteriors(
+    backends: dict[str, _LdaBackend], embeddings: np.ndarray
+) -> dict[str, np.ndarray]:
+    """``<kind>``: posteriors under the target prior; ``<kind>_train_prior``: before the shift."""
+    out: dict[str, np.ndarray] = {}
+    for kind, backend in backends.items():
+        out[kind] = backend.predict_proba(embeddings)
+        out[f"{kind}_train_prior"] = backend.predict_proba(embeddings, prior="train")
+    return out
+
+
+def load_backends(directory: str | Path, kinds: Sequence[str | None]) -> dict[str, _LdaBackend]:
+    """The back-ends :meth:`_LdaBackend.save` wrote as ``backend-<kind>.npz`` (missing: skipped)."""
+    loaded = {}
+    for kind in dict.fromkeys(kinds):
+        path = Path(directory) / f"backend-{kind}.npz"
+        if path.exists():
+            loaded[kind] = _LdaBackend.load(path)
+    return loaded

@@ -28,10 +28,21 @@ from systems.components.pooling import build_pooling
 
 log = logging.getLogger(__name__)
 
-W2VBERT_LORA_TARGETS: tuple[str, ...] = ("linear_q", "linear_k", "linear_v", "linear_out")
-"""The Conformer's self-attention projections. With rank 32 these give 6.29M adapter weights on
-w2v-BERT 2.0 (24 layers x 4 x 32 x 2048); with the head that is the ~8M trainable parameters the
-TalTech paper reports. Adding the feed-forward layers would triple it (22M)."""
+MODEL_PARAMS: tuple[str, ...] = (
+    "finetune",
+    "lora_rank",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_targets",
+    "freeze_feature_encoder",
+    "gradient_checkpointing",
+    "pooling",
+    "pooling_hidden",
+    "head",
+    "embedding_dim",
+    "head_dropout",
+)
+"""The system parameters :func:`build_model` takes, by the same names."""
 
 _CONFIG_CLASSES = {"wav2vec2-bert": "Wav2Vec2BertConfig", "wavlm": "WavLMConfig"}
 _MODEL_CLASSES = {"wav2vec2-bert": "Wav2Vec2BertModel", "wavlm": "WavLMModel"}
@@ -109,11 +120,11 @@ class EmotionHead(nn.Module):
         outputs: int,
         *,
         task: str,
-        pooling: str = "attentive",
-        pooling_hidden: int = 128,
-        kind: str = "dense_bn",
-        embedding_dim: int = 1024,
-        dropout: float = 0.5,
+        pooling: str,
+        pooling_hidden: int,
+        kind: str,
+        embedding_dim: int,
+        dropout: float,
     ) -> None:
         super().__init__()
         self.pool = build_pooling(pooling, dim, pooling_hidden)
@@ -194,20 +205,21 @@ def build_model(
     *,
     outputs: int,
     task: str,
-    finetune: str = "lora",
-    lora_rank: int = 32,
-    lora_alpha: int = 32,
-    lora_dropout: float = 0.05,
-    lora_targets: Sequence[str] = W2VBERT_LORA_TARGETS,
-    freeze_feature_encoder: bool = True,
-    gradient_checkpointing: bool = False,
-    pooling: str = "attentive",
-    pooling_hidden: int = 128,
-    head: str = "dense_bn",
-    embedding_dim: int = 1024,
-    head_dropout: float = 0.5,
+    finetune: str,
+    lora_rank: int,
+    lora_alpha: int,
+    lora_dropout: float,
+    lora_targets: Sequence[str],
+    freeze_feature_encoder: bool,
+    gradient_checkpointing: bool,
+    pooling: str,
+    pooling_hidden: int,
+    head: str,
+    embedding_dim: int,
+    head_dropout: float,
 ) -> SpeechEmotionModel:
-    """Set up fine-tuning (``lora``, ``full`` or ``frozen``) and attach the head."""
+    """Set up fine-tuning (``lora``, ``full`` or ``frozen``) and attach the head. Every setting
+    is an argument: the values live in the system's YAML."""
     from systems.components.speech_features import frontend_for
 
     config = backbone_module.config
@@ -284,8 +296,11 @@ def paper_trainable_parameters(**overrides: Any) -> dict[str, int]:
     from transformers import Wav2Vec2BertConfig, Wav2Vec2BertModel
 
     from systems.components.lora import count_parameters
+    from systems.components.params import yaml_params
 
-    settings = {"outputs": 10, "task": "categorical", **overrides}
+    paper = yaml_params("audio_w2vbert")
+    settings = {key: paper[key] for key in MODEL_PARAMS}
+    settings.update({"outputs": 10, "task": "categorical", **overrides})
     with torch.device("meta"):
         backbone = Wav2Vec2BertModel(Wav2Vec2BertConfig(layerdrop=0.0))
         model = build_model(backbone, **settings)

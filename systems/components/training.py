@@ -32,17 +32,20 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainConfig:
-    epochs: int = 10
-    lr: float = 1e-4
-    weight_decay: float = 1e-3
-    optimizer: str = "adam"
+    """How to train; the hyper-parameters come from the system (its YAML), so they have no
+    defaults here."""
+
+    epochs: int
+    lr: float
+    weight_decay: float
+    optimizer: str
     """``adam`` (with L2 weight decay, as in the TalTech recipe) or ``adamw``."""
-    batch_size: int = 8
+    batch_size: int
     """Per-process micro-batch."""
-    effective_batch: int = 64
+    effective_batch: int
     """Samples per optimiser step summed over processes and accumulation steps."""
-    warmup_fraction: float = 0.1
-    schedule: str = "linear"
+    warmup_fraction: float
+    schedule: str
     """Decay after warm-up: ``linear``, ``cosine`` or ``constant``."""
     max_grad_norm: float | None = 1.0
     bf16: bool = True
@@ -89,6 +92,20 @@ def save_trainable(model, path: str | os.PathLike) -> None:
         save_file(trainable_state(model), str(tmp))
 
 
+def save_weights(model, path: str | os.PathLike, *, full: bool) -> None:
+    """Every tensor (``full``) or only the trainable ones, atomically, in safetensors."""
+    if not full:
+        save_trainable(model, path)
+        return
+    from safetensors.torch import save_file
+
+    from harness.io import atomic_path
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp))
+
+
 def load_trainable(model, path: str | os.PathLike) -> None:
     from safetensors.torch import load_file
 
@@ -128,12 +145,7 @@ def train(
         drop_last=False,
     )
     parameters = [p for p in model.parameters() if p.requires_grad]
-    if config.optimizer == "adamw":
-        optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
-    elif config.optimizer == "adam":
-        optimizer = torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
-    else:
-        raise ValueError(f"unknown optimizer {config.optimizer!r}; use adam or adamw")
+    optimizer = _optimizer(config, parameters)
     steps_per_epoch = math.ceil(len(loader) / accelerator.num_processes / accumulation)
     total_steps = max(1, steps_per_epoch * config.epochs)
     # accelerate's wrapped scheduler ticks once per process for every optimiser step; the schedule
@@ -144,28 +156,16 @@ def train(
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
 
     history: dict[str, Any] = {
-        "loss": [],
-        "dev": [],
-        "best_epoch": None,
-        "steps": 0,
+        **{"loss": [], "dev": [], "best_epoch": None, "steps": 0},
         "accumulation_steps": accumulation,
         "num_processes": accelerator.num_processes,
         "config": asdict(config),
     }
-    start_epoch = 0
     checkpoints = Path(config.checkpoint_dir) if config.checkpoint_dir else None
-    if checkpoints and (checkpoints / "last" / "state.json").exists():
-        start_epoch, history = _resume(
-            checkpoints / "last", accelerator, model, optimizer, scheduler
-        )
-        log.info(
-            "%s: resumed after epoch %d from %s", description, start_epoch, checkpoints / "last"
-        )
-
+    start_epoch, history, best_state = _resume_if_any(
+        checkpoints, history, accelerator, model, optimizer, scheduler, description
+    )
     best_score = max((s for s in history["dev"] if s is not None), default=-math.inf)
-    best_state = None
-    if checkpoints and (checkpoints / "best.safetensors").exists():
-        best_state = checkpoints / "best.safetensors"
 
     progress = _progress(config.progress and accelerator.is_main_process)
     with progress:
@@ -177,34 +177,20 @@ def train(
                 loader.set_epoch(epoch)
             if on_epoch_start is not None:
                 on_epoch_start(epoch)
-            model.train()
-            running, batches = 0.0, 0
-            for batch in loader:
-                with accelerator.accumulate(model):
-                    with accelerator.autocast():
-                        loss = loss_fn(model, batch)
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients:
-                        if config.max_grad_norm:
-                            accelerator.clip_grad_norm_(parameters, config.max_grad_norm)
-                        history["steps"] += 1
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad()
-                running += float(loss.detach())
-                batches += 1
-                progress.advance(task)
-            epoch_loss = float(
-                accelerator.gather(
-                    torch.tensor([running / max(batches, 1)], device=accelerator.device)
-                ).mean()
+            epoch_loss = _train_epoch(
+                model,
+                loader,
+                loss_fn,
+                accelerator,
+                optimizer,
+                scheduler,
+                parameters,
+                config=config,
+                history=history,
+                advance=lambda: progress.advance(task),
             )
             history["loss"].append(epoch_loss)
-            score = None
-            if evaluate is not None:
-                model.eval()
-                with torch.no_grad():
-                    score = float(evaluate(accelerator.unwrap_model(model)))
+            score = _dev_score(model, evaluate, accelerator)
             history["dev"].append(score)
             if accelerator.is_main_process:
                 dev = "-" if score is None else f"{score:.4f}"
@@ -213,12 +199,7 @@ def train(
                 best_score = score
                 history["best_epoch"] = epoch + 1
                 if config.keep_best and accelerator.is_main_process:
-                    target = (checkpoints / "best.safetensors") if checkpoints else None
-                    if target is not None:
-                        save_trainable(accelerator.unwrap_model(model), target)
-                        best_state = target
-                    else:
-                        best_state = trainable_state(accelerator.unwrap_model(model))
+                    best_state = _keep_best(accelerator.unwrap_model(model), checkpoints)
             if checkpoints and accelerator.is_main_process:
                 _checkpoint(
                     checkpoints, epoch + 1, history, accelerator, model, optimizer, scheduler
@@ -227,13 +208,96 @@ def train(
 
     unwrapped = accelerator.unwrap_model(model)
     if config.keep_best and best_state is not None:
-        if isinstance(best_state, dict):
-            unwrapped.load_state_dict(best_state, strict=False)
-        else:
-            load_trainable(unwrapped, best_state)
+        _restore(unwrapped, best_state)
     unwrapped.eval()
     accelerator.free_memory()
     return history
+
+
+def _resume_if_any(checkpoints, history, accelerator, model, optimizer, scheduler, description):
+    """(first epoch to train, history, best state) from ``checkpoints/last`` if a run left one."""
+    start_epoch, best_state = 0, None
+    if checkpoints and (checkpoints / "last" / "state.json").exists():
+        start_epoch, history = _resume(
+            checkpoints / "last", accelerator, model, optimizer, scheduler
+        )
+        log.info(
+            "%s: resumed after epoch %d from %s", description, start_epoch, checkpoints / "last"
+        )
+    if checkpoints and (checkpoints / "best.safetensors").exists():
+        best_state = checkpoints / "best.safetensors"
+    return start_epoch, history, best_state
+
+
+def _dev_score(model, evaluate, accelerator) -> float | None:
+    """The caller's model-selection score on Development data (None without an evaluator)."""
+    if evaluate is None:
+        return None
+    model.eval()
+    with torch.no_grad():
+        return float(evaluate(accelerator.unwrap_model(model)))
+
+
+def _keep_best(model, checkpoints: Path | None):
+    """The best epoch's trainable tensors: on disk beside the checkpoints, else in memory."""
+    if checkpoints is None:
+        return trainable_state(model)
+    target = checkpoints / "best.safetensors"
+    save_trainable(model, target)
+    return target
+
+
+def _restore(model, best_state) -> None:
+    if isinstance(best_state, dict):
+        model.load_state_dict(best_state, strict=False)
+    else:
+        load_trainable(model, best_state)
+
+
+def _optimizer(config: TrainConfig, parameters):
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; use adam or adamw")
+
+
+def _train_epoch(
+    model,
+    loader,
+    loss_fn,
+    accelerator,
+    optimizer,
+    scheduler,
+    parameters,
+    *,
+    config: TrainConfig,
+    history: dict[str, Any],
+    advance: Callable[[], None],
+) -> float:
+    """One pass over ``loader`` with accumulation and clipping; the mean loss over processes."""
+    model.train()
+    running, batches = 0.0, 0
+    for batch in loader:
+        with accelerator.accumulate(model):
+            with accelerator.autocast():
+                loss = loss_fn(model, batch)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                if config.max_grad_norm:
+                    accelerator.clip_grad_norm_(parameters, config.max_grad_norm)
+                history["steps"] += 1
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        running += float(loss.detach())
+        batches += 1
+        advance()
+    return float(
+        accelerator.gather(
+            torch.tensor([running / max(batches, 1)], device=accelerator.device)
+        ).mean()
+    )
 
 
 def _schedule(kind: str, warmup: int, total: int) -> Callable[[int], float]:
