@@ -128,8 +128,28 @@ def run(config: dict[str, Any], *, progress=None, argv: list[str] | None = None)
                 "seconds": round(time.perf_counter() - started, 2),
             }
         )
+        _log_audio_report()
         log.info("run %s finished in %.1f s", rundir.name, time.perf_counter() - started)
     return rundir.final
+
+
+def _log_audio_report() -> None:
+    """Once per run, what the audio loader changed: stereo averaged to mono, truncated WAVs."""
+    from harness.data.audio import audio_report
+
+    report = audio_report()
+    if report.get("multichannel"):
+        log.warning(
+            "%d multi-channel files were averaged to mono, first: %s",
+            report["multichannel"],
+            report.get("first_multichannel"),
+        )
+    for key, what in (
+        ("truncated", "WAV files were cut short"),
+        ("cancelled", "files became nearly silent when averaged to mono"),
+    ):
+        if report.get(key):
+            log.warning("%d %s (named in the log above)", report[key], what)
 
 
 def _fit(config, corpus, splits: Splits, task: str, challenge, cache: Cache, seed: int):

@@ -21,6 +21,7 @@ from harness.asr.transcribe import (
     apply_transcripts,
     main,
     transcribe_corpus,
+    transcript_dir,
     transcript_filename,
 )
 from harness.asr.wer import align, normalize, number_to_words, word_error_rate
@@ -336,7 +337,7 @@ def test_windows_are_saved_as_soon_as_they_are_done(tmp_path):
             progress=lambda done, total: progress.append((done, total)),
         )
     assert progress == [(k, 10) for k in range(7)]  # reported per utterance, not per batch
-    directory = tmp_path / "cache" / "transcripts" / "tones" / "counting-a"
+    directory = transcript_dir(corpus, CountingASR(), tmp_path / "cache")
     assert len(list(directory.glob("[!.]*.txt"))) == 6
 
     backend = WindowedASR()
@@ -403,14 +404,14 @@ def test_interrupted_run_leaves_whole_files_and_resumes(tmp_path):
         from harness.data.corpus import Corpus
         from harness.data.manifest import make_manifest
         manifest = make_manifest(pd.read_csv({str(tmp_path / "manifest.csv")!r}), "m")
-        corpus = Corpus(manifest, "tones", "demo", "odyssey2024")
+        corpus = Corpus(manifest, "tones", "demo", "odyssey2024", root={str(corpus.root)!r})
         transcribe_corpus(corpus, CountingASR(delay=0.1), cache_dir={str(tmp_path / "cache")!r})
         """
     )
     repo = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), *sys.path])}
     process = subprocess.Popen([sys.executable, "-c", script], env=env)
-    directory = tmp_path / "cache" / "transcripts" / "tones" / "counting-a"
+    directory = transcript_dir(corpus, CountingASR(), tmp_path / "cache")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(list(directory.glob("[!.]*.txt"))) < 5:
         time.sleep(0.05)

@@ -6,13 +6,18 @@ training with ASR text for evaluation would overstate nothing and understate eve
 
 Layout of the cache (one directory per corpus and model, so two models never mix)::
 
-    <cache_dir>/transcripts/<corpus.name>/<model_id>/
+    <cache_dir>/transcripts/<corpus.name>-<location hash>/<model_id>/
         model.json               how the transcripts were made (back-end, parameters, versions)
         <id>.txt                 one transcript per utterance, written atomically
+        <id>.audio               size and mtime (ns) of the audio file it was made from
         manifest_with_asr.csv    id,text,text_source for every transcribed utterance
 
-A transcript file either exists whole or not at all, so a run killed at any point resumes by
-skipping the files that exist; deleting one file re-transcribes exactly that utterance.
+The location hash is that of the corpus root (resolved), so two folders of the same layout with
+the same file names never share transcripts. A transcript is reused only while its audio file
+has the size and mtime recorded beside it: an edited or re-exported file is transcribed again.
+A transcript file either exists whole or not at all (its fingerprint is written first), so a run
+killed at any point resumes by skipping the files that exist; deleting one file re-transcribes
+exactly that utterance.
 """
 
 from __future__ import annotations
@@ -217,12 +222,45 @@ def main(
 def transcript_dir(
     corpus: Corpus, backend: ASRBackend, cache_dir: str | os.PathLike | None = None
 ) -> Path:
-    """``<cache_dir>/transcripts/<corpus.name>/<model_id>``."""
+    """``<cache_dir>/transcripts/<corpus.name>-<hash of its location>/<model_id>``."""
+    from harness.cache import digest
+
     if cache_dir is None:
         from harness.config import default_cache_dir
 
         cache_dir = default_cache_dir()
-    return Path(cache_dir).expanduser() / "transcripts" / safe_name(corpus.name) / backend.model_id
+    name = safe_name(corpus.name)
+    location = corpus_location(corpus)
+    if location is not None:
+        name = f"{name}-{digest(str(location), 12)}"
+    return Path(cache_dir).expanduser() / "transcripts" / name / backend.model_id
+
+
+def corpus_location(corpus: Corpus) -> Path | None:
+    """Where the corpus lives: its root, resolved, or else the folder holding all its audio."""
+    if corpus.root is not None:
+        return Path(corpus.root).expanduser().resolve()
+    parents = {
+        os.path.dirname(os.path.abspath(audio))
+        for audio in (_audio_path(corpus, p) for p in corpus.manifest["path"])
+        if audio is not None
+    }
+    return Path(os.path.commonpath(sorted(parents))) if parents else None
+
+
+def audio_fingerprint(path: Path | None) -> str | None:
+    """``"<size> <mtime_ns>"`` of an audio file, None when it cannot be read."""
+    if path is None:
+        return None
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return f"{info.st_size} {info.st_mtime_ns}"
+
+
+def fingerprint_filename(utterance_id: str) -> str:
+    return transcript_filename(utterance_id)[: -len(".txt")] + ".audio"
 
 
 def transcript_filename(utterance_id: str) -> str:
@@ -243,28 +281,26 @@ def _existing_transcripts(directory: Path) -> set[str]:
 
 
 def _needs_transcript(corpus: Corpus, rows: pd.DataFrame, directory: Path) -> list[bool]:
-    """Rows without a transcript, or whose audio file is newer than its transcript.
+    """Rows without a transcript, or whose audio file is not the one it was made from.
 
-    The second case catches a corpus rebuilt in place under the same name (a new demo
-    generator, re-exported audio): its old transcripts would otherwise be silently reused.
+    The audio's size and mtime are compared with those recorded beside the transcript, which
+    catches a corpus rebuilt in place (a new demo generator, re-exported or edited audio) whose
+    old transcripts would otherwise be silently reused.
     """
     with os.scandir(directory) as entries:
-        written = {
-            e.name: e.stat().st_mtime_ns
-            for e in entries
-            if e.name.endswith(".txt") and not e.name.startswith(".")
-        }
+        written = {e.name for e in entries if not e.name.startswith(".")}
     needs = []
     for utterance_id, path in zip(rows["id"], rows["path"], strict=True):
-        stamp = written.get(transcript_filename(utterance_id))
-        if stamp is None:
+        if transcript_filename(utterance_id) not in written:
             needs.append(True)
             continue
-        audio = _audio_path(corpus, path)
-        try:
-            needs.append(audio is not None and audio.stat().st_mtime_ns > stamp)
-        except OSError:  # missing audio: keep the transcript; reading it would fail anyway
+        current = audio_fingerprint(_audio_path(corpus, path))
+        if current is None:  # no or missing audio: keep the transcript; reading would fail
             needs.append(False)
+            continue
+        stamp = fingerprint_filename(utterance_id)
+        recorded = (directory / stamp).read_text().strip() if stamp in written else None
+        needs.append(recorded != current)
     return needs
 
 
@@ -370,6 +406,11 @@ def _transcribe_rows(
     for start in range(0, len(records), size):
         batch = records[start : start + size]
         began = time.perf_counter()
+        for record in batch:  # fingerprint first: a stale transcript never outlives its stamp
+            (directory / transcript_filename(record["id"])).unlink(missing_ok=True)
+            stamp = audio_fingerprint(_audio_path(corpus, record["path"]))
+            if stamp is not None:
+                write_text(directory / fingerprint_filename(record["id"]), stamp + "\n")
         audios = [_read_audio(corpus, record) for record in batch]
 
         def save(i: int, text: str, batch: list[dict[str, Any]] = batch) -> None:
