@@ -27,7 +27,7 @@ def run_target(config: dict[str, Any], challenge, splits: Splits, task: str) -> 
     return target_prior(
         config.get("target_prior", "auto"),
         challenge.classes,
-        challenge_prior=challenge.eval_prior,
+        challenge_prior=splits.eval_prior,
         train_prior=class_prior(splits.train["label"], challenge.classes),
     )
 
@@ -37,7 +37,8 @@ def target_report(config: dict[str, Any], challenge, splits: Splits) -> dict[str
     weights = run_target(config, challenge, splits, "categorical")
     return {
         "setting": config.get("target_prior", "auto"),
-        "used": describe_target(config.get("target_prior", "auto"), challenge.eval_prior),
+        "used": describe_target(config.get("target_prior", "auto"), splits.eval_prior),
+        "challenge_eval_prior": describe_target(challenge.eval_prior, challenge.eval_prior),
         "weights": None if weights is None else [round(float(w), 6) for w in weights],
     }
 

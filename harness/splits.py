@@ -22,6 +22,10 @@ class Splits:
     development: pd.DataFrame
     dev_bal: pd.DataFrame
     evaluation: dict[str, pd.DataFrame]
+    eval_prior: str | tuple[float, ...] = "uniform"
+    """Class distribution of the evaluation splits (what ``target_prior=auto`` corrects to): the
+    corpus's own where it declares one (the demo's tests are balanced by construction), else the
+    challenge's."""
 
     def predicted(self) -> pd.DataFrame:
         """Every row a member must predict: Development (which holds Dev_bal) and the eval splits."""
@@ -53,4 +57,5 @@ def make_splits(corpus: Corpus, challenge, devbal_n: int, seed: int) -> Splits:
         for name in challenge.eval_splits
         if (manifest["split"] == name).any()
     }
-    return Splits(train, development, dev_bal, evaluation)
+    eval_prior = corpus.info.get("eval_prior") or challenge.eval_prior
+    return Splits(train, development, dev_bal, evaluation, eval_prior)

@@ -65,6 +65,7 @@ class AudioW2VBert(System):
     name = "audio_w2vbert"
     tasks = ("categorical", "attributes")
     modalities = ("audio",)
+    cross_fit = False  # k refits of a network are too dear: stacking uses Dev_bal
 
     def __init__(
         self,
@@ -122,6 +123,13 @@ class AudioW2VBert(System):
         seed: int,
     ) -> None:
         store_params(self, locals())
+
+    def check_ready(self) -> None:
+        """The backbone's weights are local, unless a ``scratch_config`` builds it at random."""
+        if self.scratch_config is None:
+            from systems.components.local_weights import local_model
+
+            local_model(self.backbone, "backbone")
 
     # -- fit ---------------------------------------------------------------------------------------
     def fit(

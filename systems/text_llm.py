@@ -61,6 +61,7 @@ from systems.components.features import attribute_rows, attribute_targets, score
 from systems.components.hf_text import (  # noqa: F401  (re-exported: the module's public API)
     BACKBONE_ALIASES,
     LLAMA_LORA_TARGETS,
+    QUANT_PURPOSE,
     disable_avx512bf16,
     encode,
     forward_logits,
@@ -90,6 +91,7 @@ class _TextClassifier(System):
 
     tasks = ("categorical", "attributes")
     modalities = ("text",)
+    cross_fit = False  # k refits of a fine-tuned network are too dear: stacking uses Dev_bal
 
     def __init__(
         self,
@@ -198,15 +200,27 @@ class _TextClassifier(System):
     def _num_outputs(self) -> int:
         return len(self.classes_) if self.task_ == "categorical" else len(ATTRIBUTES)
 
-    def _build(self):
-        """Backbone + fresh head (+ LoRA), seeded so that a rebuild for ``load`` matches."""
-        import torch
+    def check_ready(self) -> None:
+        """The backbone is local (alias, directory or hub cache); 4 bits need bitsandbytes."""
+        from systems.components.local_weights import local_model, require_installed
 
+        self._check_quantization()
+        local_model(self.backbone, "backbone")
+        if self.load_in_4bit:
+            require_installed("bitsandbytes", "quant", QUANT_PURPOSE)
+
+    def _check_quantization(self) -> None:
         if self.load_in_4bit and not self.lora:
             raise HarnessError(
                 "load_in_4bit needs lora=true (4-bit weights cannot be fine-tuned directly)",
                 fix="pass lora=true, or load_in_4bit=false",
             )
+
+    def _build(self):
+        """Backbone + fresh head (+ LoRA), seeded so that a rebuild for ``load`` matches."""
+        import torch
+
+        self._check_quantization()
         quantization = quantization_config(self._device().type) if self.load_in_4bit else None
         torch.manual_seed(int(self.seed))
         labels = self.classes_ if self.task_ == "categorical" else ATTRIBUTES

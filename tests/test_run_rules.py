@@ -78,15 +78,29 @@ def test_harness_score_of_the_submission_equals_metrics_json(cache_dir, tmp_path
     assert scored == pytest.approx(reported, abs=1e-4)
 
 
-def test_target_prior_auto_is_the_challenges_evaluation_prior(cache_dir, tmp_path):
-    out = run(
-        _config(cache_dir, tmp_path, system="text_tfidf", **{"demo.lang": "es", "demo.n": 120})
-    )
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["target_prior"]["used"] == "auto -> train"
-    results = {(r["split"], r["variant"]): r["metrics"]["macro_f1"] for r in metrics["results"]}
-    # Correcting to the training prior of a model trained under it changes nothing.
-    assert results[("Test", "prior")] == pytest.approx(results[("Test", "raw")])
+def test_target_prior_auto_is_the_challenges_evaluation_prior(demo_corpus_es_small):
+    from dataclasses import replace
+
+    from harness.evaluate import run_target, target_report
+    from harness.splits import make_splits
+
+    emospeech = registry.get("challenges", "emospeech2024")
+    assert emospeech.eval_prior == "train"
+    # A corpus of the EmoSpeech layout that declares nothing: its test follows Train.
+    info = {k: v for k, v in demo_corpus_es_small.info.items() if k != "eval_prior"}
+    real = replace(demo_corpus_es_small, info=info)
+    splits = make_splits(real, emospeech, 4, 0)
+    config = {"target_prior": "auto"}
+    train = class_prior(splits.train["label"], emospeech.classes)
+    assert not np.allclose(train, 1 / 6)
+    assert np.allclose(run_target(config, emospeech, splits, "categorical"), train)
+    assert target_report(config, emospeech, splits)["used"] == "auto -> train"
+    # The demo's test is balanced by construction and says so.
+    demo = make_splits(demo_corpus_es_small, emospeech, 4, 0)
+    assert np.allclose(run_target(config, emospeech, demo, "categorical"), 1 / 6)
+    assert target_report(config, emospeech, demo)["used"] == "auto -> uniform"
+    assert np.allclose(run_target({"target_prior": "train"}, emospeech, demo, "categorical"), train)
+    assert run_target({"target_prior": "none"}, emospeech, demo, "categorical") is None
     odyssey = registry.get("challenges", "odyssey2024")
     assert odyssey.eval_prior == "uniform"
     weights = target_prior("auto", odyssey.classes, challenge_prior=odyssey.eval_prior)

