@@ -1,0 +1,665 @@
+"""``multimodal_attnpool``: the BSC-UPC EmoSpeech 2024 winner (Task 2, macro-F1 0.8669).
+
+Frozen XLS-R 300M speech frames (a learned softmax-weighted sum of its 24 layers, LayerNorm) and
+frozen Spanish RoBERTa-large token states (LayerNorm) are concatenated along time and summarised by
+ONE attention pooling with a trainable query, then classified by Linear/LayerNorm/GELU/dropout
+blocks of width 512 (see :mod:`systems.components.attention_fusion`). Training: cross-entropy
+weighted by inverse class frequency, AdamW (lr 5e-5, weight decay 0.01), batch 16, random 5.5 s
+crops (short utterances repetition-padded), whole utterances at evaluation, augmentation (speed
+perturbation, reverberation, background noise) with probability 0.3, the epoch with the best
+Dev_bal macro-F1 kept. ``ensemble=[{...}, ...]`` trains one head per list entry (parameter
+overrides) and averages their posteriors, as the submission averaged its top configurations.
+
+Because both encoders are frozen, their outputs are cached by content
+(:mod:`systems.components.frozen_encoders`) and only the head trains:
+
+* ``feature_cache: true`` (default): whole-utterance states of every layer are cached; training
+  crops are cut from the cached frames; augmentation uses ``augment_copies`` cached augmented
+  copies of each training utterance (drawn with probability ``augment_prob`` per item and epoch)
+  instead of a fresh perturbation every time. Head retraining then never runs an encoder.
+* ``feature_cache: false``: the reference's on-the-fly recipe: every training crop is cut from the
+  waveform, perturbed and re-encoded; only evaluation states are kept (in memory).
+
+``modalities=[audio]`` / ``[text]`` run the same model on one modality (ablations). Attributes
+use the same head with 3 outputs and the negative mean CCC on standardised targets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.data import predictions as P
+from harness.data.manifest import ATTRIBUTES
+from harness.errors import HarnessError
+from harness.system import System
+from systems.components.params import store_params
+
+log = logging.getLogger(__name__)
+
+MEMBER_KEYS = (
+    "hidden_layers",
+    "hidden_width",
+    "dropout",
+    "fusion",
+    "lr",
+    "weight_decay",
+    "batch_size",
+    "epochs",
+    "crop_seconds",
+    "augment_prob",
+    "class_weighting",
+    "seed",
+)
+"""Parameters an ensemble member may override: the head and its training, never an encoder (so
+every member reads the same cached states)."""
+
+
+class MultimodalAttnPool(System):
+    """Frozen speech + text encoders, one attention pooling over both sequences, MLP head."""
+
+    name = "multimodal_attnpool"
+    tasks = ("categorical", "attributes")
+    modalities = ("audio", "text")
+    cross_fit = False  # k refits of a network are too dear: stacking uses Dev_bal
+
+    def __init__(
+        self,
+        speech_backbone,
+        speech_scratch,
+        whisper_window_seconds,
+        text_backbone,
+        text_scratch,
+        text_max_length,
+        modalities,
+        fusion,
+        hidden_layers,
+        hidden_width,
+        dropout,
+        class_weighting,
+        epochs,
+        lr,
+        weight_decay,
+        batch_size,
+        crop_seconds,
+        augment_prob,
+        speed_factors,
+        noise_dir,
+        rir_dir,
+        noise_snr_db,
+        augment_copies,
+        feature_cache,
+        ensemble,
+        cpu,
+        num_threads,
+        seed,
+    ) -> None:
+        store_params(self, locals())
+
+    # ==========================================================================================
+    # fit
+    # ==========================================================================================
+    def fit(
+        self, train: pd.DataFrame, dev: pd.DataFrame, *, task: str, classes: tuple[str, ...]
+    ) -> MultimodalAttnPool:
+        """Encode (or read the cache), then train every ensemble member's head on Train."""
+        with _torch_threads(self.num_threads):
+            return self._fit(train, dev, task=task, classes=classes)
+
+    def _fit(self, train, dev, *, task, classes) -> MultimodalAttnPool:
+        self.check_task(task)
+        started = time.perf_counter()
+        self.task_, self.classes_ = task, tuple(classes)
+        self.modalities_ = self._modalities()
+        self.members_params_ = self._members()
+        self.augmenter_ = self._augmenter()  # a wrong noise/RIR directory fails before work
+        train = self._training_rows(train)
+        dev = self._dev_rows(dev)
+        targets = self._targets(train)
+        self._prepare_encoders()
+        # Without the cache, training crops are re-encoded: only their paths (and text) are needed.
+        train_states = self._states(train, speech=bool(self.feature_cache))
+        dev_states = self._states(dev) if dev is not None and len(dev) else None
+        self.members_, self.histories_ = [], []
+        for k, params in enumerate(self.members_params_):
+            model, history = self._fit_member(
+                k, params, train, train_states, targets, dev, dev_states
+            )
+            self.members_.append(model)
+            self.histories_.append(history)
+        self.dev_scores_ = self._dev_scores(dev, dev_states)
+        self.fit_seconds_ = round(time.perf_counter() - started, 2)
+        return self
+
+    def check_ready(self) -> None:
+        """The encoders of the modalities used are local (or built from a scratch config)."""
+        from systems.components.frozen_encoders import check_encoders
+
+        used = self._modalities()
+        check_encoders(
+            self.speech_backbone if "audio" in used else None,
+            self.speech_scratch,
+            self.text_backbone if "text" in used else None,
+            self.text_scratch,
+        )
+
+    def _modalities(self) -> tuple[str, ...]:
+        wanted = [self.modalities] if isinstance(self.modalities, str) else list(self.modalities)
+        unknown = sorted(set(wanted) - {"audio", "text"})
+        if unknown or not wanted:
+            raise HarnessError(
+                f"unknown modalities {unknown or wanted}",
+                fix="use modalities=[audio,text], [audio] or [text]",
+            )
+        return tuple(m for m in ("audio", "text") if m in wanted)
+
+    def _members(self) -> list[dict[str, Any]]:
+        base = {key: getattr(self, key) for key in MEMBER_KEYS}
+        if not self.ensemble:
+            return [base]
+        members = []
+        for overrides in self.ensemble:
+            overrides = dict(overrides or {})
+            bad = sorted(set(overrides) - set(MEMBER_KEYS))
+            if bad:
+                raise HarnessError(
+                    f"ensemble members cannot override {', '.join(bad)}",
+                    fix=f"members may set {', '.join(MEMBER_KEYS)}",
+                )
+            members.append({**base, **overrides})
+        return members
+
+    def _training_rows(self, train: pd.DataFrame) -> pd.DataFrame:
+        """Rows with a reference for the task: scored classes only (O/X cannot train an output)."""
+        if self.task_ == "categorical":
+            rows = train[train["label"].isin(self.classes_)]
+        else:
+            rows = train.dropna(subset=list(ATTRIBUTES))
+        if len(rows) < 2:
+            raise HarnessError(f"{self.name} needs labelled training utterances; found {len(rows)}")
+        self.dropped_train_rows_ = int(len(train) - len(rows))
+        return rows.reset_index(drop=True)
+
+    def _dev_rows(self, dev: pd.DataFrame | None) -> pd.DataFrame | None:
+        if dev is None:
+            return None
+        if self.task_ == "categorical":
+            return dev[dev["label"].isin(self.classes_)].reset_index(drop=True)
+        return dev.dropna(subset=list(ATTRIBUTES)).reset_index(drop=True)
+
+    def _targets(self, train: pd.DataFrame) -> np.ndarray:
+        from harness.prior import class_prior
+
+        if self.task_ == "categorical":
+            labels = train["label"].astype(str).to_numpy()
+            self.train_prior_ = class_prior(labels, self.classes_)
+            self.outputs_ = self.classes_
+            return np.asarray([self.classes_.index(v) for v in labels], dtype=np.int64)
+        values = train[list(ATTRIBUTES)].to_numpy(dtype=np.float64)
+        self.target_mean_ = values.mean(axis=0)
+        self.target_std_ = np.maximum(values.std(axis=0), 1e-6)
+        self.outputs_ = ATTRIBUTES
+        return ((values - self.target_mean_) / self.target_std_).astype(np.float32)
+
+    # -- encoders and their cache -------------------------------------------------------------
+    def _device(self) -> str:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() and not self.cpu else "cpu"
+
+    def _prepare_encoders(self) -> None:
+        """Build the frozen encoders the modalities need, and a content-keyed store for each."""
+        from systems.components import frozen_encoders as fe
+
+        root = self._cache_root()
+        self.speech_encoder_ = self.text_encoder_ = None
+        self.speech_store_ = self.text_store_ = None
+        if "audio" in self.modalities_:
+            if fe.is_whisper(self.speech_backbone):
+                encoder = fe.WhisperCT2Encoder(
+                    self.speech_backbone, window_seconds=self.whisper_window_seconds
+                )
+            else:
+                encoder = fe.HFSpeechEncoder(
+                    self.speech_backbone,
+                    scratch=self.speech_scratch,
+                    seed=self.seed,
+                    device=self._device(),
+                )
+            self.speech_encoder_ = encoder
+            self.speech_store_ = fe.FeatureStore(root, encoder.id)
+            self.speech_layers_, self.speech_dim_ = encoder.num_layers, encoder.dim
+        if "text" in self.modalities_:
+            if self.text_scratch is not None:
+                encoder = fe.ScratchTextEncoder(
+                    self.text_scratch, seed=self.seed, max_length=self.text_max_length
+                )
+            else:
+                encoder = fe.HFTextEncoder(
+                    self.text_backbone, max_length=self.text_max_length, device=self._device()
+                )
+            self.text_encoder_ = encoder
+            self.text_store_ = fe.FeatureStore(root, encoder.id)
+            self.text_dim_ = encoder.dim
+        self.speech_layers_ = getattr(self, "speech_layers_", 1)
+        self.speech_dim_ = getattr(self, "speech_dim_", getattr(self, "text_dim_", 1))
+        self.text_dim_ = getattr(self, "text_dim_", self.speech_dim_)
+
+    def _cache_root(self) -> Path | None:
+        if not self.feature_cache or self.cache_dir is None:
+            return None
+        return Path(self.cache_dir)
+
+    def _audio_key(self, path: str, copy: int | None = None) -> str:
+        from systems.components.frozen_encoders import file_digest
+
+        digests = self.__dict__.setdefault("file_digests_", {})
+        if path not in digests:
+            digests[path] = file_digest(path)
+        digest = digests[path]
+        if copy is None:
+            return digest
+        tag = [digest, copy, self.seed, list(self.speed_factors), self.noise_dir, self.rir_dir,
+               list(self.noise_snr_db)]  # fmt: skip
+        return hashlib.sha1(json.dumps(tag, default=str).encode()).hexdigest()
+
+    def _states(self, frame: pd.DataFrame, *, speech: bool = True) -> dict[str, list]:
+        """Whole-utterance states of every row: speech ``(L, T, D)`` and text ``(N, D)``."""
+        from harness.data.audio import load_audio
+        from systems.components.features import texts
+
+        out: dict[str, list] = {}
+        if self.speech_encoder_ is not None:
+            paths = _audio_paths(frame)
+            out["audio_paths"] = paths
+            if speech:
+                out["speech"] = [
+                    self.speech_store_.get_or_compute(
+                        self._audio_key(p), lambda p=p: self.speech_encoder_.encode(load_audio(p))
+                    )
+                    for p in paths
+                ]
+        if self.text_encoder_ is not None:
+            from systems.components.frozen_encoders import text_digest
+
+            strings, _ = texts(frame, who=self.name)
+            out["text"] = [
+                self.text_store_.get_or_compute(
+                    text_digest(s), lambda s=s: self.text_encoder_.encode(s)
+                )
+                for s in strings
+            ]
+        return out
+
+    def augmented_states(self, path: str, copy: int):
+        """Cached states of augmented copy ``copy`` of one training utterance."""
+        from harness.data.audio import load_audio
+
+        def compute():
+            rng = np.random.default_rng([self.seed, copy, int(self._audio_key(path)[:8], 16)])
+            return self.speech_encoder_.encode(self.augmenter_(load_audio(path), rng))
+
+        return self.speech_store_.get_or_compute(self._audio_key(path, copy), compute)
+
+    def _augmenter(self):
+        from systems.components.attnpool_data import OneEffectAugmenter
+
+        return OneEffectAugmenter(
+            speed_factors=self.speed_factors,
+            noise_dir=self.noise_dir,
+            rir_dir=self.rir_dir,
+            snr_db=self.noise_snr_db,
+        )
+
+    # -- one member -----------------------------------------------------------------------------
+    def _new_model(self, params: dict[str, Any]):
+        import torch
+
+        from systems.components.attention_fusion import AttnPoolFusion
+
+        torch.manual_seed(int(params["seed"]))
+        return AttnPoolFusion(
+            modalities=self.modalities_,
+            speech_layers=self.speech_layers_,
+            speech_dim=self.speech_dim_,
+            text_dim=self.text_dim_,
+            fusion=params["fusion"],
+            width=int(params["hidden_width"]),
+            hidden_layers=int(params["hidden_layers"]),
+            dropout=float(params["dropout"]),
+            outputs=len(self.outputs_),
+        )
+
+    def _fit_member(self, k, params, train, states, targets, dev, dev_states):
+        from systems.components.attnpool_data import Indices, TrainCollate
+        from systems.components.training import TrainConfig
+        from systems.components.training import train as run_training
+
+        model = self._new_model(params)
+        collate = TrainCollate(self, params, train, states, targets)
+        config = TrainConfig(
+            epochs=int(params["epochs"]),
+            lr=float(params["lr"]),
+            weight_decay=float(params["weight_decay"]),
+            optimizer="adamw",
+            batch_size=int(params["batch_size"]),
+            effective_batch=int(params["batch_size"]),
+            warmup_fraction=0.0,
+            schedule="constant",
+            max_grad_norm=None,
+            bf16=True,
+            seed=int(params["seed"]),
+            checkpoint_dir=self._checkpoint_dir(k, params, train, dev),
+            cpu=self._device() == "cpu",
+            progress=False,
+        )
+        evaluate = None
+        if dev_states is not None:
+            evaluate = lambda m: self._score(dev, self._outputs(m, dev_states))  # noqa: E731
+        history = run_training(
+            model,
+            Indices(len(train)),
+            collate,
+            self._loss_fn(params, targets),
+            config,
+            evaluate=evaluate,
+            on_epoch_start=collate.set_epoch,
+            description=f"{self.name} member {k + 1}",
+        )
+        model.to("cpu").eval()
+        return model, {k: history[k] for k in ("loss", "dev", "best_epoch", "steps")}
+
+    def _loss_fn(self, params, targets):
+        import torch
+        import torch.nn.functional as F
+
+        from systems.components.ccc_loss import ccc_loss
+
+        if self.task_ == "attributes":
+            return lambda model, batch: ccc_loss(model(**batch["inputs"]).float(), batch["target"])
+        weight = None
+        if params["class_weighting"] == "inverse_frequency":
+            counts = np.bincount(targets, minlength=len(self.classes_)).astype(float)
+            weight = torch.as_tensor(
+                np.where(counts > 0, 1.0 / np.maximum(counts, 1) * counts.sum(), 0.0),
+                dtype=torch.float32,
+            )
+        elif params["class_weighting"] != "none":
+            raise HarnessError(
+                f"unknown class_weighting {params['class_weighting']!r}",
+                fix="use inverse_frequency or none",
+            )
+
+        def loss_fn(model, batch):
+            logits = model(**batch["inputs"]).float()
+            w = None if weight is None else weight.to(logits.device)
+            return F.cross_entropy(logits, batch["target"], weight=w)
+
+        return loss_fn
+
+    def _checkpoint_dir(self, k, params, train, dev) -> str | None:
+        """``work_dir/<task>-<fingerprint>/member<k>``: a changed config or data never resumes."""
+        if self.work_dir is None:
+            return None
+        payload = {
+            "params": {n: v for n, v in self.get_params().items() if n != "ensemble"},
+            "member": params,
+            "task": self.task_,
+            "classes": list(self.classes_),
+            "train": train["id"].astype(str).tolist(),
+            "dev": [] if dev is None else dev["id"].astype(str).tolist(),
+        }
+        digest = hashlib.sha1(json.dumps(payload, default=str).encode()).hexdigest()[:16]
+        return str(Path(self.work_dir) / f"{self.task_}-{digest}" / f"member{k + 1}")
+
+    # -- scoring on Dev_bal ---------------------------------------------------------------------
+    def _outputs(self, model, states: dict[str, list], batch: int = 32) -> np.ndarray:
+        """Raw network outputs (logits or standardised attributes) on whole utterances."""
+        import torch
+
+        from systems.components.attnpool_data import batch_inputs
+
+        device = next(model.parameters()).device
+        n = len(next(iter(v for k, v in states.items() if k in ("speech", "text"))))
+        rows = []
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            for start in range(0, n, batch):
+                index = range(start, min(n, start + batch))
+                inputs = batch_inputs(states, index, crops=None, device=device)
+                rows.append(model(**inputs).float().cpu().numpy())
+        model.train(was_training)
+        return np.concatenate(rows) if rows else np.zeros((0, len(self.outputs_)))
+
+    def _score(self, frame: pd.DataFrame, outputs: np.ndarray) -> float:
+        from scoring import ccc_mean, macro_f1
+
+        if self.task_ == "categorical":
+            predicted = np.asarray(self.classes_)[outputs.argmax(axis=1)]
+            return float(
+                macro_f1(
+                    frame["label"].astype(str).to_numpy(), predicted, labels=list(self.classes_)
+                )
+            )
+        return float(ccc_mean(frame[list(ATTRIBUTES)].to_numpy(float), self._attributes(outputs)))
+
+    def _dev_scores(self, dev, dev_states) -> dict[str, float] | None:
+        if dev_states is None:
+            return None
+        outputs = [self._outputs(m, dev_states) for m in self.members_]
+        scores = {f"member{k + 1}": self._score(dev, o) for k, o in enumerate(outputs)}
+        if len(outputs) > 1:
+            scores["ensemble"] = self._score(dev, self._combine(outputs))
+        return scores
+
+    # ==========================================================================================
+    # predict
+    # ==========================================================================================
+    def _combine(self, outputs: list[np.ndarray]) -> np.ndarray:
+        """Average of the members' posteriors (categorical) or attribute predictions."""
+        if self.task_ == "categorical":
+            return np.mean([_softmax(o) for o in outputs], axis=0)
+        return np.mean(outputs, axis=0)
+
+    def _attributes(self, outputs: np.ndarray) -> np.ndarray:
+        values = np.asarray(outputs, np.float64) * self.target_std_ + self.target_mean_
+        return np.clip(values, 1.0, 7.0)
+
+    def _frame(self, ids, outputs: np.ndarray, *, combined: bool) -> pd.DataFrame:
+        if self.task_ == "categorical":
+            posteriors = outputs if combined else _softmax(outputs)
+            return P.categorical(ids, posteriors, self.classes_)
+        return P.attributes(ids, self._attributes(outputs))
+
+    def predict_with_variants(
+        self, data: pd.DataFrame
+    ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+        """The ensemble average, and each member's own predictions as ``member<k>`` variants."""
+        if not hasattr(self, "members_"):
+            raise HarnessError(f"{self.name} is not fitted", fix="call fit() or load() first")
+        with _torch_threads(self.num_threads):
+            if (
+                getattr(self, "speech_encoder_", None) is None
+                and getattr(self, "text_encoder_", None) is None
+            ):
+                self._prepare_encoders()
+            ids = data["id"].astype(str).tolist()
+            if len(data) == 0:
+                outputs = [np.zeros((0, len(self.outputs_))) for _ in self.members_]
+            else:
+                states = self._states(data.reset_index(drop=True))
+                outputs = [self._outputs(m, states) for m in self.members_]
+        combined = self._combine(outputs)
+        primary = self._frame(ids, combined, combined=True)
+        if len(self.members_) == 1:
+            return primary, {}
+        return primary, {
+            f"member{k + 1}": self._frame(ids, o, combined=False) for k, o in enumerate(outputs)
+        }
+
+    def predict(self, data: pd.DataFrame) -> pd.DataFrame:
+        return self.predict_with_variants(data)[0]
+
+    def predict_variants(self, data: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        """Each member's predictions (for runners that ask for variants separately)."""
+        return self.predict_with_variants(data)[1]
+
+    def training_prior(self) -> np.ndarray | None:
+        """Inverse-frequency weighting trains the softmax towards a uniform prior."""
+        if getattr(self, "task_", None) != "categorical":
+            return None
+        weighted = all(p["class_weighting"] == "inverse_frequency" for p in self.members_params_)
+        if weighted:
+            return np.full(len(self.classes_), 1.0 / len(self.classes_))
+        return np.asarray(self.train_prior_, dtype=float)
+
+    @property
+    def class_prior_(self) -> np.ndarray | None:
+        return self.training_prior()
+
+    # ==========================================================================================
+    # persistence and report
+    # ==========================================================================================
+    def _state(self) -> dict[str, Any]:
+        listed = lambda v: None if v is None else [float(x) for x in np.asarray(v)]  # noqa: E731
+        return {
+            "task": self.task_,
+            "classes": list(self.classes_),
+            "outputs": list(self.outputs_),
+            "modalities": list(self.modalities_),
+            "members": self.members_params_,
+            "speech_layers": self.speech_layers_,
+            "speech_dim": self.speech_dim_,
+            "text_dim": self.text_dim_,
+            "train_prior": listed(getattr(self, "train_prior_", None)),
+            "target_mean": listed(getattr(self, "target_mean_", None)),
+            "target_std": listed(getattr(self, "target_std_", None)),
+            "histories": self.histories_,
+            "dev_scores": self.dev_scores_,
+            "dropped_train_rows": self.dropped_train_rows_,
+            "fit_seconds": getattr(self, "fit_seconds_", None),
+        }
+
+    def save(self, directory: str | Path) -> None:
+        """system.json + each member's head (layer weights, norms, query, classifier); the frozen
+        encoders are not copied: ``load`` rebuilds them from their parameters when predicting."""
+        from safetensors.torch import save_file
+
+        from harness.io import atomic_path
+
+        if not hasattr(self, "members_"):
+            raise HarnessError(f"{self.name}: save() before fit()")
+        directory = Path(directory)
+        self._save_params(directory, {"state": self._state()})
+        for k, model in enumerate(self.members_):
+            tensors = {n: t.detach().cpu().contiguous() for n, t in model.state_dict().items()}
+            with atomic_path(directory / f"member{k + 1}.safetensors") as tmp:
+                save_file(tensors, str(tmp))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> MultimodalAttnPool:
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        saved = cls._read_params(directory)
+        system = cls.from_params(saved["params"])
+        state = saved["state"]
+        system.task_, system.classes_ = state["task"], tuple(state["classes"])
+        system.outputs_ = tuple(state["outputs"])
+        system.modalities_ = tuple(state["modalities"])
+        system.members_params_ = state["members"]
+        system.speech_layers_ = state["speech_layers"]
+        system.speech_dim_, system.text_dim_ = state["speech_dim"], state["text_dim"]
+        for name in ("train_prior", "target_mean", "target_std"):
+            if state[name] is not None:
+                setattr(system, f"{name}_", np.asarray(state[name], dtype=float))
+        system.histories_, system.dev_scores_ = state["histories"], state["dev_scores"]
+        system.dropped_train_rows_ = state["dropped_train_rows"]
+        system.fit_seconds_ = state["fit_seconds"]
+        system.members_ = []
+        for k, params in enumerate(system.members_params_):
+            model = system._new_model(params)
+            model.load_state_dict(load_file(str(directory / f"member{k + 1}.safetensors")))
+            system.members_.append(model.eval())
+        return system
+
+    def report(self) -> dict[str, Any]:
+        """Modalities, encoders, per-member Dev_bal scores and learned layer weights, cache use."""
+        if not hasattr(self, "members_"):
+            return {}
+        facts: dict[str, Any] = {
+            "modalities": list(self.modalities_),
+            "fusion": [p["fusion"] for p in self.members_params_],
+            "speech_encoder": getattr(self.speech_encoder_, "id", None)
+            if getattr(self, "speech_encoder_", None)
+            else None,
+            "text_encoder": getattr(self.text_encoder_, "id", None)
+            if getattr(self, "text_encoder_", None)
+            else None,
+            "dev_bal": self.dev_scores_,
+            "members": [],
+            "dropped_train_rows": self.dropped_train_rows_,
+            "fit_seconds": getattr(self, "fit_seconds_", None),
+        }
+        for k, model in enumerate(self.members_):
+            member = {
+                "overrides": (self.ensemble or [{}])[k] if self.ensemble else {},
+                "trainable_parameters": sum(p.numel() for p in model.parameters()),
+                "text_projection": model.text_projection is not None,
+                "best_epoch": self.histories_[k].get("best_epoch"),
+                "dev_per_epoch": self.histories_[k].get("dev"),
+            }
+            if model.audio:
+                member["layer_weights"] = [
+                    round(float(w), 4) for w in model.layer_weights.weights().detach()
+                ]
+            facts["members"].append(member)
+        for store in ("speech_store_", "text_store_"):
+            value = getattr(self, store, None)
+            if value is not None:
+                facts[store.rstrip("_").replace("_store", "_cache")] = {
+                    "computed": value.computed,
+                    "loaded": value.loaded,
+                }
+        return facts
+
+
+def _audio_paths(frame: pd.DataFrame) -> list[str]:
+    if "path" not in frame or frame["path"].isna().any():
+        missing = frame["id"][frame["path"].isna()].iloc[0] if "path" in frame else "(all)"
+        raise HarnessError(
+            f"utterance {missing!r} has no audio path",
+            fix="modalities=[text] runs without audio; audio needs a corpus with audio files",
+        )
+    return frame["path"].astype(str).tolist()
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, np.float64)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+@contextmanager
+def _torch_threads(count: int | None):
+    """Run with ``count`` intra-op threads (tiny matrices: 1 thread avoids OpenMP spinning)."""
+    if not count:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
