@@ -32,10 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def demo_params() -> dict:
-    import yaml
+    from systems.components.params import yaml_params
 
-    config = yaml.safe_load((ROOT / "systems/configs/audio_w2vbert.yaml").read_text())
-    return {**config["params"], **config["profiles"]["demo"]}
+    return yaml_params("audio_w2vbert", "demo", seed=0)
 
 
 def load_waves(limit: int | None) -> tuple[list[np.ndarray], np.ndarray]:
@@ -53,18 +52,12 @@ def load_waves(limit: int | None) -> tuple[list[np.ndarray], np.ndarray]:
 def demo_model():
     import torch
 
-    from systems.components.speech_model import build_model, load_backbone
+    from systems.components.speech_model import MODEL_PARAMS, build_model, load_backbone
 
     params = demo_params()
     backbone = load_backbone("unused", scratch_config=params["scratch_config"], seed=0)
-    model = build_model(
-        backbone,
-        outputs=10,
-        task="categorical",
-        finetune="full",
-        embedding_dim=params["embedding_dim"],
-        pooling_hidden=params["pooling_hidden"],
-    )
+    settings = {k: params[k] for k in MODEL_PARAMS}
+    model = build_model(backbone, outputs=10, task="categorical", **settings)
     torch.manual_seed(0)
     return model.eval()
 
@@ -142,14 +135,14 @@ def bench_embedding(
 
 
 TRAINING_CHILD = """
-import resource, sys, time, json, yaml
+import resource, sys, time, json
 sys.path.insert(0, {root!r})
 import torch
 torch.set_num_threads({threads})
 from harness.data.demo import load_demo_corpus
 from systems.audio_w2vbert import AudioW2VBert
-config = yaml.safe_load(open({config!r}))
-params = {{**config["params"], **config["profiles"]["demo"]}}
+from systems.components.params import yaml_params
+params = yaml_params("audio_w2vbert", "demo", seed=0)
 manifest = load_demo_corpus().manifest
 train, dev = (manifest[manifest["split"] == s].reset_index(drop=True) for s in ("Train", "Development"))
 started = time.perf_counter()
@@ -160,9 +153,7 @@ print(json.dumps({{"fit_s": time.perf_counter() - started, "cpu_s": time.process
 
 
 def bench_training_memory(threads: int) -> dict[str, float]:
-    code = TRAINING_CHILD.format(
-        root=str(ROOT), threads=threads, config=str(ROOT / "systems/configs/audio_w2vbert.yaml")
-    )
+    code = TRAINING_CHILD.format(root=str(ROOT), threads=threads)
     output = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout

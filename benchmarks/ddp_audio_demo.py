@@ -45,10 +45,9 @@ TOLERANCE = {"loss": 0.005, "macro_f1": 0.05, "posterior": 0.02}
 
 def demo_params(epochs: int) -> dict:
     """The demo profile, without dropout, with a micro-batch of 8 and an effective batch of 16."""
-    import yaml
+    from systems.components.params import yaml_params
 
-    config = yaml.safe_load((ROOT / "systems/configs/audio_w2vbert.yaml").read_text())
-    params = {**config["params"], **config["profiles"]["demo"]}
+    params = yaml_params("audio_w2vbert", "demo")
     params["scratch_config"] = {**params["scratch_config"], "conformer_conv_dropout": 0.0}
     params.update(
         epochs=epochs,
@@ -190,7 +189,7 @@ def main_worker(args: argparse.Namespace) -> int:
     )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
-    variants = system.predict_variants(test)
+    _, variants = system.predict_with_variants(test)
 
     def macro_f1(frame: pd.DataFrame) -> float:
         predicted = np.asarray(frame.columns)[frame.to_numpy().argmax(axis=1)]

@@ -26,6 +26,7 @@ from systems.components.params import store_params
 
 log = logging.getLogger(__name__)
 FEATURE_SET = "eGeMAPSv02"
+PURPOSE = "the audio_egemaps system (openSMILE eGeMAPS)"
 
 
 def extract_egemaps(frame: pd.DataFrame, n_jobs: int = 1) -> np.ndarray:
@@ -54,7 +55,7 @@ def extract_egemaps(frame: pd.DataFrame, n_jobs: int = 1) -> np.ndarray:
     from harness.errors import require
     from harness.interrupts import deferred_interrupts, native_call
 
-    opensmile = require("opensmile", "opensmile", "the audio_egemaps system (openSMILE eGeMAPS)")
+    opensmile = require("opensmile", "opensmile", PURPOSE)
     smile = opensmile.Smile(
         feature_set=opensmile.FeatureSet.eGeMAPSv02,
         feature_level=opensmile.FeatureLevel.Functionals,
@@ -108,6 +109,12 @@ class AudioEgemaps(System):
         seed: int,
     ) -> None:
         store_params(self, locals())
+
+    def check_ready(self) -> None:
+        """openSMILE (the optional ``opensmile`` extra) is installed."""
+        from systems.components.local_weights import require_installed
+
+        require_installed("opensmile", "opensmile", PURPOSE)
 
     def _features(self, frame: pd.DataFrame) -> np.ndarray:
         """eGeMAPS functionals, from the harness cache when :meth:`use_workspace` gave one."""

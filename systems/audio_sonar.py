@@ -147,9 +147,12 @@ class AudioSonar(AudioW2VBert):
         self.backbone_config_ = encoder.config.to_dict()
         return model
 
-    def _load_checkpoint(self):
-        from systems.components.sonar_convert import load_sonar
+    def check_ready(self) -> None:
+        """The fairseq2 checkpoint is a local file, unless a ``scratch_config`` is given."""
+        if self.scratch_config is None:
+            self._checkpoint_path()
 
+    def _checkpoint_path(self) -> Path:
         path = Path(str(self.backbone)).expanduser()
         if not path.is_file():
             raise HarnessError(
@@ -157,7 +160,12 @@ class AudioSonar(AudioW2VBert):
                 fix="download the fairseq2 checkpoint once and pass "
                 "backbone=/path/to/sonar_speech_encoder_eng.pt",
             )
-        return load_sonar(path, pooler_settings=self.pooler_config)
+        return path
+
+    def _load_checkpoint(self):
+        from systems.components.sonar_convert import load_sonar
+
+        return load_sonar(self._checkpoint_path(), pooler_settings=self.pooler_config)
 
     def report(self) -> dict[str, Any]:
         facts = super().report()

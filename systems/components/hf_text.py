@@ -19,7 +19,6 @@ torch, transformers, peft and bitsandbytes are imported inside functions.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +44,9 @@ HEAD_NAMES: tuple[str, ...] = ("score", "classifier", "classification_head", "lo
 first: ``score`` (LLaMA, Mistral, GPT-2, Qwen), ``classifier`` (BERT, RoBERTa, DeBERTa),
 ``classification_head`` (BART, T5)."""
 
+QUANT_PURPOSE = "4-bit loading (load_in_4bit=true)"
+"""What bitsandbytes is needed for, in the one-line error of a missing ``quant`` extra."""
+
 _ROBERTA_LIKE = ("roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text")
 """Models whose position ids start after the padding index, so two positions are unusable."""
 
@@ -68,10 +70,6 @@ def resolve_backbone(name: str) -> str:
     key = str(name).strip()
     alias = BACKBONE_ALIASES.get(key.lower())
     return alias() if alias else os.path.expanduser(key)
-
-
-def _is_repo_id(name: str) -> bool:
-    return re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", name) is not None
 
 
 @contextmanager
@@ -139,10 +137,10 @@ def _load(
 ):
     from transformers import AutoTokenizer
 
-    path = resolve_backbone(name)
+    from systems.components.local_weights import local_model
+
+    path = local_model(name, param)  # the same test as check_ready: alias, directory, hub cache
     is_dir = Path(path).is_dir()
-    if not is_dir and not _is_repo_id(path):
-        raise MissingModelError(str(name), param)
     kwargs = {**kwargs, "local_files_only": True}
     for key, value in (
         ("dtype", dtype),
@@ -366,7 +364,7 @@ def quantization_config(device_type: str):
     """QLoRA's 4-bit NF4 with double quantisation; bf16 compute on a GPU, fp32 on the CPU."""
     import torch
 
-    require("bitsandbytes", "quant", "4-bit loading (load_in_4bit=true)")
+    require("bitsandbytes", "quant", QUANT_PURPOSE)
     from transformers import BitsAndBytesConfig
 
     compute = torch.bfloat16 if device_type == "cuda" else torch.float32

@@ -231,7 +231,7 @@ class WhisperEncoder(SpeechEncoder):
             raise HarnessError(
                 f"CTranslate2 cannot load the Whisper model ({str(exc).splitlines()[0][:160]})",
                 file=directory,
-                fix="pass whisper_model= a CTranslate2 Whisper directory; check compute_type=",
+                fix="pass encoder=whisper:/path/to/ct2-whisper-dir (a CTranslate2 Whisper directory); check compute_type=",
             ) from None
         self._mel = FeatureExtractor(feature_size=self._whisper.n_mels)
         return self._whisper

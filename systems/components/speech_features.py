@@ -19,7 +19,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-SAMPLE_RATE = 16_000
+from harness.data.audio import SAMPLE_RATE
+
 FRAME_LENGTH = 400  # 25 ms
 HOP_LENGTH = 160  # 10 ms
 FFT_LENGTH = 512

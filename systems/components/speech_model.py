@@ -87,20 +87,23 @@ def load_backbone(
         return _transformers_class(_MODEL_CLASSES, config.model_type)(config)
     from transformers import AutoConfig
 
+    from systems.components.local_weights import local_model
+
+    path = local_model(backbone, "backbone")  # the same test as check_ready
     kwargs = {"local_files_only": True}
     if layerdrop is not None:
         kwargs["layerdrop"] = layerdrop
     try:
-        config = AutoConfig.from_pretrained(backbone, local_files_only=True)
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
         model_class = _transformers_class(_MODEL_CLASSES, config.model_type)
-        return model_class.from_pretrained(backbone, **kwargs)
+        return model_class.from_pretrained(path, **kwargs)
     except HarnessError:
         raise
     except (OSError, ValueError) as exc:
-        if os.path.isdir(os.path.expanduser(backbone)):
+        if os.path.isdir(path):
             raise HarnessError(
                 f"cannot load a speech encoder from this directory ({str(exc).splitlines()[0][:160]})",
-                file=backbone,
+                file=path,
                 fix="pass a directory with config.json and model weights saved by transformers",
             ) from None
         raise MissingModelError(backbone, "backbone") from None
