@@ -96,6 +96,7 @@ def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
             param_overrides[key] = value  # bare keys that are not harness keys go to the system
 
     profile = config.get("profile", "auto")
+    chosen = profile not in ("auto", None)
     if profile == "auto":
         profile = "demo" if config.get("corpus") == "demo" and "demo" in profiles else None
     elif profile in (None, "none", "paper"):
@@ -115,7 +116,27 @@ def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
         config["params"].update(profile_values)
     for key, value in param_overrides.items():
         _set_dotted(config["params"], key, value)
+    config["label"] = run_label(name, config["profile"] if chosen else None, param_overrides)
     return config
+
+
+def run_label(name: str, profile: str | None, overrides: dict[str, Any]) -> str:
+    """How a run is named in tables: ``system[@profile][(key=value,...)]`` with the profile and
+    parameters the user chose, so two configurations of one system are two leaderboard rows."""
+    label = f"{name}@{profile}" if profile else name
+    shown = {k: v for k, v in overrides.items() if k != "seed"}
+    if shown:
+        label += "(" + ",".join(f"{k}={_compact(shown[k])}" for k in sorted(shown)) + ")"
+    return label
+
+
+def _compact(value: Any) -> str:
+    return (
+        yaml.safe_dump(value, default_flow_style=True, width=10_000)
+        .strip()
+        .removesuffix("...")
+        .strip()
+    )
 
 
 # -- fusion members ---------------------------------------------------------------------------

@@ -108,6 +108,7 @@ def run(config: dict[str, Any], *, progress=None, argv: list[str] | None = None)
         rundir.write_metrics(
             {
                 "system": config["system"],
+                "label": config.get("label") or config["system"],
                 "run": rundir.name,
                 "created": now_utc(),
                 "seed": seed,

