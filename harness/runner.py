@@ -106,32 +106,39 @@ def run(config: dict[str, Any], *, progress=None, argv: list[str] | None = None)
                 _write_outputs(rundir, variants[main], task, tracks[task], challenge, splits)
             )
         rundir.write_metrics(
-            {
-                "system": config["system"],
-                "label": config.get("label") or config["system"],
-                "run": rundir.name,
-                "created": now_utc(),
-                "seed": seed,
-                "corpus": {
-                    "name": corpus.name,
-                    "kind": corpus.kind,
-                    "official": corpus.official,
-                    "challenge": challenge.name,
-                    "info": corpus.info,
-                },
-                "members": [member_label(m) for m in config.get("members") or []],
-                "modalities": list(modalities),
-                "target_prior": target_report(config, challenge, splits),
+            _metrics(config, rundir, corpus, challenge, splits, modalities, seed, started)
+            | {
                 "results": results,
                 "primary": primary,
                 "report": reports,
                 "submissions": submissions,
-                "seconds": round(time.perf_counter() - started, 2),
             }
         )
         _log_audio_report()
         log.info("run %s finished in %.1f s", rundir.name, time.perf_counter() - started)
     return rundir.final
+
+
+def _metrics(config, rundir, corpus, challenge, splits, modalities, seed, started) -> dict:
+    """What metrics.json says about the run besides its results: what ran, on what, how."""
+    return {
+        "system": config["system"],
+        "label": config.get("label") or config["system"],
+        "run": rundir.name,
+        "created": now_utc(),
+        "seed": seed,
+        "corpus": {
+            "name": corpus.name,
+            "kind": corpus.kind,
+            "official": corpus.official,
+            "challenge": challenge.name,
+            "info": corpus.info,
+        },
+        "members": [member_label(m) for m in config.get("members") or []],
+        "modalities": list(modalities),
+        "target_prior": target_report(config, challenge, splits),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
 
 
 def _log_audio_report() -> None:

@@ -30,7 +30,6 @@ import hashlib
 import json
 import logging
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from harness.data.manifest import ATTRIBUTES
 from harness.errors import HarnessError
 from harness.system import System
 from systems.components.params import store_params
+from systems.components.threads import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class MultimodalAttnPool(System):
         self, train: pd.DataFrame, dev: pd.DataFrame, *, task: str, classes: tuple[str, ...]
     ) -> MultimodalAttnPool:
         """Encode (or read the cache), then train every ensemble member's head on Train."""
-        with _torch_threads(self.num_threads):
+        with torch_threads(self.num_threads):
             return self._fit(train, dev, task=task, classes=classes)
 
     def _fit(self, train, dev, *, task, classes) -> MultimodalAttnPool:
@@ -486,7 +486,7 @@ class MultimodalAttnPool(System):
         """The ensemble average, and each member's own predictions as ``member<k>`` variants."""
         if not hasattr(self, "members_"):
             raise HarnessError(f"{self.name} is not fitted", fix="call fit() or load() first")
-        with _torch_threads(self.num_threads):
+        with torch_threads(self.num_threads):
             if (
                 getattr(self, "speech_encoder_", None) is None
                 and getattr(self, "text_encoder_", None) is None
@@ -509,10 +509,6 @@ class MultimodalAttnPool(System):
     def predict(self, data: pd.DataFrame) -> pd.DataFrame:
         return self.predict_with_variants(data)[0]
 
-    def predict_variants(self, data: pd.DataFrame) -> dict[str, pd.DataFrame]:
-        """Each member's predictions (for runners that ask for variants separately)."""
-        return self.predict_with_variants(data)[1]
-
     def training_prior(self) -> np.ndarray | None:
         """Inverse-frequency weighting trains the softmax towards a uniform prior."""
         if getattr(self, "task_", None) != "categorical":
@@ -521,10 +517,6 @@ class MultimodalAttnPool(System):
         if weighted:
             return np.full(len(self.classes_), 1.0 / len(self.classes_))
         return np.asarray(self.train_prior_, dtype=float)
-
-    @property
-    def class_prior_(self) -> np.ndarray | None:
-        return self.training_prior()
 
     # ==========================================================================================
     # persistence and report
@@ -647,19 +639,3 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     z = np.asarray(logits, np.float64)
     z = np.exp(z - z.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
-
-
-@contextmanager
-def _torch_threads(count: int | None):
-    """Run with ``count`` intra-op threads (tiny matrices: 1 thread avoids OpenMP spinning)."""
-    if not count:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(count))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
