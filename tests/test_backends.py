@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from systems.components.backends import LdaLrBackend, PldaBackend, _LdaBackend, make_backend
 from harness.prior import bias_shift
+from systems.components.backends import LdaLrBackend, PldaBackend, _LdaBackend, make_backend
 
 CLASSES = tuple("ASHUFDCN")
 
