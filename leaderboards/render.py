@@ -48,6 +48,7 @@ BOARD_COLUMNS: tuple[str, ...] = (
     "created",
     "source",
     "url",
+    "submission",
 )
 PUBLISHED = "(published)"
 _TASK_ORDER = {"categorical": 0, "attributes": 1}
@@ -192,7 +193,8 @@ def format_with_ci(value: Any, low: Any, high: Any) -> str:
 def _display_tables(
     runs: pd.DataFrame, **kwargs: Any
 ) -> list[tuple[str, list[str], list[list[str]], list[bool], list[str]]]:
-    """(title, header, rows, published flags, sources) per group, shared by rich and Markdown."""
+    """(title, header, rows, published flags, notes) per group, shared by rich and Markdown; the
+    notes cite the published rows and name the submission of a run ranked on a stand-in split."""
     board = leaderboard_frame(runs, **kwargs)
     tables = []
     groups = board.groupby(["challenge", "task", "track", "corpus"], dropna=False, sort=False)
@@ -230,12 +232,16 @@ def _display_tables(
                 ]
             )
             flags.append(published)
-        sources = []
+        notes = []
         for row in group[group["published"].astype(bool)].itertuples(index=False):
             cite = f"{row.source} {row.url}".strip() if not _missing(row.url) else row.source
-            if cite not in sources:
-                sources.append(cite)
-        tables.append((title, header, rows, flags, sources))
+            if f"Published: {cite}" not in notes:
+                notes.append(f"Published: {cite}")
+        for row in group[~group["published"].astype(bool)].itertuples(index=False):
+            # A run ranked on a stand-in split: say where the file for the real one is.
+            if "unlabelled" in str(row.split) and not _missing(getattr(row, "submission", None)):
+                notes.append(f"Submission of {row.run} ({row.split}): {row.submission}")
+        tables.append((title, header, rows, flags, notes))
     return tables
 
 
@@ -246,12 +252,12 @@ def render_markdown(runs: pd.DataFrame, **kwargs: Any) -> str:
     if not tables:
         return "No complete runs found.\n"
     parts = []
-    for title, header, rows, _, sources in tables:
+    for title, header, rows, _, notes in tables:
         lines = [f"### {title}", "", _md_row(header), _md_row(["---"] * len(header))]
         lines += [_md_row(row) for row in rows]
-        if sources:
+        if notes:
             lines.append("")
-            lines += [f"Published: {source}" for source in sources]
+            lines += notes
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
@@ -270,8 +276,8 @@ def render_rich(runs: pd.DataFrame, **kwargs: Any):
     if not tables:
         return Text("No complete runs found.")
     renderables = []
-    for title, header, rows, flags, sources in tables:
-        caption = "\n".join(f"Published: {source}" for source in sources) or None
+    for title, header, rows, flags, notes in tables:
+        caption = "\n".join(notes) or None
         table = Table(title=title, caption=caption, caption_justify="left")
         numeric = {0, *range(2, len(header) - 2)}  # rank and scores; not system, split, run
         for i, name in enumerate(header):

@@ -271,7 +271,10 @@ def test_a_run_whose_ranked_split_is_unlabelled_is_shown_on_its_best_labelled_sp
     assert row["split"] == "Test1 (Test3 unlabelled)"
     assert (row["value"], row["raw_value"]) == (0.37, 0.30)
     assert row["submission"].endswith("submissions/odyssey2024_categorical_Test3.csv")
-    assert "Test3 unlabelled" in render_markdown(frame)
+    text = render_markdown(frame)
+    assert "Test3 unlabelled" in text
+    assert "submissions/odyssey2024_categorical_Test3.csv" in text
+    assert "submissions/odyssey2024_categorical_Test3.csv" in render_csv(frame)
 
 
 def test_empty_and_missing_runs_dir(tmp_path: Path) -> None:
