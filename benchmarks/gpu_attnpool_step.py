@@ -26,24 +26,8 @@ import statistics
 import time
 from contextlib import nullcontext
 
-XLSR_300M = dict(
-    hidden_size=1024,
-    num_hidden_layers=24,
-    num_attention_heads=16,
-    intermediate_size=4096,
-    feat_extract_norm="layer",
-    do_stable_layer_norm=True,
-    conv_bias=True,
-)
-ROBERTA_LARGE_BNE = dict(
-    vocab_size=50262,
-    hidden_size=1024,
-    num_hidden_layers=24,
-    num_attention_heads=16,
-    intermediate_size=4096,
-    max_position_embeddings=514,
-    type_vocab_size=1,
-)
+from systems.components.attention_fusion import ROBERTA_LARGE_BNE, XLSR_300M
+
 TINY_SPEECH = dict(
     XLSR_300M,
     hidden_size=32,

@@ -192,6 +192,28 @@ def pad_sequences(
 
 
 # -- the paper configuration's size -----------------------------------------------------------
+XLSR_300M = dict(
+    hidden_size=1024,
+    num_hidden_layers=24,
+    num_attention_heads=16,
+    intermediate_size=4096,
+    feat_extract_norm="layer",
+    do_stable_layer_norm=True,
+    conv_bias=True,
+)
+"""``Wav2Vec2Config`` of facebook/wav2vec2-xls-r-300m (the paper's speech encoder)."""
+ROBERTA_LARGE_BNE = dict(
+    vocab_size=50262,
+    hidden_size=1024,
+    num_hidden_layers=24,
+    num_attention_heads=16,
+    intermediate_size=4096,
+    max_position_embeddings=514,
+    type_vocab_size=1,
+)
+"""``RobertaConfig`` of PlanTL-GOB-ES/roberta-large-bne (the paper's text encoder)."""
+
+
 def paper_trainable_parameters(outputs: int = 6) -> dict[str, int]:
     """Trainable parameters of the paper configuration, counted on the meta device.
 
@@ -201,24 +223,8 @@ def paper_trainable_parameters(outputs: int = 6) -> dict[str, int]:
     """
     from transformers import RobertaConfig, RobertaModel, Wav2Vec2Config, Wav2Vec2Model
 
-    speech_config = Wav2Vec2Config(
-        hidden_size=1024,
-        num_hidden_layers=24,
-        num_attention_heads=16,
-        intermediate_size=4096,
-        feat_extract_norm="layer",
-        do_stable_layer_norm=True,
-        conv_bias=True,
-    )
-    text_config = RobertaConfig(
-        vocab_size=50262,
-        hidden_size=1024,
-        num_hidden_layers=24,
-        num_attention_heads=16,
-        intermediate_size=4096,
-        max_position_embeddings=514,
-        type_vocab_size=1,
-    )
+    speech_config = Wav2Vec2Config(**XLSR_300M)
+    text_config = RobertaConfig(**ROBERTA_LARGE_BNE)
     with torch.device("meta"):
         speech = Wav2Vec2Model(speech_config)
         text = RobertaModel(text_config, add_pooling_layer=False)
