@@ -215,6 +215,26 @@ def member_config(config: dict[str, Any], member: MemberSpec) -> dict[str, Any]:
     return resolved
 
 
+def system_modalities(config: dict[str, Any]) -> tuple[str, ...]:
+    """What a run reads (``audio``, ``text``): a ``modalities`` parameter (an ablation) wins over
+    the class's declaration; a fusion reads what its members read. A member that declares
+    nothing is taken to read everything. One answer for ASR (skip it when nothing reads text),
+    the cache key (leave transcripts out of it then) and the challenge track."""
+    from harness import registry
+    from harness.system import FusionSystem
+
+    system_cls = registry.get("systems", config["system"])
+    if issubclass(system_cls, FusionSystem):
+        found: set[str] = set()
+        for spec in config.get("members") or []:
+            found |= set(system_modalities(member_config(config, spec)) or ("audio", "text"))
+        return tuple(sorted(found))
+    declared = (config.get("params") or {}).get("modalities")
+    if declared:
+        return tuple(sorted([declared] if isinstance(declared, str) else declared))
+    return tuple(sorted(system_cls.modalities))
+
+
 RUN_KEYS = (
     "corpus",
     "corpus_path",

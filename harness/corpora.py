@@ -81,14 +81,10 @@ def reads_text(config: dict[str, Any]) -> bool:
     """Whether the system (or any fusion member) reads transcripts: audio-only runs skip ASR."""
     if not config.get("system"):
         return True
-    from harness.config import member_name
+    from harness.config import system_modalities
 
-    names = [config["system"], *(member_name(m) for m in config.get("members") or [])]
-    for name in names:
-        cls = registry.get("systems", name)
-        if "text" in cls.modalities or (not cls.modalities and not config.get("members")):
-            return True
-    return False
+    modalities = system_modalities(config)
+    return not modalities or "text" in modalities
 
 
 def resolve_asr(asr: str | None, corpus: Corpus) -> str | None:

@@ -247,20 +247,6 @@ def check_params(config: dict[str, Any]) -> None:
         check_params(member_config(config, member))
 
 
-def system_modalities(config: dict[str, Any]) -> tuple[str, ...]:
-    """What a run reads: a ``modalities`` parameter (an ablation) wins over the class's
-    declaration; a fusion reads what its members read."""
-    if is_fusion(config):
-        found: set[str] = set()
-        for spec in config.get("members") or []:
-            found |= set(system_modalities(member_config(config, spec)))
-        return tuple(sorted(found))
-    declared = (config.get("params") or {}).get("modalities")
-    if declared:
-        return tuple(sorted([declared] if isinstance(declared, str) else declared))
-    return tuple(sorted(registry.get("systems", config["system"]).modalities))
-
-
 def check_ready(config: dict[str, Any]) -> None:
     """Let the system and every member check what fitting will need (local weights, optional
     extras) before a corpus is loaded or a work directory made, so a run fails in one line."""

@@ -24,7 +24,7 @@ import numpy as np
 from harness import registry
 from harness.cache import Cache, MemberOutput
 from harness.checks import check_run_config, check_target_prior
-from harness.config import default_cache_dir, member_label
+from harness.config import default_cache_dir, member_label, system_modalities
 from harness.corpora import load_for_run
 from harness.data.manifest import check_labels
 from harness.evaluate import (
@@ -42,7 +42,6 @@ from harness.members import (
     fit_member,
     is_fusion,
     resolve_tasks,
-    system_modalities,
 )
 from harness.prior import absent_classes
 from harness.rundir import RunDirectory, now_utc, run_directory

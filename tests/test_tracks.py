@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness import registry
-from harness.config import resolve
+from harness.config import resolve, system_modalities
 from harness.errors import HarnessError
-from harness.members import system_modalities
 
 EMOSPEECH = registry.get("challenges", "emospeech2024")
 ODYSSEY = registry.get("challenges", "odyssey2024")
@@ -73,3 +72,15 @@ def test_the_cli_refuses_a_text_system_as_task2_in_one_line(tmp_path):
     assert result.exit_code == 2, result.output
     assert "belongs in Task 1" in " ".join(result.output.split())
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_asr_and_the_track_agree_on_what_a_run_reads():
+    from harness.corpora import reads_text
+
+    audio_only = resolve({"system": "multimodal_attnpool", "modalities": ["audio"]})
+    assert system_modalities(audio_only) == ("audio",) and not reads_text(audio_only)
+    assert reads_text(resolve({"system": "multimodal_attnpool"}))
+    assert not reads_text(
+        resolve({"system": "fusion_lr", "members": ["audio_egemaps", "audio_embed"]})
+    )
+    assert reads_text(resolve({"system": "fusion_lr", "profile": "light"}))
