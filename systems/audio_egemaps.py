@@ -178,32 +178,27 @@ class AudioEgemaps(System):
         return {"feature_set": FEATURE_SET, "n_features": int(self.scaler_.n_features_in_)}
 
     def save(self, directory: str | Path) -> None:
-        from systems.components.sk_state import save_estimators
+        from systems.components.sk_state import head_state, save_estimators
 
         directory = Path(directory)
         save_estimators(
             directory,
             {"scaler": self.scaler_, "model": self.model_},
             {
-                "task": self.task_,
-                "classes": list(self.classes_),
-                "class_prior": None if self.class_prior_ is None else list(self.class_prior_),
+                **head_state(self),
             },
         )
         self._save_params(directory)
 
     @classmethod
     def load(cls, directory: str | Path) -> AudioEgemaps:
-        from systems.components.sk_state import load_estimators
+        from systems.components.sk_state import load_estimators, restore_head
 
         directory = Path(directory)
         system = cls(**cls._read_params(directory)["params"])
         estimators, extra = load_estimators(directory)
         system.scaler_, system.model_ = estimators["scaler"], estimators["model"]
-        system.task_, system.classes_ = extra["task"], tuple(extra["classes"])
-        system.class_prior_ = (
-            None if extra["class_prior"] is None else np.asarray(extra["class_prior"])
-        )
+        restore_head(system, extra)
         return system
 
 

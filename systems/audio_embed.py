@@ -292,7 +292,7 @@ class AudioEmbed(System):
 
     # -- persistence ------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
-        from systems.components.sk_state import save_estimators
+        from systems.components.sk_state import head_state, save_estimators
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -303,9 +303,7 @@ class AudioEmbed(System):
             else:
                 model.save(directory / f"backend_{name}.npz")
         extra = {
-            "task": self.task_,
-            "classes": list(self.classes_),
-            "class_prior": None if self.class_prior_ is None else list(self.class_prior_),
+            **head_state(self),
             "layer_weights": [float(w) for w in self.layer_weights_],
             "layer_scores": self.layer_scores_,
             "models": list(self.models_),
@@ -317,14 +315,12 @@ class AudioEmbed(System):
     @classmethod
     def load(cls, directory: str | Path) -> AudioEmbed:
         from systems.components.backends import _LdaBackend
-        from systems.components.sk_state import load_estimators
+        from systems.components.sk_state import load_estimators, restore_head
 
         directory = Path(directory)
         system = cls.from_params(cls._read_params(directory)["params"])
         estimators, extra = load_estimators(directory)
-        system.task_, system.classes_ = extra["task"], tuple(extra["classes"])
-        prior = extra["class_prior"]
-        system.class_prior_ = None if prior is None else np.asarray(prior, dtype=float)
+        restore_head(system, extra)
         system.layer_weights_ = np.asarray(extra["layer_weights"], dtype=float)
         system.layer_scores_ = extra["layer_scores"]
         system.n_train_ = int(extra["n_train"])

@@ -129,16 +129,14 @@ class TextEmbed(System):
         }
 
     def save(self, directory: str | Path) -> None:
-        from systems.components.sk_state import save_estimators
+        from systems.components.sk_state import head_state, save_estimators
 
         directory = Path(directory)
         save_estimators(
             directory,
             {"scaler": self.scaler_, "model": self.model_},
             {
-                "task": self.task_,
-                "classes": list(self.classes_),
-                "class_prior": None if self.class_prior_ is None else list(self.class_prior_),
+                **head_state(self),
                 "n_train": self.n_train_,
                 "empty_train": self.empty_train_,
             },
@@ -147,14 +145,12 @@ class TextEmbed(System):
 
     @classmethod
     def load(cls, directory: str | Path) -> TextEmbed:
-        from systems.components.sk_state import load_estimators
+        from systems.components.sk_state import load_estimators, restore_head
 
         directory = Path(directory)
         system = cls.from_params(cls._read_params(directory)["params"])
         estimators, extra = load_estimators(directory)
         system.scaler_, system.model_ = estimators["scaler"], estimators["model"]
-        system.task_, system.classes_ = extra["task"], tuple(extra["classes"])
-        prior = extra["class_prior"]
-        system.class_prior_ = None if prior is None else np.asarray(prior, dtype=float)
+        restore_head(system, extra)
         system.n_train_, system.empty_train_ = int(extra["n_train"]), int(extra["empty_train"])
         return system

@@ -104,16 +104,14 @@ class TextTfidf(System):
 
     def save(self, directory: str | Path) -> None:
         from harness.io import write_json
-        from systems.components.sk_state import save_estimators
+        from systems.components.sk_state import head_state, save_estimators
 
         directory = Path(directory)
         save_estimators(
             directory,
             {"model": self.model_},
             {
-                "task": self.task_,
-                "classes": list(self.classes_),
-                "class_prior": None if self.class_prior_ is None else list(self.class_prior_),
+                **head_state(self),
             },
         )
         self._save_params(directory)
@@ -125,16 +123,13 @@ class TextTfidf(System):
 
     @classmethod
     def load(cls, directory: str | Path) -> TextTfidf:
-        from systems.components.sk_state import load_estimators
+        from systems.components.sk_state import load_estimators, restore_head
 
         directory = Path(directory)
         system = cls.from_params(cls._read_params(directory)["params"])
         estimators, extra = load_estimators(directory)
         system.model_ = estimators["model"]
-        system.task_, system.classes_ = extra["task"], tuple(extra["classes"])
-        system.class_prior_ = (
-            None if extra["class_prior"] is None else np.asarray(extra["class_prior"])
-        )
+        restore_head(system, extra)
         system.vectorizers_ = system._vectorizers()
         for name, vectorizer in system.vectorizers_.items():
             vectorizer.vocabulary_ = json.loads((directory / f"vocabulary_{name}.json").read_text())

@@ -99,3 +99,20 @@ def _jsonable(value: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+def head_state(system: Any) -> dict[str, Any]:
+    """The task, class order and training prior of a fitted system, as JSON, for ``save``."""
+    prior = system.class_prior_
+    return {
+        "task": system.task_,
+        "classes": list(system.classes_),
+        "class_prior": None if prior is None else [float(p) for p in prior],
+    }
+
+
+def restore_head(system: Any, extra: dict[str, Any]) -> None:
+    """Set ``task_``, ``classes_`` and ``class_prior_`` from what :func:`head_state` stored."""
+    system.task_, system.classes_ = extra["task"], tuple(extra["classes"])
+    prior = extra["class_prior"]
+    system.class_prior_ = None if prior is None else np.asarray(prior, dtype=float)
