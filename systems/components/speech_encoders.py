@@ -64,6 +64,10 @@ class SpeechEncoder:
         """Raise one HarnessError line if :meth:`frames` would lack weights or a package;
         cheap: nothing is loaded."""
 
+    def num_hidden_states(self) -> int:
+        """How many layers :meth:`frames` returns (the layer axis of every output)."""
+        raise NotImplementedError
+
     def pooled(self, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
         return [mean_std(frames) for frames in self.frames(waves)]
 
@@ -105,6 +109,10 @@ class TransformersEncoder(SpeechEncoder):
         else:
             stamp = self.model
         return f"hf-{_short_hash([stamp, EMBED_VERSION])}"
+
+    def num_hidden_states(self) -> int:
+        """The embedding output plus one per transformer layer."""
+        return int(self.load().config.num_hidden_layers) + 1
 
     def load(self):
         if self._network is not None:
@@ -196,6 +204,10 @@ class WhisperEncoder(SpeechEncoder):
         stamp = _directory_stamp(self.model_dir())
         packing = [self.pack_seconds, self.pack_gap, self.compute_type, EMBED_VERSION]
         return f"whisper-{_short_hash([stamp, packing])}"
+
+    def num_hidden_states(self) -> int:
+        """CTranslate2 exposes the encoder's last layer only."""
+        return 1
 
     def check(self) -> None:
         from systems.components.local_weights import is_installed
