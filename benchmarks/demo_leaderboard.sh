@@ -15,6 +15,7 @@ run system=audio_egemaps
 run system=audio_w2vbert
 run system=text_llm
 run system=audio_embed                        # frozen Whisper tiny.en encoder + LR
+run system=audio_embed profile=attentive      # the same encoder, attentive statistics pooling
 run system=text_embed                         # frozen MiniLM + LR
 run system=audio_sonar                        # SONAR pooler on a tiny w2v-BERT, PLDA output
 run system=fusion_interp profile=sonar_llama70b
@@ -29,4 +30,5 @@ run system=multimodal_attnpool demo.lang=es
 run system=multimodal_attnpool demo.lang=es modalities=[audio]
 run system=multimodal_attnpool demo.lang=es modalities=[text]
 run system=audio_embed demo.lang=es
+run system=audio_embed profile=attentive demo.lang=es
 harness leaderboard runs="$runs" format=markdown
