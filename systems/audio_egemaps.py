@@ -21,7 +21,7 @@ from harness.data import predictions as P
 from harness.errors import HarnessError
 from harness.prior import class_prior
 from harness.system import System
-from systems.components.features import attribute_rows, attribute_targets, scored_rows
+from systems.components.features import attribute_rows, attribute_targets, audio_paths, scored_rows
 from systems.components.params import store_params
 
 log = logging.getLogger(__name__)
@@ -62,13 +62,7 @@ def extract_egemaps(frame: pd.DataFrame, n_jobs: int = 1) -> np.ndarray:
     )
     rows = []
     with deferred_interrupts():
-        for position, (utterance, path) in enumerate(zip(frame["id"], frame["path"])):
-            if pd.isna(path):
-                raise HarnessError(
-                    f"utterance {utterance!r} has no audio path",
-                    row=position + 1,
-                    fix="audio_egemaps needs audio; use a text system for text-only corpora",
-                )
+        for utterance, path in zip(frame["id"], audio_paths(frame, who="audio_egemaps")):
             audio = load_audio(path, row=utterance)
             minimum = SAMPLE_RATE // 2  # openSMILE needs a few frames; pad with silence
             if audio.size < minimum:

@@ -43,7 +43,12 @@ from harness.data import predictions as P
 from harness.errors import HarnessError
 from harness.prior import class_prior
 from harness.system import System
-from systems.components.features import attribute_rows, attribute_targets, scored_rows
+from systems.components.features import (
+    attribute_rows,
+    attribute_targets,
+    audio_paths,
+    scored_rows,
+)
 from systems.components.params import store_params
 
 log = logging.getLogger(__name__)
@@ -124,7 +129,7 @@ class AudioEmbed(System):
         from harness.data.audio import load_audio
         from systems.components.speech_encoders import audio_fingerprint
 
-        paths = self._check_paths(frame)
+        paths = audio_paths(frame, who=self.name)
         keys = [audio_fingerprint(p) for p in paths]
         first = {}
         for key, path in zip(keys, paths):
@@ -147,16 +152,6 @@ class AudioEmbed(System):
         index = {key: i for i, key in enumerate(unique)}
         return values[[index[k] for k in keys]]
 
-    def _check_paths(self, frame: pd.DataFrame) -> list[str]:
-        for position, (utterance, path) in enumerate(zip(frame["id"], frame["path"])):
-            if pd.isna(path):
-                raise HarnessError(
-                    f"utterance {utterance!r} has no audio path",
-                    row=position + 1,
-                    fix="audio_embed needs audio; use text_embed for text-only corpora",
-                )
-        return frame["path"].tolist()
-
     def frame_loader(self, frame: pd.DataFrame):
         """``load(i)``: the frames ``(T, dim)`` of row ``i`` under the chosen layer weighting.
 
@@ -173,7 +168,7 @@ class AudioEmbed(System):
         from systems.components.frozen_encoders import FeatureStore
         from systems.components.speech_encoders import audio_fingerprint
 
-        paths = self._check_paths(frame)
+        paths = audio_paths(frame, who=self.name)
         keys = [audio_fingerprint(p) for p in paths]
         encoder = self._encoder()
         weights = np.asarray(self.layer_weights_, dtype=np.float64)

@@ -322,3 +322,19 @@ def test_frames_computed_during_an_interrupt_are_not_cached(tmp_path):
 def test_bad_pooling_values_fail_before_training(overrides, message):
     with pytest.raises(HarnessError, match=message):
         _tiny(**overrides).check_ready()
+
+
+def test_whisper_frames_are_cached_as_the_encoder_gives_them(demo_corpus_small, tmp_path):
+    """The CTranslate2 encoder on a few demo utterances: frame_loader stores each utterance's
+    own frames (float16), exactly what WhisperEncoder.frames returns for the same call."""
+    from harness.data.audio import load_audio
+
+    rows = demo_corpus_small.manifest.head(5).reset_index(drop=True)
+    system = AudioEmbed(**yaml_params("audio_embed", "attentive", seed=0))
+    system.use_workspace(work_dir=None, cache_dir=tmp_path)
+    system.layer_weights_ = np.array([1.0])
+    load = system.frame_loader(rows)
+    reference = WhisperEncoder(pack_seconds=30.0).frames([load_audio(p) for p in rows["path"]])
+    for i, expected in enumerate(reference):
+        assert load(i).shape == expected[0].shape
+        assert np.allclose(load(i), expected[0], atol=2e-2 * np.abs(expected).max())

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from harness.data.manifest import ATTRIBUTES
+from harness.errors import HarnessError
 
 log = logging.getLogger(__name__)
 
@@ -38,3 +39,15 @@ def texts(frame: pd.DataFrame, *, who: str) -> tuple[list[str], int]:
             len(series),
         )
     return series.tolist(), empty
+
+
+def audio_paths(frame: pd.DataFrame, *, who: str) -> list[str]:
+    """Every row's audio path, or one HarnessError naming the first row that has none."""
+    for position, (utterance, path) in enumerate(zip(frame["id"], frame["path"])):
+        if pd.isna(path):
+            raise HarnessError(
+                f"utterance {utterance!r} has no audio path",
+                row=position + 1,
+                fix=f"{who} needs audio; use a text system for text-only corpora",
+            )
+    return frame["path"].tolist()
