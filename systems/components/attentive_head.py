@@ -114,11 +114,12 @@ def apply_head(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pooled vectors ``(n, 2 * dim)`` and head outputs ``(n, outputs)`` of ``n`` utterances."""
     head.eval()
+    device = head.frame_mean.device
     pooled, outputs = [], []
     for batch in _batches(load, n, batch_size):
-        vectors = head.pooled(batch["frames"], batch["mask"])
-        pooled.append(vectors.numpy())
-        outputs.append(head.out(vectors).numpy())
+        vectors = head.pooled(batch["frames"].to(device), batch["mask"].to(device))
+        pooled.append(vectors.float().cpu().numpy())
+        outputs.append(head.out(vectors).float().cpu().numpy())
     return np.concatenate(pooled).astype(np.float64), np.concatenate(outputs).astype(np.float64)
 
 
@@ -192,7 +193,8 @@ def train_head(
         schedule="cosine",
         seed=seed,
         checkpoint_dir=checkpoint_dir,
-        cpu=True,
+        bf16=False,  # a few thousand parameters: full precision costs nothing
+        cpu=not torch.cuda.is_available(),
         progress=progress,
     )
     history = train(
@@ -204,6 +206,7 @@ def train_head(
         evaluate=evaluate,
         description="attentive pooling",
     )
+    head.to("cpu")  # pooling for the back-ends and saving happen on the CPU
     history["start_dev"] = start_score
     trained = [d for d in history["dev"] if d is not None]
     if start_score is not None and (not trained or max(trained) <= start_score):
