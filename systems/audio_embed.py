@@ -237,11 +237,9 @@ class AudioEmbed(System):
         return weights
 
     def _choose_weights(self, stats, targets, dev_stats, dev_targets) -> np.ndarray:
-        """Best layer weighting on Dev_bal among single layers, uniform, and score-proportional."""
+        """Best layer weighting on Dev_bal among single layers, uniform, and score-proportional
+        (``layer=weighted`` on a multi-layer encoder)."""
         n_layers = stats.shape[1]
-        fixed = self._fixed_weights(n_layers)
-        if fixed is not None:
-            return fixed
         if dev_stats is None or len(dev_stats) == 0:
             raise HarnessError(
                 "layer=weighted chooses the layer weighting on Dev_bal, but Dev_bal is empty",
@@ -301,17 +299,18 @@ class AudioEmbed(System):
         self.layer_scores_ = None
         self.head_ = None
         rows, targets = self._rows_and_targets(train)
-        fixed = self._fixed_weights(self._encoder().num_hidden_states())
-        stats = None if fixed is not None and self.pooling != "mean_std" else self.embeddings(rows)
-        dev_stats = dev_targets = None
-        if dev is not None and len(dev) and fixed is None:
-            dev_rows, dev_targets = self._rows_and_targets(dev)
-            dev_stats = self.embeddings(dev_rows)
-        self.layer_weights_ = (
-            fixed
-            if fixed is not None
-            else self._choose_weights(stats, targets, dev_stats, dev_targets)
-        )
+        # mean + std reads the layer count off its (cached) statistics; the attentive pooling
+        # needs the statistics only to choose a layer weighting.
+        stats = self.embeddings(rows) if self.pooling == "mean_std" else None
+        n_layers = stats.shape[1] if stats is not None else self._encoder().num_hidden_states()
+        self.layer_weights_ = self._fixed_weights(n_layers)
+        if self.layer_weights_ is None:
+            stats = self.embeddings(rows) if stats is None else stats
+            dev_stats = dev_targets = None
+            if dev is not None and len(dev):
+                dev_rows, dev_targets = self._rows_and_targets(dev)
+                dev_stats = self.embeddings(dev_rows)
+            self.layer_weights_ = self._choose_weights(stats, targets, dev_stats, dev_targets)
         if self.pooling == "mean_std":
             features = self.combine(stats, self.layer_weights_)
         else:

@@ -87,6 +87,7 @@ def test_tiny_wav2vec2_layer_weighting_cache_and_save_load(tmp_path):
     refit = _tiny(backend="lda_lr", layer="last")
     refit.use_workspace(work_dir=None, cache_dir=tmp_path / "cache")
     refit._encoder().frames = None  # would raise if called
+    refit._encoder().load = None  # a refit from cached statistics never loads the weights
     refit.fit(train, dev, task="categorical", classes=CLASSES)
     assert refit.layer_weights_[-1] == 1.0
 

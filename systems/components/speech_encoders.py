@@ -111,8 +111,20 @@ class TransformersEncoder(SpeechEncoder):
         return f"hf-{_short_hash([stamp, EMBED_VERSION])}"
 
     def num_hidden_states(self) -> int:
-        """The embedding output plus one per transformer layer."""
-        return int(self.load().config.num_hidden_layers) + 1
+        """The embedding output plus one per transformer layer, read from the config only: a
+        refit from cached frames never loads the weights."""
+        if self._network is not None:
+            config = self._network.config
+        elif self.scratch_config is not None:
+            config = _scratch_config(self.scratch_config)
+        else:
+            import transformers
+
+            from systems.components.local_weights import local_model
+
+            path = local_model(self.model, "encoder")
+            config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
+        return int(config.num_hidden_layers) + 1
 
     def load(self):
         if self._network is not None:
@@ -145,16 +157,21 @@ class TransformersEncoder(SpeechEncoder):
             torch.set_num_threads(previous)
 
 
+def _scratch_config(scratch_config: dict[str, Any]):
+    import transformers
+
+    settings = dict(scratch_config)
+    model_type = settings.pop("model_type", "wav2vec2")
+    return transformers.AutoConfig.for_model(model_type, **settings)
+
+
 def _load_transformers(model: str, scratch_config: dict[str, Any] | None, seed: int):
     import torch
     import transformers
 
     if scratch_config is not None:
-        settings = dict(scratch_config)
-        model_type = settings.pop("model_type", "wav2vec2")
-        config = transformers.AutoConfig.for_model(model_type, **settings)
         torch.manual_seed(seed)
-        return transformers.AutoModel.from_config(config)
+        return transformers.AutoModel.from_config(_scratch_config(scratch_config))
     from systems.components.local_weights import local_model
 
     path = local_model(model, "encoder")  # the same test as check()
