@@ -48,6 +48,7 @@ from systems.components.features import (
     attribute_targets,
     audio_paths,
     scored_rows,
+    selection_score,
 )
 from systems.components.params import store_params
 
@@ -257,14 +258,9 @@ class AudioEmbed(System):
         return np.asarray(candidates[int(np.argmax(scores))])
 
     def _dev_score(self, stats, targets, dev_stats, dev_targets, weights) -> float:
-        from scoring import ccc, macro_f1
-
         model, scaler = self._fit_lr(self.combine(stats, weights), targets)
-        features = scaler.transform(self.combine(dev_stats, weights))
-        if self.task_ == "categorical":
-            return float(macro_f1(dev_targets, model.predict(features), labels=list(self.classes_)))
-        predicted = model.predict(features)
-        return float(np.mean([ccc(predicted[:, j], dev_targets[:, j]) for j in range(3)]))
+        predicted = model.predict(scaler.transform(self.combine(dev_stats, weights)))
+        return selection_score(self.task_, dev_targets, predicted, self.classes_)
 
     # -- fitting ----------------------------------------------------------------------------------
     def _fit_lr(self, features: np.ndarray, targets: np.ndarray):
@@ -331,12 +327,11 @@ class AudioEmbed(System):
         return np.asarray(targets, dtype=np.float32)
 
     def _head_score(self, truth: np.ndarray, outputs: np.ndarray) -> float:
-        from scoring import ccc, macro_f1
-
         if self.task_ == "categorical":
-            labels = list(range(len(self.classes_)))
-            return float(macro_f1(truth, outputs.argmax(axis=1), labels=labels))
-        return float(np.mean([ccc(outputs[:, j], truth[:, j]) for j in range(3)]))
+            return selection_score(
+                self.task_, truth, outputs.argmax(axis=1), range(len(self.classes_))
+            )
+        return selection_score(self.task_, truth, outputs, ())
 
     def _fit_attention(self, rows: pd.DataFrame, targets: np.ndarray, dev) -> np.ndarray:
         """Train the attentive pooling on Train frames (epoch chosen on Dev_bal) and return the

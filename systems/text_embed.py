@@ -31,7 +31,13 @@ from harness.data import predictions as P
 from harness.errors import HarnessError
 from harness.prior import class_prior
 from harness.system import System
-from systems.components.features import attribute_rows, attribute_targets, scored_rows, texts
+from systems.components.features import (
+    attribute_rows,
+    attribute_targets,
+    scored_rows,
+    selection_score,
+    texts,
+)
 from systems.components.params import store_params
 
 
@@ -174,13 +180,9 @@ class TextEmbed(System):
         return float(search.fit(scaled, targets).best_params_["C" if categorical else "alpha"])
 
     def _score(self, model, scaled: np.ndarray, rows: pd.DataFrame) -> float:
-        from scoring import ccc, macro_f1
-
-        truth = self._targets(rows)
-        predicted = model.predict(scaled)
-        if self.task_ == "categorical":
-            return float(macro_f1(truth, predicted, labels=list(self.classes_)))
-        return float(np.mean([ccc(predicted[:, j], truth[:, j]) for j in range(3)]))
+        return selection_score(
+            self.task_, self._targets(rows), model.predict(scaled), self.classes_
+        )
 
     def predict(self, data: pd.DataFrame) -> pd.DataFrame:
         from systems.text_tfidf import _aligned_proba

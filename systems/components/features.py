@@ -51,3 +51,13 @@ def audio_paths(frame: pd.DataFrame, *, who: str) -> list[str]:
                 fix=f"{who} needs audio; use a text system for text-only corpora",
             )
     return frame["path"].tolist()
+
+
+def selection_score(task: str, truth, predicted, labels) -> float:
+    """What a Dev_bal choice (a layer weighting, ``C``, an epoch) maximises: macro-F1 of the
+    predicted labels for categories, mean CCC for attributes."""
+    from scoring import ccc_mean, macro_f1
+
+    if task == "categorical":
+        return float(macro_f1(truth, predicted, labels=list(labels)))
+    return float(ccc_mean(truth, predicted))
