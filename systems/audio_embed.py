@@ -174,12 +174,14 @@ class AudioEmbed(System):
         encoder = self._encoder()
         weights = np.asarray(self.layer_weights_, dtype=np.float64)
         store_id = f"{encoder.encoder_id()}-{digest([round(float(w), 6) for w in weights], 12)}"
-        store = getattr(self, "_frame_stores", {}).get(store_id)
-        if store is None:
-            store = FeatureStore(
+        # One store per weighting for the system's life: without a cache directory it is where
+        # the frames live between fit and predict.
+        stores = self.__dict__.setdefault("_frame_stores", {})
+        if store_id not in stores:
+            stores[store_id] = FeatureStore(
                 self.cache_dir, store_id, namespace="speech_frames", keep_in_memory=False
             )
-            self._frame_stores = {**getattr(self, "_frame_stores", {}), store_id: store}
+        store = stores[store_id]
         first: dict[str, str] = {}
         for key, path in zip(keys, paths):
             if not store.has(key):
@@ -369,23 +371,22 @@ class AudioEmbed(System):
         return pooled
 
     def _linear_start(self, pooled: np.ndarray, targets: np.ndarray):
-        """Weight and bias of the back-end's linear model (LR at ``C``, ridge at ``alpha``) on
-        standardised pooled vectors: the attentive head's starting point. A class absent from
-        Train gets a zero weight and a bias far below the others."""
-        from sklearn.linear_model import LogisticRegression, Ridge
-
+        """Weight and bias of the back-end's own linear model (:meth:`_fit_lr`: standardise, then
+        LR at ``C`` or ridge at ``alpha``) on the mean + std vectors, with its scaler folded in:
+        the attentive head's starting point. A class absent from Train gets a zero weight and a
+        bias far below the others."""
+        model, scaler = self._fit_lr(pooled, targets)
+        coef = np.atleast_2d(model.coef_) / scaler.scale_
+        intercept = np.atleast_1d(model.intercept_) - coef @ scaler.mean_
         if self.task_ == "attributes":
-            model = Ridge(alpha=self.alpha).fit(pooled, targets)
-            return model.coef_, model.intercept_
-        model = LogisticRegression(C=self.C, max_iter=3000, random_state=self.seed)
-        model.fit(pooled, targets)
+            return coef, intercept
         weight = np.zeros((len(self.classes_), pooled.shape[1]))
         bias = np.full(len(self.classes_), -30.0)
         rows = [self.classes_.index(c) for c in model.classes_]
         if len(model.classes_) == 2:  # binary LR: one coefficient row, for the second class
-            weight[rows[1]], bias[rows[1]], bias[rows[0]] = model.coef_[0], model.intercept_[0], 0.0
+            weight[rows[1]], bias[rows[1]], bias[rows[0]] = coef[0], intercept[0], 0.0
         else:
-            weight[rows], bias[rows] = model.coef_, model.intercept_
+            weight[rows], bias[rows] = coef, intercept
         return weight, bias
 
     def _features(self, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
@@ -421,26 +422,25 @@ class AudioEmbed(System):
     def predict_with_variants(self, data: pd.DataFrame):
         features, head_outputs = self._features(data)
         ids = data["id"].tolist()
-        outputs = {name: self._output(name, features) for name in self.models_}
+
+        def frame(values: np.ndarray) -> pd.DataFrame:
+            if self.task_ == "categorical":
+                return P.categorical(ids, values, self.classes_)
+            return P.attributes(ids, values)
+
+        main = frame(self._output(self.backend, features))
+        variants = {
+            f"backend_{name}": frame(self._output(name, features))
+            for name in self.models_
+            if name != self.backend
+        }
         if head_outputs is not None:
             if self.task_ == "categorical":
                 from scipy.special import softmax
 
                 head_outputs = softmax(head_outputs, axis=1)
-            outputs["attentive_head"] = head_outputs
-        frames = {
-            name: (
-                P.categorical(ids, values, self.classes_)
-                if self.task_ == "categorical"
-                else P.attributes(ids, values)
-            )
-            for name, values in outputs.items()
-        }
-        main = frames.pop(self.backend)
-        return main, {
-            (name if name == "attentive_head" else f"backend_{name}"): frame
-            for name, frame in frames.items()
-        }
+            variants["attentive_head"] = frame(head_outputs)
+        return main, variants
 
     def predict(self, data: pd.DataFrame) -> pd.DataFrame:
         return self.predict_with_variants(data)[0]
@@ -483,9 +483,7 @@ class AudioEmbed(System):
             "n_train": self.n_train_,
         }
         if getattr(self, "head_", None) is not None:
-            from safetensors.torch import save_file
-
-            from harness.io import atomic_path
+            from systems.components.training import save_weights
 
             head = self.head_
             extra["attentive_head"] = {
@@ -493,9 +491,7 @@ class AudioEmbed(System):
                 "outputs": int(head.out.out_features),
                 "history": getattr(self, "head_history_", {}),
             }
-            state = {k: v.detach().contiguous() for k, v in head.state_dict().items()}
-            with atomic_path(directory / "attentive_head.safetensors") as tmp:
-                save_file(state, str(tmp))
+            save_weights(head, directory / "attentive_head.safetensors", full=True)
         save_estimators(directory, estimators, extra)
         self._save_params(directory)
 
