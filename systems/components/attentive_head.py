@@ -100,12 +100,10 @@ def collate_frames(items: list) -> dict[str, torch.Tensor]:
 
 
 def _batches(load: Callable[[int], Any], n: int, batch_size: int):
+    """Consecutive padded batches of the first ``n`` utterances (no targets needed)."""
+    items = FrameDataset(load, np.zeros(n))
     for start in range(0, n, batch_size):
-        items = [
-            (torch.as_tensor(np.asarray(load(i)), dtype=torch.float32), 0)
-            for i in range(start, min(n, start + batch_size))
-        ]
-        yield collate_frames(items)
+        yield collate_frames([items[i] for i in range(start, min(n, start + batch_size))])
 
 
 @torch.inference_mode()
@@ -157,9 +155,10 @@ def train_head(
         targets = np.asarray(targets, dtype=np.float32)
     batch_size = int(params["batch_size"])
     start, _ = apply_head(head, load, len(targets), batch_size)  # mean + std of each utterance
-    head.pooled_mean.copy_(torch.as_tensor(start.mean(0), dtype=torch.float32))
-    head.pooled_scale.copy_(torch.as_tensor(np.maximum(start.std(0), 1e-6), dtype=torch.float32))
-    weight, bias = linear_start((start - start.mean(0)) / np.maximum(start.std(0), 1e-6))
+    centre, spread = start.mean(0), np.maximum(start.std(0), 1e-6)
+    head.pooled_mean.copy_(torch.as_tensor(centre, dtype=torch.float32))
+    head.pooled_scale.copy_(torch.as_tensor(spread, dtype=torch.float32))
+    weight, bias = linear_start((start - centre) / spread)
     with torch.no_grad():
         head.out.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
         head.out.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
@@ -187,8 +186,8 @@ def train_head(
         lr=float(params["lr"]),
         weight_decay=float(params["weight_decay"]),
         optimizer="adamw",
-        batch_size=int(params["batch_size"]),
-        effective_batch=int(params["batch_size"]),
+        batch_size=batch_size,
+        effective_batch=batch_size,
         warmup_fraction=0.1,
         schedule="cosine",
         seed=seed,
