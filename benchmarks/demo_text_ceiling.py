@@ -1,0 +1,123 @@
+"""The best any text-only system can do on a demo corpus: the Bayes classifier of its generator.
+
+Why: on the demo, an utterance's words come from one sentence pool (its class's own, its word
+group's, or the neutral one) and an optional opener, drawn with the probabilities in
+:mod:`harness.data.demo.spec`. Those two are everything the text says about the class; the slot
+fillers and the choice of template inside a pool say nothing. So the classifier that knows the
+generator, ``argmax_c P(pool, opener | c)`` under the evaluation split's uniform prior, is the
+ceiling of every text model, however it is built. A text system, or a stack of text systems, can
+come close to it but can beat it only by sampling luck (:mod:`harness.data.demo.ceiling`).
+This script recovers each evaluation utterance's pool and opener from ``generator.csv`` (the
+pool by matching the text against the templates of ``sentences/<lang>.yaml``) and prints, per
+demo corpus:
+
+- the ceiling's macro-F1 and accuracy on that corpus's evaluation split (the sample the
+  leaderboard scores), and
+- its expected accuracy over the generator (no sampling noise), which no text system can beat on
+  average. Macro-F1 has no such bound: the argmax is the accuracy-optimal rule, and a rule that
+  trades accuracy for macro-F1 can score a little above the ceiling's macro-F1.
+
+With ``--runs``, it also reads the evaluation predictions of finished runs on demo corpora (their
+``predictions/categorical/<split>.csv``, the scored and submitted variant) and prints, per system
+label and over all the runs given, the accuracy on each kind of sentence next to the ceiling's:
+where a text system, or a stack of them, loses against what the words allow. Usage::
+
+    python benchmarks/demo_text_ceiling.py [--lang es] [--n 1000 3000] [--seed 0]
+    python benchmarks/demo_text_ceiling.py --runs runs/*-text_tfidf runs/*-fusion_lr
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def demo_generator(lang: str, n: int, seed: int):
+    """The corpus and the evaluation rows of its ``generator.csv`` (built if not cached)."""
+    import pandas as pd
+
+    from harness.data.demo import LANGUAGES, load_demo_corpus
+
+    corpus = load_demo_corpus(lang=lang, n=n, seed=seed)
+    generator = pd.read_csv(Path(corpus.root) / "generator.csv", keep_default_na=False)
+    scored = generator[generator["split"] == LANGUAGES[lang].eval_split]
+    return corpus, scored.reset_index(drop=True)
+
+
+def corpus_table(lang: str, sizes: list[int], seed: int) -> None:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from harness.data.demo import LANGUAGES
+    from harness.data.demo.ceiling import ceiling_predictions, expected_accuracy
+
+    spec = LANGUAGES[lang]
+    codes = [c.code for c in spec.classes]
+    print(f"expected accuracy of the text ceiling ({lang}): {expected_accuracy(spec):.4f}")
+    print("corpus | split | n | ceiling macro-F1 | ceiling accuracy")
+    for n in sizes:
+        corpus, scored = demo_generator(lang, n, seed)
+        predictions, _ = ceiling_predictions(spec, scored["text"], scored["cue"])
+        labels = scored["label"].to_numpy()
+        f1 = f1_score(labels, predictions, labels=codes, average="macro")
+        print(
+            f"{corpus.name} | {spec.eval_split} | {len(scored)} | {f1:.4f} | "
+            f"{accuracy_score(labels, predictions):.4f}"
+        )
+
+
+def runs_table(run_dirs: list[str]) -> None:
+    """Accuracy by evidence kind for the ceiling and each system label, pooled over the runs."""
+    import json
+
+    import pandas as pd
+    import yaml
+
+    from harness.data.demo import LANGUAGES
+    from harness.data.demo.ceiling import EVIDENCE, ceiling_predictions
+
+    ceiling_label = "ceiling (Bayes rule)"
+    rows, seen = [], set()
+    for run in map(Path, run_dirs):
+        demo = yaml.safe_load((run / "config.yaml").read_text())["demo"]
+        label = json.loads((run / "metrics.json").read_text())["label"]
+        key = (demo["lang"], int(demo["n"]), int(demo["seed"]))
+        spec = LANGUAGES[key[0]]
+        _, scored = demo_generator(*key)
+        predicted = pd.read_csv(run / "predictions" / "categorical" / f"{spec.eval_split}.csv")
+        predicted = predicted.set_index("id").idxmax(axis=1).reindex(scored["id"])
+        if predicted.isna().any():
+            raise SystemExit(f"{run}: its predictions do not cover the demo's {spec.eval_split}")
+        ceiling, kinds = ceiling_predictions(spec, scored["text"], scored["cue"])
+        frame = pd.DataFrame({"label": scored["label"], "kind": kinds, "corpus": str(key)})
+        rows.append(frame.assign(system=label, prediction=predicted.to_numpy()))
+        if key not in seen:
+            seen.add(key)
+            rows.append(frame.assign(system=ceiling_label, prediction=ceiling))
+    table = pd.concat(rows)
+    table["correct"] = table["prediction"] == table["label"]
+    corpora = table.groupby("system")["corpus"].nunique()
+    accuracy = table.pivot_table(index="system", columns="kind", values="correct", aggfunc="mean")
+    share = table[table["system"] == ceiling_label]["kind"].value_counts(normalize=True)
+    print("accuracy by kind of sentence, pooled over " + ", ".join(sorted(map(str, seen))))
+    heads = " | ".join(f"{EVIDENCE[k]} ({share.get(k, 0):.0%})" for k in EVIDENCE)
+    print(f"system | corpora | {heads}")
+    for system, row in accuracy.sort_values("opener", ascending=False).iterrows():
+        cells = " | ".join(f"{row.get(k, float('nan')):.3f}" for k in EVIDENCE)
+        print(f"{system} | {corpora[system]} | {cells}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lang", default="es", choices=["en", "es"])
+    parser.add_argument("--n", type=int, nargs="+", default=[1000, 3000])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", nargs="+", help="run directories to compare with the ceiling")
+    args = parser.parse_args()
+    if args.runs:
+        runs_table(args.runs)
+    else:
+        corpus_table(args.lang, args.n, args.seed)
+
+
+if __name__ == "__main__":
+    main()
