@@ -76,29 +76,30 @@ def runs_table(run_dirs: list[str]) -> None:
     from harness.data.demo.ceiling import EVIDENCE, ceiling_predictions
 
     ceiling_label = "ceiling (Bayes rule)"
-    rows, seen = [], set()
+    rows, corpora_seen = [], {}  # corpus key -> (its evaluation rows, the ceiling's frame)
     for run in map(Path, run_dirs):
         demo = yaml.safe_load((run / "config.yaml").read_text())["demo"]
         label = json.loads((run / "metrics.json").read_text())["label"]
         key = (demo["lang"], int(demo["n"]), int(demo["seed"]))
         spec = LANGUAGES[key[0]]
-        _, scored = demo_generator(*key)
+        if key not in corpora_seen:  # each corpus is read and its ceiling computed once
+            _, scored = demo_generator(*key)
+            ceiling, kinds = ceiling_predictions(spec, scored["text"], scored["cue"])
+            frame = pd.DataFrame({"label": scored["label"], "kind": kinds, "corpus": str(key)})
+            corpora_seen[key] = (scored, frame)
+            rows.append(frame.assign(system=ceiling_label, prediction=ceiling))
+        scored, frame = corpora_seen[key]
         predicted = pd.read_csv(run / "predictions" / "categorical" / f"{spec.eval_split}.csv")
         predicted = predicted.set_index("id").idxmax(axis=1).reindex(scored["id"])
         if predicted.isna().any():
             raise SystemExit(f"{run}: its predictions do not cover the demo's {spec.eval_split}")
-        ceiling, kinds = ceiling_predictions(spec, scored["text"], scored["cue"])
-        frame = pd.DataFrame({"label": scored["label"], "kind": kinds, "corpus": str(key)})
         rows.append(frame.assign(system=label, prediction=predicted.to_numpy()))
-        if key not in seen:
-            seen.add(key)
-            rows.append(frame.assign(system=ceiling_label, prediction=ceiling))
     table = pd.concat(rows)
     table["correct"] = table["prediction"] == table["label"]
     corpora = table.groupby("system")["corpus"].nunique()
     accuracy = table.pivot_table(index="system", columns="kind", values="correct", aggfunc="mean")
     share = table[table["system"] == ceiling_label]["kind"].value_counts(normalize=True)
-    print("accuracy by kind of sentence, pooled over " + ", ".join(sorted(map(str, seen))))
+    print("accuracy by kind of sentence, pooled over " + ", ".join(sorted(map(str, corpora_seen))))
     heads = " | ".join(f"{EVIDENCE[k]} ({share.get(k, 0):.0%})" for k in EVIDENCE)
     print(f"system | corpora | {heads}")
     for system, row in accuracy.sort_values("opener", ascending=False).iterrows():

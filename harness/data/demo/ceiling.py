@@ -18,11 +18,21 @@ import string
 from collections.abc import Sequence
 from functools import cache
 
-from harness.data.demo.spec import P_CLASS, P_CUE, P_GROUP, P_OWN_CUE, LanguageSpec
+from harness.data.demo.spec import (
+    NEUTRAL_CLASS_DRAW,
+    P_CLASS,
+    P_CUE,
+    P_GROUP,
+    P_OWN_CUE,
+    LanguageSpec,
+)
 from harness.errors import HarnessError
 
-NEUTRAL_CLASS_POOLS = {"neutral": 0.86, "negative": 0.07, "positive": 0.07}
-"""The pools the neutral class draws from (the thresholds in ``draw_sentence``)."""
+NEUTRAL_CLASS_POOLS = {
+    pool: upper - lower
+    for (pool, upper), lower in zip(NEUTRAL_CLASS_DRAW, [0.0] + [u for _, u in NEUTRAL_CLASS_DRAW])
+}
+"""P(pool | neutral class), from the thresholds ``draw_sentence`` uses."""
 
 EVIDENCE = {
     "class": "class sentence (names the emotion)",
@@ -94,8 +104,8 @@ def ceiling_predictions(
     predictions, kinds = [], []
     for text, cue in zip(texts, cues):
         pool = find_pool(text, spec.lang)
-        scores = [likelihood(spec, pool, cue, c) for c in codes]
-        predictions.append(codes[max(range(len(codes)), key=scores.__getitem__)])
+        # max keeps the first of tied classes, as argmax does
+        predictions.append(max(codes, key=lambda code: likelihood(spec, pool, cue, code)))
         kinds.append(evidence_kind(spec, pool, cue))
     return predictions, kinds
 

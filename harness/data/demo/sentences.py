@@ -16,7 +16,15 @@ from importlib import resources
 
 import numpy as np
 
-from harness.data.demo.spec import GROUP_VALENCE, P_CLASS, P_CUE, P_GROUP, P_OWN_CUE, LanguageSpec
+from harness.data.demo.spec import (
+    GROUP_VALENCE,
+    NEUTRAL_CLASS_DRAW,
+    P_CLASS,
+    P_CUE,
+    P_GROUP,
+    P_OWN_CUE,
+    LanguageSpec,
+)
 from harness.data.demo.spec import language as _language
 from harness.errors import HarnessError
 
@@ -100,7 +108,7 @@ def draw_sentence(
     centre = next(c for c in spec.classes if c.code == code)
     draw = rng.random()
     if code == spec.neutral:
-        kind = "neutral" if draw < 0.86 else ("negative" if draw < 0.93 else "positive")
+        kind = next(pool for pool, upper in NEUTRAL_CLASS_DRAW if draw < upper)
         words, lexical = ("neutral" if kind == "neutral" else "group"), GROUP_VALENCE[kind]
     elif draw < P_CLASS:
         kind, words, lexical = code, "class", centre.valence

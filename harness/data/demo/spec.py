@@ -18,6 +18,9 @@ P_CLASS = 0.40
 P_GROUP = 0.25
 P_CUE = 0.7
 P_OWN_CUE = 0.6
+# The neutral class's sentence pool, by cumulative threshold of one uniform draw: mostly neutral
+# words, sometimes a word group's (so that text alone cannot tell neutral apart).
+NEUTRAL_CLASS_DRAW = (("neutral", 0.86), ("negative", 0.93), ("positive", 1.0))
 LEXICAL_WEIGHT = 0.5
 ATTRIBUTE_JITTER = 0.55
 VALENCE_NOISE = 0.3
