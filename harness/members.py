@@ -33,9 +33,12 @@ log = logging.getLogger("harness")
 def member_key(
     config: dict[str, Any], corpus: Corpus, splits: Splits, task: str, classes
 ) -> tuple[str, dict]:
-    """Content key of one system's predictions: same inputs, same key; any change, a new key."""
+    """Content key of one system's predictions: same inputs, same key; any change, a new key.
+    The inputs include the source of the system and of the project modules it imports."""
     # A system that reads no transcripts runs without ASR when alone (reads_text): leaving
     # `text` out of its fingerprint lets a stand-alone run and a fusion member share one entry.
+    from harness.code_digest import source_digest
+
     text = reads_text(config)
     columns = tuple(c for c in FINGERPRINT_COLUMNS if c != "text" or text)
     payload = {
@@ -50,6 +53,7 @@ def member_key(
         "dev_bal": digest(sorted(splits.dev_bal["id"].tolist())),
         "seed": config.get("seed"),
         "harness": __version__,
+        "code": source_digest(registry.get("systems", config["system"]).__module__),
     }
     return digest(payload), payload
 
@@ -145,14 +149,14 @@ def fit_fusion(
     fusion = build_system(config, cache)
     dev_ids = splits.dev_bal["id"].tolist()
     folds = fusion.cross_fit_folds(task)
-    stacking = {}
+    stacking, folds_report = {}, {}
     if folds:
-        stacking = {
-            "train_member_predictions": out_of_fold_inputs(
-                config, corpus, splits, task, challenge, cache, target, folds
-            ),
-            "train": splits.train,
-        }
+        groups = fusion.cross_fit_groups(task)
+        train_predictions, how = out_of_fold_inputs(
+            config, corpus, splits, task, challenge, cache, target, folds, groups
+        )
+        stacking = {"train_member_predictions": train_predictions, "train": splits.train}
+        folds_report = {"stacking_folds": f"{folds} folds, {how}"}
     fusion.fit(
         {m: p.loc[dev_ids] for m, p in inputs.items()},
         splits.dev_bal,
@@ -166,7 +170,11 @@ def fit_fusion(
     return MemberOutput(
         predictions=predictions,
         class_prior=None if prior is None else [float(p) for p in prior],
-        report={**fusion.report(), "members": {m: o.key for m, o in outputs.items()}},
+        report={
+            **fusion.report(),
+            **folds_report,
+            "members": {m: o.key for m, o in outputs.items()},
+        },
         variants=variants,
     ), outputs
 
@@ -180,11 +188,18 @@ def out_of_fold_inputs(
     cache: Cache,
     target: np.ndarray | None,
     folds: int,
-) -> dict[str, pd.DataFrame]:
+    groups: str | None = None,
+) -> tuple[dict[str, pd.DataFrame], str]:
     """Each cross-fittable member's out-of-fold Train predictions (cached like a member), moved
-    to the target prior fold by fold; members with ``cross_fit = False`` are left out."""
-    from harness.stacking import out_of_fold_predictions
+    to the target prior fold by fold, and how the folds were grouped; members with
+    ``cross_fit = False`` are left out."""
+    from harness.stacking import fold_grouping, out_of_fold_predictions
 
+    seed = int(config.get("seed", 0))
+    classes = tuple(challenge.classes)
+    how = fold_grouping(
+        splits.train, task=task, classes=classes, folds=folds, seed=seed, groups=groups
+    )
     found: dict[str, pd.DataFrame] = {}
     for spec in config.get("members") or []:
         member = member_config(config, spec)
@@ -192,27 +207,45 @@ def out_of_fold_inputs(
             log.info("%s: opts out of cross-fitting", member_label(spec))
             continue
         base, payload = member_key(member, corpus, splits, task, challenge.classes)
-        key = digest({"member": base, "out_of_fold": folds, "target": _listed(target)})
+        key = digest(
+            {
+                "member": base,
+                "out_of_fold": folds,
+                "groups": how,
+                # the member key leaves speakers out; grouped folds depend on them
+                "group_values": frame_fingerprint(splits.train, ("id", groups))
+                if how.startswith("by ")
+                else None,
+                "target": _listed(target),
+            }
+        )
         cached = None if config.get("force") else cache.load_member(key)
         if cached is not None:
             found[member_label(spec)] = cached.predictions
             continue
-        log.info("%s/%s: %d-fold out-of-fold predictions on Train", member_label(spec), task, folds)
+        log.info(
+            "%s/%s: %d-fold out-of-fold predictions on Train, %s",
+            member_label(spec),
+            task,
+            folds,
+            how,
+        )
         predictions = out_of_fold_predictions(
             lambda member=member: build_system(member, cache),
             splits.train,
             task=task,
-            classes=tuple(challenge.classes),
+            classes=classes,
             folds=folds,
-            seed=int(config.get("seed", 0)),
+            seed=seed,
             dev=splits.dev_bal,
             target=target,
+            groups=groups,
         )
         cache.store_member(
             key, MemberOutput(predictions=predictions, key=key), {**payload, "out_of_fold": folds}
         )
         found[member_label(spec)] = predictions
-    return found
+    return found, how
 
 
 def _listed(values: np.ndarray | None) -> list[float] | None:

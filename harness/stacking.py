@@ -10,7 +10,14 @@ be trained on them; Dev_bal then only chooses its regularisation strength.
 
 Folds are stratified by label for categorical tasks (rows without a scored label, such as O and
 X, are spread over the folds like a class of their own), plain shuffled folds for attributes;
-both are seeded. Each fold's predictions can be moved to a ``target`` prior from that fold
+both are seeded. With ``groups="speaker"`` a speaker's rows all fall in one fold
+(scikit-learn's ``StratifiedGroupKFold`` / ``GroupKFold``): the test sets of both challenges have
+speakers Train has not, and a member that has heard a speaker's other utterances gives that
+speaker's held-out rows posteriors more confident than it will on test, so an audio member
+would look better to the meta-learner than it is. Rows without a known speaker (missing, or
+MSP-Podcast's ``Unknown``) are groups of one. Where the speakers cannot fill every fold, or a
+grouped fold would leave a scored class out of a fold model's training rows, the folds are not
+grouped, and :func:`fold_grouping` says so. Each fold's predictions can be moved to a ``target`` prior from that fold
 model's own training prior, exactly as the harness corrects a member's Dev_bal and test
 predictions, so that the fusion sees Train and Dev_bal inputs on the same footing.
 """
@@ -25,11 +32,69 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.system import System
 
+GROUPINGS = ("speaker", "none")
+"""What ``stacking_groups`` may be: the Train column whose values never straddle two folds."""
+
+_UNKNOWN_SPEAKERS = {"", "unknown", "<na>", "nan", "none"}
+
 
 def fold_assignment(
-    train: pd.DataFrame, *, task: str, classes: Sequence[str], folds: int, seed: int
+    train: pd.DataFrame,
+    *,
+    task: str,
+    classes: Sequence[str],
+    folds: int,
+    seed: int,
+    groups: str | None = None,
 ) -> np.ndarray:
     """Fold number (0 .. folds-1) of every Train row, in row order."""
+    return _assign(train, task=task, classes=classes, folds=folds, seed=seed, groups=groups)[0]
+
+
+def fold_grouping(
+    train: pd.DataFrame,
+    *,
+    task: str,
+    classes: Sequence[str],
+    folds: int,
+    seed: int,
+    groups: str | None = None,
+) -> str:
+    """How :func:`fold_assignment` made its folds: ``by speaker``, or why they are not grouped."""
+    return _assign(train, task=task, classes=classes, folds=folds, seed=seed, groups=groups)[1]
+
+
+def _group_ids(
+    train: pd.DataFrame, groups: str | None, folds: int
+) -> tuple[np.ndarray | None, str]:
+    """One group id per row (unknown speakers are groups of one), or None and the reason."""
+    if groups in (None, "none"):
+        return None, "not grouped (stacking_groups=none)"
+    if groups not in GROUPINGS:
+        raise HarnessError(
+            f"stacking_groups={groups!r} is not known",
+            fix="pass stacking_groups=speaker or stacking_groups=none",
+        )
+    if groups not in train.columns:
+        return None, f"not grouped (Train has no {groups} column)"
+    values = train[groups].astype("string").fillna("").str.strip().to_numpy(dtype=str)
+    unknown = np.isin(np.char.lower(values), list(_UNKNOWN_SPEAKERS))
+    known = sorted(set(values[~unknown]))
+    if len(known) < folds:
+        return None, f"not grouped ({len(known)} known {groups}s for {folds} folds)"
+    ids = np.where(unknown, [f"<row {i}>" for i in range(len(values))], values)
+    return ids, f"by {groups}"
+
+
+def _assign(
+    train: pd.DataFrame,
+    *,
+    task: str,
+    classes: Sequence[str],
+    folds: int,
+    seed: int,
+    groups: str | None,
+) -> tuple[np.ndarray, str]:
     from sklearn.model_selection import KFold, StratifiedKFold
 
     n = len(train)
@@ -38,10 +103,19 @@ def fold_assignment(
             f"out-of-fold stacking needs 2 <= folds <= Train rows, got folds={folds} for {n} rows",
             fix="pass stacking_folds=5 (or stacking=devbal)",
         )
-    assignment = np.full(n, -1, dtype=int)
+    group_ids, how = _group_ids(train, groups, folds)
+    strata = None
     if task == "categorical":
         strata = train["label"].astype("string").fillna("<none>").to_numpy(dtype=str)
         strata = np.where(np.isin(strata, list(classes)), strata, "<unscored>")
+    if group_ids is not None:
+        grouped = _grouped(strata, group_ids, folds, seed)
+        if strata is not None and not _every_fold_trains_every_class(grouped, strata, classes):
+            how = f"not grouped (a {groups}-grouped fold would train without a class)"
+        else:
+            return grouped, how
+    assignment = np.full(n, -1, dtype=int)
+    if strata is not None:
         smallest = pd.Series(strata).value_counts().min()
         if smallest >= folds:
             splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -52,7 +126,35 @@ def fold_assignment(
         parts = KFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(n))
     for k, (_fit, held_out) in enumerate(parts):
         assignment[held_out] = k
+    return assignment, how
+
+
+def _grouped(strata: np.ndarray | None, group_ids: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Folds that keep each group whole (stratified by label where there are labels)."""
+    import warnings
+
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    n = len(group_ids)
+    assignment = np.full(n, -1, dtype=int)
+    if strata is None:
+        splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+        parts = splitter.split(np.zeros(n), groups=group_ids)
+    else:
+        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+        with warnings.catch_warnings():  # a class rarer than the folds is spread as it can be
+            warnings.simplefilter("ignore", UserWarning)
+            parts = list(splitter.split(np.zeros(n), strata, groups=group_ids))
+    for k, (_fit, held_out) in enumerate(parts):
+        assignment[held_out] = k
     return assignment
+
+
+def _every_fold_trains_every_class(
+    assignment: np.ndarray, strata: np.ndarray, classes: Sequence[str]
+) -> bool:
+    present = set(strata) & set(classes)
+    return all(present <= set(strata[assignment != k]) for k in range(assignment.max() + 1))
 
 
 def _dealt(strata: np.ndarray, folds: int, seed: int):
@@ -78,6 +180,7 @@ def out_of_fold_predictions(
     seed: int,
     dev: pd.DataFrame | None = None,
     target: Sequence[float] | np.ndarray | None = None,
+    groups: str | None = None,
 ) -> pd.DataFrame:
     """Predictions for every Train row by a model fit on the other folds, indexed by id.
 
@@ -85,7 +188,7 @@ def out_of_fold_predictions(
     ``dev`` is what each fold model gets as its Dev_bal (pass the run's Dev_bal, which is disjoint
     from Train); without it a fold model gets its own training rows, so no held-out label reaches
     it. With ``target`` (categorical), each fold's posteriors are moved from that fold model's
-    training prior to ``target``.
+    training prior to ``target``. ``groups`` is passed to :func:`fold_assignment`.
     """
     from harness.prior import class_prior, correct_frame
 
@@ -93,7 +196,9 @@ def out_of_fold_predictions(
     train = train.reset_index(drop=True)
     if train["id"].duplicated().any():
         raise HarnessError("out-of-fold stacking needs unique Train ids")
-    assignment = fold_assignment(train, task=task, classes=classes, folds=folds, seed=seed)
+    assignment = fold_assignment(
+        train, task=task, classes=classes, folds=folds, seed=seed, groups=groups
+    )
     pieces = []
     for k in range(folds):
         fit_rows, held_out = train[assignment != k], train[assignment == k]

@@ -154,6 +154,11 @@ class FusionSystem(System):
         ``task`` (k-fold cross-fitting, as scikit-learn's StackingClassifier); ``None``: none."""
         return None
 
+    def cross_fit_groups(self, task: str) -> str | None:
+        """The Train column whose values the cross-fitting folds must not split (one of
+        :data:`harness.stacking.GROUPINGS`), or ``None``."""
+        return None
+
     def predict(self, member_predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:  # type: ignore[override]
         raise NotImplementedError
 

@@ -201,16 +201,54 @@ class FusionLR(_Fusion):
         cv_folds: int,
         stacking: str,
         stacking_folds: int,
+        stacking_groups: str,
         stacking_C: list[float],
         seed: int,
     ) -> None:
         store_params(self, locals())
+
+    def check_ready(self) -> None:
+        """The stacking options are checked before any member is trained, not after."""
+        from harness.stacking import GROUPINGS
+
+        if self.stacking not in ("devbal", "oof"):
+            raise HarnessError(
+                f"stacking={self.stacking!r} is not known",
+                fix="pass stacking=devbal or stacking=oof",
+            )
+        if self.stacking_groups not in GROUPINGS:
+            raise HarnessError(
+                f"stacking_groups={self.stacking_groups!r} is not known",
+                fix="pass stacking_groups=speaker or stacking_groups=none",
+            )
+        folds = self.stacking_folds
+        if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+            raise HarnessError(
+                f"stacking_folds={folds!r} is not a fold count of 2 or more",
+                fix="pass stacking_folds=5",
+            )
+        grid = self.stacking_C
+        if (
+            not isinstance(grid, list | tuple)
+            or not grid
+            or not all(
+                isinstance(c, int | float) and not isinstance(c, bool) and c > 0 for c in grid
+            )
+        ):
+            raise HarnessError(
+                f"stacking_C={grid!r} is not a list of positive numbers",
+                fix="pass stacking_C=[0.01,0.1,1.0,10.0]",
+            )
 
     def cross_fit_folds(self, task: str) -> int | None:
         """Out-of-fold Train predictions are the meta-learner's data with ``stacking=oof``."""
         return (
             int(self.stacking_folds) if task == "categorical" and self.stacking == "oof" else None
         )
+
+    def cross_fit_groups(self, task: str) -> str | None:
+        """Speaker-grouped folds by default: the test speakers are new to every member."""
+        return self.stacking_groups
 
     @staticmethod
     def _features(inputs: list[np.ndarray]) -> np.ndarray:

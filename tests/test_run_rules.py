@@ -186,6 +186,7 @@ def test_stacked_fusion_trains_its_meta_learner_on_out_of_fold_train_predictions
     out = run(config)
     report = json.loads((out / "metrics.json").read_text())["report"]["categorical"]
     assert report["stacking"] == "oof"
+    assert report["stacking_folds"] == "3 folds, by speaker"  # the demo's speakers are known
     assert {"macro_f1_oof", "macro_f1_fit"} <= set(report["dev_bal"])
     assert len(report["members"]) == 3
     # A re-run takes the out-of-fold predictions from the cache: no member is refit.

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from harness.data import predictions as P
-from harness.stacking import fold_assignment, out_of_fold_predictions
+from harness.stacking import fold_assignment, fold_grouping, out_of_fold_predictions
 from harness.system import System
 from systems.components.params import yaml_params
 from systems.fusion import FusionLR
@@ -204,3 +204,102 @@ def test_real_members_cross_fit_and_stack(demo_corpus_es_small):
     )
     assert fusion.report()["stacking"] == "oof"
     assert np.allclose(fusion.predict(dev_inputs).to_numpy().sum(axis=1), 1.0)
+
+
+class SpeakerMemoriser(System):
+    """One-hot on the majority label of a speaker it was trained on, uniform on new speakers:
+    what an audio member that recognises voices does to out-of-fold posteriors."""
+
+    tasks = ("categorical",)
+
+    def fit(self, train, dev, *, task, classes):
+        self.classes_ = tuple(classes)
+        self.seen_ = train.groupby("speaker")["label"].agg(lambda s: s.mode().iloc[0]).to_dict()
+        return self
+
+    def predict(self, data):
+        rows = []
+        for speaker in data["speaker"]:
+            label = self.seen_.get(speaker)
+            rows.append([0.5, 0.5] if label is None else [float(c == label) for c in CLASSES])
+        return P.categorical(data["id"].tolist(), np.asarray(rows), self.classes_)
+
+
+def _speakers_frame(n_speakers: int = 8, per_speaker: int = 6) -> pd.DataFrame:
+    rows = []
+    for s in range(n_speakers):
+        for i in range(per_speaker):
+            rows.append({"id": f"s{s}u{i}", "speaker": f"spk{s}", "label": "AB"[(s + i) % 2]})
+    return pd.DataFrame(rows)
+
+
+def test_speaker_grouped_folds_keep_every_speaker_in_one_fold():
+    train = _speakers_frame()
+    kwargs = {"task": "categorical", "classes": CLASSES, "folds": 4, "seed": 3}
+    folds = fold_assignment(train, groups="speaker", **kwargs)
+    assert fold_grouping(train, groups="speaker", **kwargs) == "by speaker"
+    assert train.assign(fold=folds).groupby("speaker")["fold"].nunique().eq(1).all()
+    assert sorted(set(folds)) == [0, 1, 2, 3]
+    ungrouped = fold_assignment(train, groups=None, **kwargs)
+    assert train.assign(fold=ungrouped).groupby("speaker")["fold"].nunique().max() > 1
+
+
+def test_speaker_grouped_out_of_fold_predictions_never_hear_the_speaker():
+    train = _speakers_frame()
+    kwargs = {"task": "categorical", "classes": CLASSES, "folds": 4, "seed": 3}
+    grouped = out_of_fold_predictions(SpeakerMemoriser, train, groups="speaker", **kwargs)
+    assert np.allclose(grouped.to_numpy(), 0.5)  # every held-out speaker is new to its model
+    leaky = out_of_fold_predictions(SpeakerMemoriser, train, groups="none", **kwargs)
+    assert not np.allclose(leaky.to_numpy(), 0.5)  # label-stratified folds share speakers
+
+
+def test_unknown_speakers_are_groups_of_one_and_too_few_speakers_are_not_grouped():
+    train = _speakers_frame(n_speakers=2, per_speaker=10)
+    kwargs = {"task": "categorical", "classes": CLASSES, "folds": 3, "seed": 0}
+    assert fold_grouping(train, groups="speaker", **kwargs) == (
+        "not grouped (2 known speakers for 3 folds)"
+    )
+    train.loc[train["speaker"] == "spk1", "speaker"] = "Unknown"
+    extra = _speakers_frame(n_speakers=4, per_speaker=3).assign(
+        id=lambda f: "x" + f["id"], speaker=lambda f: "extra" + f["speaker"]
+    )
+    train = pd.concat([train, extra], ignore_index=True)
+    folds = fold_assignment(train, groups="speaker", **kwargs)
+    assert fold_grouping(train, groups="speaker", **kwargs) == "by speaker"
+    frame = train.assign(fold=folds)
+    assert frame[frame["speaker"] == "spk0"]["fold"].nunique() == 1
+    assert frame[frame["speaker"] == "Unknown"]["fold"].nunique() > 1  # spread, row by row
+    no_column = train.drop(columns="speaker")
+    assert fold_grouping(no_column, groups="speaker", **kwargs) == (
+        "not grouped (Train has no speaker column)"
+    )
+
+
+def test_a_grouping_that_would_train_a_fold_without_a_class_falls_back():
+    train = _speakers_frame(n_speakers=6, per_speaker=4)
+    train.loc[train["speaker"] != "spk0", "label"] = "A"
+    train.loc[train["speaker"] == "spk0", "label"] = "B"  # B is one speaker's alone
+    kwargs = {"task": "categorical", "classes": CLASSES, "folds": 3, "seed": 0}
+    how = fold_grouping(train, groups="speaker", **kwargs)
+    assert how == "not grouped (a speaker-grouped fold would train without a class)"
+    folds = fold_assignment(train, groups="speaker", **kwargs)
+    for k in range(3):
+        assert set(train["label"][folds != k]) == {"A", "B"}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"stacking": "stack"}, "stacking='stack' is not known"),
+        ({"stacking_groups": "spk"}, "stacking_groups='spk' is not known"),
+        ({"stacking_folds": 1}, "stacking_folds=1 is not a fold count"),
+        ({"stacking_C": []}, "stacking_C=[] is not a list of positive numbers"),
+    ],
+)
+def test_fusion_lr_checks_its_stacking_options_before_training(override, message):
+    from harness.errors import HarnessError
+
+    fusion = FusionLR(**{**yaml_params("fusion_lr", seed=0), **override})
+    with pytest.raises(HarnessError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        fusion.check_ready()
+    FusionLR(**yaml_params("fusion_lr", seed=0)).check_ready()
