@@ -20,10 +20,16 @@ demo corpus:
 With ``--runs``, it also reads the evaluation predictions of finished runs on demo corpora (their
 ``predictions/categorical/<split>.csv``, the scored and submitted variant) and prints, per system
 label and over all the runs given, the accuracy on each kind of sentence next to the ceiling's:
-where a text system, or a stack of them, loses against what the words allow. Usage::
+where a text system, or a stack of them, loses against what the words allow.
+
+With ``--learnable SEED ...``, it fits a logistic regression on the two hidden facts alone (the
+pool and the opener, one-hot) on the plan's Train rows and scores it on the evaluation split,
+prior-corrected to uniform, for each seed: whether the evidence the ceiling uses can be learnt
+from a Train of that size at all, or whether a gap to the ceiling is the sample's fault. Usage::
 
     python benchmarks/demo_text_ceiling.py [--lang es] [--n 1000 3000] [--seed 0]
     python benchmarks/demo_text_ceiling.py --runs runs/*-text_tfidf runs/*-fusion_lr
+    python benchmarks/demo_text_ceiling.py --learnable 0 1 2 3 4 [--lang es] [--n 1000]
 """
 
 from __future__ import annotations
@@ -107,15 +113,65 @@ def runs_table(run_dirs: list[str]) -> None:
         print(f"{system} | {corpora[system]} | {cells}")
 
 
+def learnable_table(lang: str, n: int, seeds: list[int]) -> None:
+    """LR on one-hot (pool, opener) from the plan's Train rows, scored like a system."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+
+    from harness.data.demo import LANGUAGES, plan_corpus
+    from harness.data.demo.ceiling import EVIDENCE, ceiling_predictions, evidence_kind, find_pool
+
+    spec = LANGUAGES[lang]
+    codes = [c.code for c in spec.classes]
+    print(f"LR on (pool, opener), {lang} n={n}: seed | Train rows | macro-F1 | ceiling macro-F1 | ")
+    print("  accuracy by kind: " + " | ".join(EVIDENCE))
+    scores = []
+    for seed in seeds:
+        plan = [u for u in plan_corpus(lang, n, seed) if u.label in codes]
+        pools = [find_pool(u.text, lang) for u in plan]
+        facts = pd.get_dummies(pd.DataFrame({"pool": pools, "cue": [u.cue or "-" for u in plan]}))
+        train = np.array([u.split == "Train" for u in plan])
+        evaluated = np.array([u.split == spec.eval_split for u in plan])
+        labels = np.array([u.label for u in plan])
+        model = LogisticRegression(C=10.0, max_iter=5000).fit(facts[train], labels[train])
+        prior = pd.Series(labels[train]).value_counts(normalize=True).reindex(model.classes_)
+        posterior = model.predict_proba(facts[evaluated]) / prior.to_numpy()
+        predicted = model.classes_[posterior.argmax(axis=1)]
+        truth = labels[evaluated]
+        kinds = np.array([evidence_kind(spec, p, u.cue) for p, u in zip(pools, plan)])[evaluated]
+        ceiling, _ = ceiling_predictions(
+            spec,
+            [u.text for u in np.array(plan)[evaluated]],
+            [u.cue for u in np.array(plan)[evaluated]],
+        )
+        f1 = f1_score(truth, predicted, labels=codes, average="macro")
+        scores.append(f1)
+        by_kind = " | ".join(
+            f"{(predicted[kinds == k] == truth[kinds == k]).mean():.3f}" for k in EVIDENCE
+        )
+        print(
+            f"{seed} | {int(train.sum())} | {f1:.4f} | "
+            f"{f1_score(truth, ceiling, labels=codes, average='macro'):.4f} | {by_kind}"
+        )
+    print(f"mean macro-F1 over {len(seeds)} seeds: {np.mean(scores):.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lang", default="es", choices=["en", "es"])
     parser.add_argument("--n", type=int, nargs="+", default=[1000, 3000])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", nargs="+", help="run directories to compare with the ceiling")
+    parser.add_argument(
+        "--learnable", type=int, nargs="+", metavar="SEED", help="fit an LR on (pool, opener)"
+    )
     args = parser.parse_args()
     if args.runs:
         runs_table(args.runs)
+    elif args.learnable:
+        learnable_table(args.lang, args.n[0], args.learnable)
     else:
         corpus_table(args.lang, args.n, args.seed)
 

@@ -80,6 +80,8 @@ def _group_ids(
     values = train[groups].astype("string").fillna("").str.strip().to_numpy(dtype=str)
     unknown = np.isin(np.char.lower(values), list(_UNKNOWN_SPEAKERS))
     known = sorted(set(values[~unknown]))
+    if not known:
+        return None, f"not grouped (no Train row has a {groups})"
     if len(known) < folds:
         return None, f"not grouped ({len(known)} known {groups}s for {folds} folds)"
     ids = np.where(unknown, [f"<row {i}>" for i in range(len(values))], values)

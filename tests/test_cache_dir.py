@@ -24,7 +24,7 @@ def _fake_built_demo(root: Path, n: int) -> None:
         rows.append(f"{name},N,4.0,4.0,4.0,{i},Female,{split}")
     (root / "Labels" / "labels_consensus.csv").write_text("\n".join(rows) + "\n")
     (root / "demo.json").write_text(
-        json.dumps({"version": DEMO_VERSION, "lang": "en", "n": n, "seed": 0})
+        json.dumps({"version": DEMO_VERSION["en"], "lang": "en", "n": n, "seed": 0})
     )
 
 

@@ -269,6 +269,9 @@ def test_unknown_speakers_are_groups_of_one_and_too_few_speakers_are_not_grouped
     frame = train.assign(fold=folds)
     assert frame[frame["speaker"] == "spk0"]["fold"].nunique() == 1
     assert frame[frame["speaker"] == "Unknown"]["fold"].nunique() > 1  # spread, row by row
+    assert fold_grouping(train.assign(speaker=None), groups="speaker", **kwargs) == (
+        "not grouped (no Train row has a speaker)"
+    )
     no_column = train.drop(columns="speaker")
     assert fold_grouping(no_column, groups="speaker", **kwargs) == (
         "not grouped (Train has no speaker column)"

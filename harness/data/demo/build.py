@@ -144,7 +144,7 @@ def load_demo_corpus(
         lang, n, seed = _read_params(root)
     else:
         root = Path(path) if path is not None else _cache_path(cache_dir, lang, n, seed)
-        if _built_version(root) != DEMO_VERSION:
+        if _built_version(root) != DEMO_VERSION[lang]:
             _build_locked(root, lang=lang, n=n, seed=seed, progress=progress)
     return _read(root, lang, n, seed)
 
@@ -184,7 +184,7 @@ def _build_locked(root: Path, **options) -> None:
             fcntl.flock(lock, fcntl.LOCK_EX)
         except ImportError:  # pragma: no cover - Windows: no lock, the build is still atomic
             pass
-        if _built_version(root) != DEMO_VERSION:  # someone else may have built it meanwhile
+        if _built_version(root) != DEMO_VERSION[options["lang"]]:  # someone else may have built it meanwhile
             log.info("building the demo corpus in %s (once; it is cached)", root)
             build_demo_corpus(root, **options)
 
@@ -195,7 +195,7 @@ def _read(root: Path, lang: str, n: int, seed: int):
     corpus = read_msp_podcast(root) if lang == "en" else read_emospeech(root, seed=seed)
     corpus.name = demo_name(lang, n, seed)
     corpus.kind = "demo"
-    corpus.info["demo"] = {"lang": lang, "n": n, "seed": seed, "version": DEMO_VERSION}
+    corpus.info["demo"] = {"lang": lang, "n": n, "seed": seed, "version": DEMO_VERSION[lang]}
     # Its Development and test splits are balanced by construction (the real EmoSpeech test is
     # not): prior correction on the demo targets what its test really is.
     corpus.info["eval_prior"] = "uniform"

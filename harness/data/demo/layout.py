@@ -79,7 +79,7 @@ def write_info(
         root / "demo.json",
         {
             "generator": "harness.data.demo",
-            "version": DEMO_VERSION,
+            "version": DEMO_VERSION[lang],
             "lang": lang,
             "n": n,
             "seed": seed,

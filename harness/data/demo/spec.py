@@ -3,7 +3,7 @@
 Why a module of its own: the plan, the sentence draws and the tests all read these numbers, and
 they are the knobs a reader turns to make the demo task harder or easier. The generative model
 they parameterise is described in :mod:`harness.data.demo`. Changing any value changes the corpus
-built for a seed; bump ``DEMO_VERSION`` then, so that cached corpora are rebuilt.
+built for a seed; bump that language's ``DEMO_VERSION`` then, so that cached corpora are rebuilt.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from harness.errors import HarnessError
 
-DEMO_VERSION = 3
+DEMO_VERSION = {"en": 3, "es": 4}
+"""Generator version per language: a change to one language's sentences rebuilds only its corpora."""
 
 P_CLASS = 0.40
 P_GROUP = 0.25
