@@ -52,12 +52,7 @@ words. For every utterance:
    neutral words). The pools, slot fillers and openers are data files, ``sentences/en.yaml`` and
    ``sentences/es.yaml`` in this package, editable without touching the code. Neutral utterances use neutral sentences (86 %) or a negative or positive group
    sentence. Templates have slots (objects, places, people, days) filled at random, so that the
-   text model must generalise rather than memorise. The Spanish pools hold 24 templates per
-   class (19 to 30 per word group), so a class has only a few dozen Train sentences spread over
-   many wordings: most Test sentences use a wording Train has a handful of times or never, as
-   in a real corpus, and text models that generalise differently (n-grams, sentence encoders)
-   err on different sentences, which is what a stacked fusion of them needs. The English pools
-   (10 per class) are those the Odyssey figures were measured on.
+   text model must generalise rather than memorise.
    A sentence that is not from the class pool starts, with probability ``P_CUE = 0.7``, with a
    short opener ("Ugh,", "Wait,", "So,"): the class's own opener with probability
    ``P_OWN_CUE = 0.6``, otherwise the opener of a random class. Openers are weak, graded
