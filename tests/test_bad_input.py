@@ -55,6 +55,8 @@ def _run(tmp_path, *args):
             ["system=fusion_lr", "members=[text_tfidf,audio_egemaps]", "member_params.txt.C=1"],
             "member_params",
         ),
+        (["system=fusion_lr", "profile=light", "stacking=stack"], "stacking="),
+        (["system=fusion_lr", "profile=light", "stacking_groups=spk"], "stacking_groups="),
     ],
 )
 def test_bad_values_fail_in_one_line_before_the_corpus_is_built(tmp_path, args, expected):
