@@ -193,11 +193,11 @@ def out_of_fold_inputs(
     """Each cross-fittable member's out-of-fold Train predictions (cached like a member), moved
     to the target prior fold by fold, and how the folds were grouped; members with
     ``cross_fit = False`` are left out."""
-    from harness.stacking import fold_grouping, out_of_fold_predictions
+    from harness.stacking import fold_assignment, out_of_fold_predictions
 
     seed = int(config.get("seed", 0))
     classes = tuple(challenge.classes)
-    how = fold_grouping(
+    _folds, how = fold_assignment(
         splits.train, task=task, classes=classes, folds=folds, seed=seed, groups=groups
     )
     found: dict[str, pd.DataFrame] = {}

@@ -17,7 +17,7 @@ speaker's held-out rows posteriors more confident than it will on test, so an au
 would look better to the meta-learner than it is. Rows without a known speaker (missing, or
 MSP-Podcast's ``Unknown``) are groups of one. Where the speakers cannot fill every fold, or a
 grouped fold would leave a scored class out of a fold model's training rows, the folds are not
-grouped, and :func:`fold_grouping` says so. Each fold's predictions can be moved to a ``target`` prior from that fold
+grouped, and :func:`fold_assignment` says so. Each fold's predictions can be moved to a ``target`` prior from that fold
 model's own training prior, exactly as the harness corrects a member's Dev_bal and test
 predictions, so that the fusion sees Train and Dev_bal inputs on the same footing.
 """
@@ -36,32 +36,6 @@ GROUPINGS = ("speaker", "none")
 """What ``stacking_groups`` may be: the Train column whose values never straddle two folds."""
 
 _UNKNOWN_SPEAKERS = {"", "unknown", "<na>", "nan", "none"}
-
-
-def fold_assignment(
-    train: pd.DataFrame,
-    *,
-    task: str,
-    classes: Sequence[str],
-    folds: int,
-    seed: int,
-    groups: str | None = None,
-) -> np.ndarray:
-    """Fold number (0 .. folds-1) of every Train row, in row order."""
-    return _assign(train, task=task, classes=classes, folds=folds, seed=seed, groups=groups)[0]
-
-
-def fold_grouping(
-    train: pd.DataFrame,
-    *,
-    task: str,
-    classes: Sequence[str],
-    folds: int,
-    seed: int,
-    groups: str | None = None,
-) -> str:
-    """How :func:`fold_assignment` made its folds: ``by speaker``, or why they are not grouped."""
-    return _assign(train, task=task, classes=classes, folds=folds, seed=seed, groups=groups)[1]
 
 
 def _group_ids(
@@ -88,15 +62,17 @@ def _group_ids(
     return ids, f"by {groups}"
 
 
-def _assign(
+def fold_assignment(
     train: pd.DataFrame,
     *,
     task: str,
     classes: Sequence[str],
     folds: int,
     seed: int,
-    groups: str | None,
+    groups: str | None = None,
 ) -> tuple[np.ndarray, str]:
+    """Fold number (0 .. folds-1) of every Train row, in row order, and how the folds were made:
+    ``by speaker``, or why they are not grouped."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     n = len(train)
@@ -198,7 +174,7 @@ def out_of_fold_predictions(
     train = train.reset_index(drop=True)
     if train["id"].duplicated().any():
         raise HarnessError("out-of-fold stacking needs unique Train ids")
-    assignment = fold_assignment(
+    assignment, _how = fold_assignment(
         train, task=task, classes=classes, folds=folds, seed=seed, groups=groups
     )
     pieces = []

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from harness.data import predictions as P
-from harness.stacking import fold_assignment, fold_grouping, out_of_fold_predictions
+from harness.stacking import fold_assignment, out_of_fold_predictions
 from harness.system import System
 from systems.components.params import yaml_params
 from systems.fusion import FusionLR
@@ -60,7 +60,7 @@ def test_two_fold_out_of_fold_means_by_hand():
             "dominance": [1.0, 1.0, 1.0, 5.0],
         }
     )
-    folds = fold_assignment(train, task="attributes", classes=CLASSES, folds=2, seed=0)
+    folds, _ = fold_assignment(train, task="attributes", classes=CLASSES, folds=2, seed=0)
     assert sorted(np.bincount(folds)) == [2, 2]
     out = out_of_fold_predictions(
         MeanAttributes, train, task="attributes", classes=CLASSES, folds=2, seed=0
@@ -85,7 +85,7 @@ def test_every_row_is_predicted_once_by_a_model_that_never_saw_it():
     )
     assert out.index.tolist() == train["id"].tolist()
     assert np.allclose(out.to_numpy(), 0.5)  # a model that had seen a row would be one-hot
-    folds = fold_assignment(train, task="categorical", classes=CLASSES, folds=3, seed=1)
+    folds, _ = fold_assignment(train, task="categorical", classes=CLASSES, folds=3, seed=1)
     for label in ("A", "B"):  # stratified: each fold holds a third of each class
         assert np.bincount(folds[train["label"] == label], minlength=3).tolist() in (
             [3, 3, 3],
@@ -236,11 +236,11 @@ def _speakers_frame(n_speakers: int = 8, per_speaker: int = 6) -> pd.DataFrame:
 def test_speaker_grouped_folds_keep_every_speaker_in_one_fold():
     train = _speakers_frame()
     kwargs = {"task": "categorical", "classes": CLASSES, "folds": 4, "seed": 3}
-    folds = fold_assignment(train, groups="speaker", **kwargs)
-    assert fold_grouping(train, groups="speaker", **kwargs) == "by speaker"
+    folds, how = fold_assignment(train, groups="speaker", **kwargs)
+    assert how == "by speaker"
     assert train.assign(fold=folds).groupby("speaker")["fold"].nunique().eq(1).all()
     assert sorted(set(folds)) == [0, 1, 2, 3]
-    ungrouped = fold_assignment(train, groups=None, **kwargs)
+    ungrouped, _ = fold_assignment(train, groups=None, **kwargs)
     assert train.assign(fold=ungrouped).groupby("speaker")["fold"].nunique().max() > 1
 
 
@@ -256,7 +256,7 @@ def test_speaker_grouped_out_of_fold_predictions_never_hear_the_speaker():
 def test_unknown_speakers_are_groups_of_one_and_too_few_speakers_are_not_grouped():
     train = _speakers_frame(n_speakers=2, per_speaker=10)
     kwargs = {"task": "categorical", "classes": CLASSES, "folds": 3, "seed": 0}
-    assert fold_grouping(train, groups="speaker", **kwargs) == (
+    assert fold_assignment(train, groups="speaker", **kwargs)[1] == (
         "not grouped (2 known speakers for 3 folds)"
     )
     train.loc[train["speaker"] == "spk1", "speaker"] = "Unknown"
@@ -264,16 +264,16 @@ def test_unknown_speakers_are_groups_of_one_and_too_few_speakers_are_not_grouped
         id=lambda f: "x" + f["id"], speaker=lambda f: "extra" + f["speaker"]
     )
     train = pd.concat([train, extra], ignore_index=True)
-    folds = fold_assignment(train, groups="speaker", **kwargs)
-    assert fold_grouping(train, groups="speaker", **kwargs) == "by speaker"
+    folds, how = fold_assignment(train, groups="speaker", **kwargs)
+    assert how == "by speaker"
     frame = train.assign(fold=folds)
     assert frame[frame["speaker"] == "spk0"]["fold"].nunique() == 1
     assert frame[frame["speaker"] == "Unknown"]["fold"].nunique() > 1  # spread, row by row
-    assert fold_grouping(train.assign(speaker=None), groups="speaker", **kwargs) == (
+    assert fold_assignment(train.assign(speaker=None), groups="speaker", **kwargs)[1] == (
         "not grouped (no Train row has a speaker)"
     )
     no_column = train.drop(columns="speaker")
-    assert fold_grouping(no_column, groups="speaker", **kwargs) == (
+    assert fold_assignment(no_column, groups="speaker", **kwargs)[1] == (
         "not grouped (Train has no speaker column)"
     )
 
@@ -283,9 +283,8 @@ def test_a_grouping_that_would_train_a_fold_without_a_class_falls_back():
     train.loc[train["speaker"] != "spk0", "label"] = "A"
     train.loc[train["speaker"] == "spk0", "label"] = "B"  # B is one speaker's alone
     kwargs = {"task": "categorical", "classes": CLASSES, "folds": 3, "seed": 0}
-    how = fold_grouping(train, groups="speaker", **kwargs)
+    folds, how = fold_assignment(train, groups="speaker", **kwargs)
     assert how == "not grouped (a speaker-grouped fold would train without a class)"
-    folds = fold_assignment(train, groups="speaker", **kwargs)
     for k in range(3):
         assert set(train["label"][folds != k]) == {"A", "B"}
 
