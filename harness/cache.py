@@ -42,6 +42,21 @@ def frame_fingerprint(frame: pd.DataFrame, columns: tuple[str, ...] = FINGERPRIN
     return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:20]
 
 
+def audio_stamp(frame: pd.DataFrame) -> str:
+    """Digest of every row's audio file size and modification time, in id order.
+
+    A member that reads audio is keyed on the files it reads, not only on their names: a corpus
+    re-exported, re-synthesised or repaired in place gets new keys instead of the predictions made
+    from the old audio. A stat per file, not a hash of its bytes: a whole MSP-Podcast release
+    costs about a second.
+    """
+    from harness.data.audio import file_stamp
+
+    paths = frame["path"] if "path" in frame.columns else pd.Series([None] * len(frame))
+    rows = sorted(zip(frame["id"].astype(str), paths))
+    return digest([[utterance, file_stamp(path)] for utterance, path in rows])
+
+
 @dataclass
 class MemberOutput:
     """What a fitted system contributes to a run: predictions for every scored row, and facts."""

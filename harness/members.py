@@ -16,8 +16,15 @@ import numpy as np
 import pandas as pd
 
 from harness import __version__, registry
-from harness.cache import FINGERPRINT_COLUMNS, Cache, MemberOutput, digest, frame_fingerprint
-from harness.config import member_config, member_label, member_name
+from harness.cache import (
+    FINGERPRINT_COLUMNS,
+    Cache,
+    MemberOutput,
+    audio_stamp,
+    digest,
+    frame_fingerprint,
+)
+from harness.config import member_config, member_label, member_name, system_modalities
 from harness.corpora import reads_text
 from harness.data import predictions as P
 from harness.data.corpus import Corpus
@@ -34,7 +41,8 @@ def member_key(
     config: dict[str, Any], corpus: Corpus, splits: Splits, task: str, classes
 ) -> tuple[str, dict]:
     """Content key of one system's predictions: same inputs, same key; any change, a new key.
-    The inputs include the source of the system and of the project modules it imports."""
+    The inputs include the source of the system and of the project modules it imports and, for a
+    system that reads audio, each audio file's size and modification time."""
     # A system that reads no transcripts runs without ASR when alone (reads_text): leaving
     # `text` out of its fingerprint lets a stand-alone run and a fusion member share one entry.
     from harness.code_digest import source_digest
@@ -55,6 +63,8 @@ def member_key(
         "harness": __version__,
         "code": source_digest(registry.get("systems", config["system"]).__module__),
     }
+    if "audio" in (system_modalities(config) or ("audio",)):
+        payload["audio"] = audio_stamp(pd.concat([splits.train, splits.predicted()]))
     return digest(payload), payload
 
 

@@ -200,3 +200,30 @@ def test_stacked_fusion_trains_its_meta_learner_on_out_of_fold_train_predictions
     finally:
         stacking.out_of_fold_predictions = original
     assert calls == []
+
+
+def test_a_member_that_reads_audio_is_keyed_on_its_audio_files(demo_corpus_small):
+    """A file rewritten at the same path (a re-synthesised demo, a re-exported corpus) gives an
+    audio system a new key; a text system, which never reads it, keeps its entry."""
+    import os
+
+    from harness.members import member_key
+    from harness.splits import make_splits
+
+    challenge = registry.get("challenges", "odyssey2024")
+    splits = make_splits(demo_corpus_small, challenge, 4, 0)
+
+    def key(system: str) -> str:
+        config = resolve({"system": system, "corpus": "msp_podcast"})
+        return member_key(config, demo_corpus_small, splits, "categorical", challenge.classes)[0]
+
+    before = {system: key(system) for system in ("audio_egemaps", "text_tfidf")}
+    path = splits.train["path"].iloc[0]
+    info = os.stat(path)
+    try:
+        os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns + 10**9))
+        assert key("audio_egemaps") != before["audio_egemaps"]
+        assert key("text_tfidf") == before["text_tfidf"]
+    finally:
+        os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert key("audio_egemaps") == before["audio_egemaps"]

@@ -37,6 +37,7 @@ import pandas as pd
 
 from harness.asr.base import ASRBackend, make_backend, safe_name
 from harness.asr.wer import WERResult, word_error_rate
+from harness.data.audio import file_stamp
 from harness.data.corpus import Corpus
 from harness.errors import HarnessError
 
@@ -248,17 +249,6 @@ def corpus_location(corpus: Corpus) -> Path | None:
     return Path(os.path.commonpath(sorted(parents))) if parents else None
 
 
-def audio_fingerprint(path: Path | None) -> str | None:
-    """``"<size> <mtime_ns>"`` of an audio file, None when it cannot be read."""
-    if path is None:
-        return None
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return f"{info.st_size} {info.st_mtime_ns}"
-
-
 def fingerprint_filename(utterance_id: str) -> str:
     return transcript_filename(utterance_id)[: -len(".txt")] + ".audio"
 
@@ -294,7 +284,7 @@ def _needs_transcript(corpus: Corpus, rows: pd.DataFrame, directory: Path) -> li
         if transcript_filename(utterance_id) not in written:
             needs.append(True)
             continue
-        current = audio_fingerprint(_audio_path(corpus, path))
+        current = file_stamp(_audio_path(corpus, path))
         if current is None:  # no or missing audio: keep the transcript; reading would fail
             needs.append(False)
             continue
@@ -408,7 +398,7 @@ def _transcribe_rows(
         began = time.perf_counter()
         for record in batch:  # fingerprint first: a stale transcript never outlives its stamp
             (directory / transcript_filename(record["id"])).unlink(missing_ok=True)
-            stamp = audio_fingerprint(_audio_path(corpus, record["path"]))
+            stamp = file_stamp(_audio_path(corpus, record["path"]))
             if stamp is not None:
                 write_text(directory / fingerprint_filename(record["id"]), stamp + "\n")
         audios = [_read_audio(corpus, record) for record in batch]

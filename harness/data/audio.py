@@ -175,6 +175,18 @@ def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndar
     return soxr.resample(audio, rate, target).astype(np.float32, copy=False)
 
 
+def file_stamp(path: str | os.PathLike | None) -> str | None:
+    """``"<size> <mtime_ns>"`` of a file, None when it cannot be read: a file rewritten in place
+    gets a new stamp, at the cost of a stat rather than reading the bytes."""
+    if path is None:
+        return None
+    try:
+        info = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return None
+    return f"{info.st_size} {info.st_mtime_ns}"
+
+
 def audio_duration(path: str | os.PathLike) -> float:
     """Duration in seconds from the header only (cheap enough for a whole corpus)."""
     import soundfile as sf
