@@ -121,7 +121,7 @@ def learnable_table(lang: str, n: int, seeds: list[int]) -> None:
     from sklearn.metrics import f1_score
 
     from harness.data.demo import LANGUAGES, plan_corpus
-    from harness.data.demo.ceiling import EVIDENCE, ceiling_predictions, evidence_kind, find_pool
+    from harness.data.demo.ceiling import EVIDENCE, ceiling_predictions, find_pool
 
     spec = LANGUAGES[lang]
     codes = [c.code for c in spec.classes]
@@ -140,12 +140,11 @@ def learnable_table(lang: str, n: int, seeds: list[int]) -> None:
         posterior = model.predict_proba(facts[evaluated]) / prior.to_numpy()
         predicted = model.classes_[posterior.argmax(axis=1)]
         truth = labels[evaluated]
-        kinds = np.array([evidence_kind(spec, p, u.cue) for p, u in zip(pools, plan)])[evaluated]
-        ceiling, _ = ceiling_predictions(
-            spec,
-            [u.text for u in np.array(plan)[evaluated]],
-            [u.cue for u in np.array(plan)[evaluated]],
+        scored = [u for u, keep in zip(plan, evaluated) if keep]
+        ceiling, kinds = ceiling_predictions(
+            spec, [u.text for u in scored], [u.cue for u in scored]
         )
+        kinds = np.array(kinds)
         f1 = f1_score(truth, predicted, labels=codes, average="macro")
         scores.append(f1)
         by_kind = " | ".join(

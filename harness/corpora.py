@@ -79,12 +79,22 @@ def load_for_run(config: dict[str, Any], progress=None) -> Corpus:
 
 def reads_text(config: dict[str, Any]) -> bool:
     """Whether the system (or any fusion member) reads transcripts: audio-only runs skip ASR."""
+    return _reads(config, "text")
+
+
+def reads_audio(config: dict[str, Any]) -> bool:
+    """Whether the system (or any fusion member) reads the audio files."""
+    return _reads(config, "audio")
+
+
+def _reads(config: dict[str, Any], modality: str) -> bool:
+    """A system that declares no modalities is taken to read everything."""
     if not config.get("system"):
         return True
     from harness.config import system_modalities
 
     modalities = system_modalities(config)
-    return not modalities or "text" in modalities
+    return not modalities or modality in modalities
 
 
 def resolve_asr(asr: str | None, corpus: Corpus) -> str | None:

@@ -24,8 +24,8 @@ from harness.cache import (
     digest,
     frame_fingerprint,
 )
-from harness.config import member_config, member_label, member_name, system_modalities
-from harness.corpora import reads_text
+from harness.config import member_config, member_label, member_name
+from harness.corpora import reads_audio, reads_text
 from harness.data import predictions as P
 from harness.data.corpus import Corpus
 from harness.errors import HarnessError
@@ -63,7 +63,7 @@ def member_key(
         "harness": __version__,
         "code": source_digest(registry.get("systems", config["system"]).__module__),
     }
-    if "audio" in (system_modalities(config) or ("audio",)):
+    if reads_audio(config):
         payload["audio"] = audio_stamp(pd.concat([splits.train, splits.predicted()]))
     return digest(payload), payload
 
@@ -207,9 +207,11 @@ def out_of_fold_inputs(
 
     seed = int(config.get("seed", 0))
     classes = tuple(challenge.classes)
-    _folds, how = fold_assignment(
+    assignment, how = fold_assignment(
         splits.train, task=task, classes=classes, folds=folds, seed=seed, groups=groups
     )
+    # the folds themselves: they follow the speakers, which the member key leaves out
+    fold_key = digest(list(zip(splits.train["id"].astype(str), assignment.tolist())))
     found: dict[str, pd.DataFrame] = {}
     for spec in config.get("members") or []:
         member = member_config(config, spec)
@@ -221,11 +223,7 @@ def out_of_fold_inputs(
             {
                 "member": base,
                 "out_of_fold": folds,
-                "groups": how,
-                # the member key leaves speakers out; grouped folds depend on them
-                "group_values": frame_fingerprint(splits.train, ("id", groups))
-                if how.startswith("by ")
-                else None,
+                "folds": fold_key,
                 "target": _listed(target),
             }
         )

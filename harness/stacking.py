@@ -17,9 +17,11 @@ speaker's held-out rows posteriors more confident than it will on test, so an au
 would look better to the meta-learner than it is. Rows without a known speaker (missing, or
 MSP-Podcast's ``Unknown``) are groups of one. Where the speakers cannot fill every fold, or a
 grouped fold would leave a scored class out of a fold model's training rows, the folds are not
-grouped, and :func:`fold_assignment` says so. Each fold's predictions can be moved to a ``target`` prior from that fold
-model's own training prior, exactly as the harness corrects a member's Dev_bal and test
-predictions, so that the fusion sees Train and Dev_bal inputs on the same footing.
+grouped, and :func:`fold_assignment` says so.
+
+Each fold's predictions can be moved to a ``target`` prior from that fold model's own training
+prior, exactly as the harness corrects a member's Dev_bal and test predictions, so that the
+fusion sees Train and Dev_bal inputs on the same footing.
 """
 
 from __future__ import annotations
@@ -38,17 +40,22 @@ GROUPINGS = ("speaker", "none")
 _UNKNOWN_SPEAKERS = {"", "unknown", "<na>", "nan", "none"}
 
 
-def _group_ids(
-    train: pd.DataFrame, groups: str | None, folds: int
-) -> tuple[np.ndarray | None, str]:
-    """One group id per row (unknown speakers are groups of one), or None and the reason."""
-    if groups in (None, "none"):
-        return None, "not grouped (stacking_groups=none)"
-    if groups not in GROUPINGS:
+def check_grouping(groups: str | None) -> None:
+    """One error line for a ``stacking_groups`` that is not one of :data:`GROUPINGS`."""
+    if groups is not None and groups not in GROUPINGS:
         raise HarnessError(
             f"stacking_groups={groups!r} is not known",
             fix="pass stacking_groups=speaker or stacking_groups=none",
         )
+
+
+def _group_ids(
+    train: pd.DataFrame, groups: str | None, folds: int
+) -> tuple[np.ndarray | None, str]:
+    """One group id per row (unknown speakers are groups of one), or None and the reason."""
+    check_grouping(groups)
+    if groups in (None, "none"):
+        return None, "not grouped (stacking_groups=none)"
     if groups not in train.columns:
         return None, f"not grouped (Train has no {groups} column)"
     values = train[groups].astype("string").fillna("").str.strip().to_numpy(dtype=str)

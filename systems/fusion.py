@@ -209,18 +209,14 @@ class FusionLR(_Fusion):
 
     def check_ready(self) -> None:
         """The stacking options are checked before any member is trained, not after."""
-        from harness.stacking import GROUPINGS
+        from harness.stacking import check_grouping
 
         if self.stacking not in ("devbal", "oof"):
             raise HarnessError(
                 f"stacking={self.stacking!r} is not known",
                 fix="pass stacking=devbal or stacking=oof",
             )
-        if self.stacking_groups not in GROUPINGS:
-            raise HarnessError(
-                f"stacking_groups={self.stacking_groups!r} is not known",
-                fix="pass stacking_groups=speaker or stacking_groups=none",
-            )
+        check_grouping(self.stacking_groups)
         folds = self.stacking_folds
         if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
             raise HarnessError(
@@ -274,11 +270,7 @@ class FusionLR(_Fusion):
         out-of-fold Train predictions (``train_member_predictions``, labels from ``train``), with
         Dev_bal choosing ``C`` from ``stacking_C``. Without out-of-fold predictions for every
         member (a member that opts out of cross-fitting), it falls back to Dev_bal."""
-        if self.stacking not in ("devbal", "oof"):
-            raise HarnessError(
-                f"stacking={self.stacking!r} is not known",
-                fix="pass stacking=devbal or stacking=oof",
-            )
+        self.check_ready()
         ids, inputs = self._begin(member_predictions, task, classes)
         self.stacking_used_, self.stacking_C_, self.stacking_fallback_ = "devbal", None, ""
         if task == "attributes":

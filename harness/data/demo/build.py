@@ -184,9 +184,8 @@ def _build_locked(root: Path, **options) -> None:
             fcntl.flock(lock, fcntl.LOCK_EX)
         except ImportError:  # pragma: no cover - Windows: no lock, the build is still atomic
             pass
-        if (
-            _built_version(root) != DEMO_VERSION[options["lang"]]
-        ):  # someone else may have built it meanwhile
+        # someone else may have built it meanwhile
+        if _built_version(root) != DEMO_VERSION[options["lang"]]:
             log.info("building the demo corpus in %s (once; it is cached)", root)
             build_demo_corpus(root, **options)
 
