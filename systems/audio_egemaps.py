@@ -115,9 +115,12 @@ class AudioEgemaps(System):
         if self.cache_dir is None:
             return extract_egemaps(frame, self.n_jobs)
         from harness.cache import Cache
+        from harness.data.audio import file_stamp
 
-        # Keyed by each file's path, size and mtime: a replaced file is re-extracted.
-        ids = [f"{p}|{_stat(p)}" for p in frame["path"].astype(str)]
+        # Keyed by each file's path, size and mtime: a replaced file is re-extracted. A row
+        # without audio is one error line here, before anything is stamped or extracted.
+        paths = audio_paths(frame, who=self.name)
+        ids = [f"{p}|{file_stamp(p) or 'missing'}" for p in map(str, paths)]
         lookup = dict(zip(ids, range(len(ids))))
 
         def compute(missing: list[str]) -> np.ndarray:
@@ -194,13 +197,3 @@ class AudioEgemaps(System):
         system.scaler_, system.model_ = estimators["scaler"], estimators["model"]
         restore_head(system, extra)
         return system
-
-
-def _stat(path: str) -> str:
-    import os
-
-    try:
-        info = os.stat(path)
-    except OSError:
-        return "missing"
-    return f"{info.st_size}-{int(info.st_mtime)}"

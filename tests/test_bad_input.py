@@ -271,3 +271,27 @@ def test_score_with_a_labels_file_honours_split(tmp_path):
     assert one.exit_code == 0 and two.exit_code == 0, one.output + two.output
     assert "macro_f1 = 1.0000" in one.output and "(n=16)" in one.output
     assert "macro_f1 = 0.0000" in two.output
+
+
+def test_an_audio_system_on_utterances_without_audio_is_one_line(tmp_path):
+    """EmoSpeech ids that match no file under audios/ leave the rows text-only; an audio system
+    run on them stops with one line naming the utterance, not a stack trace from its cache."""
+    corpus = tmp_path / "emo"
+    (corpus / "audios").mkdir(parents=True)
+    codes = ["anger", "disgust", "fear", "joy", "neutral", "sadness"]
+    train = [f"u{i}.mp3,{codes[i % 6]},hola {i}" for i in range(48)]
+    (corpus / "train.csv").write_text("id,label,transcription\n" + "\n".join(train) + "\n")
+    test = [f"u{i}.mp3,hola {i}" for i in range(48, 60)]
+    (corpus / "test.csv").write_text("id,transcription\n" + "\n".join(test) + "\n")
+    result, _cache = _run(
+        tmp_path, "system=audio_egemaps", "corpus=emospeech", f"corpus_path={corpus}"
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    message = result.output[result.output.index("error:") :]  # after the run's log lines
+    assert len(message.strip().splitlines()) <= 3, message
+    assert "'u0.mp3' has no audio path" in message and "needs audio" in message
+    runs = tmp_path / "runs"
+    completed = (
+        [p for p in runs.iterdir() if not p.name.endswith(".partial")] if runs.exists() else []
+    )
+    assert not completed
