@@ -172,6 +172,7 @@ def fit_fusion(
         splits.dev_bal,
         task=task,
         classes=tuple(challenge.classes),
+        target_prior=target,
         **stacking,
     )
     predictions, variants = fusion.predict_with_variants(inputs)

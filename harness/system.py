@@ -142,11 +142,19 @@ class FusionSystem(System):
         classes: tuple[str, ...],
         train_member_predictions: dict[str, pd.DataFrame] | None = None,
         train: pd.DataFrame | None = None,
+        target_prior: np.ndarray | None = None,
     ) -> FusionSystem:
-        """``member_predictions`` are the members' Dev_bal predictions (prior corrected). When
-        :meth:`cross_fit_folds` asks for them, ``train_member_predictions`` holds each member's
-        out-of-fold Train predictions (members with ``cross_fit = False`` are absent) and
-        ``train`` the Train rows they belong to."""
+        """``member_predictions`` are the members' Dev_bal predictions, moved to ``target_prior``
+        (the run's target; ``None``: not corrected). When :meth:`cross_fit_folds` asks for them,
+        ``train_member_predictions`` holds each member's out-of-fold Train predictions (members
+        with ``cross_fit = False`` are absent) and ``train`` the Train rows they belong to.
+
+        After fitting, :meth:`training_prior` must say which prior the fusion's own output is
+        under, since the harness moves that output to ``target_prior`` too: an interpolation of
+        posteriors already at the target stays at the target, while a classifier fit on labelled
+        rows learns those rows' label frequencies. Getting this wrong corrects twice (or not at
+        all) whenever the target is not uniform (EmoSpeech's test is drawn like Train) or
+        Dev_bal could not be balanced (a class with fewer than N utterances in Development)."""
         raise NotImplementedError
 
     def cross_fit_folds(self, task: str) -> int | None:

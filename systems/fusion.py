@@ -5,8 +5,9 @@ Both fusions are fit on Dev_bal only, from the members' (prior-corrected) predic
 * ``fusion_interp``: a convex combination of member posteriors; the weights are grid-searched over
   [0, 1] in steps of 0.05 for the best Dev_bal macro-F1. Few parameters, hard to overfit.
 * ``fusion_lr``: a multinomial logistic regression (L2, C=1.0) on the concatenated member
-  log-posteriors. It can learn per-class trust in each modality, and because Dev_bal is balanced
-  it also learns a uniform output prior. It reports a cross-validated Dev_bal macro-F1, so that
+  log-posteriors. It can learn per-class trust in each modality; it also learns Dev_bal's label
+  frequencies (uniform where Development had N utterances of every class), which the harness
+  then moves to the target prior like a member's. It reports a cross-validated Dev_bal macro-F1, so that
   overfitting a small Dev_bal shows up next to the test score. With ``stacking=oof`` it is
   instead a stacked ensemble as scikit-learn's ``StackingClassifier`` builds one: trained on the
   members' out-of-fold Train posteriors (:mod:`harness.stacking`), with Dev_bal only choosing its
@@ -41,6 +42,14 @@ def weight_grid(n_members: int, step: float) -> np.ndarray:
         c for c in itertools.product(range(ticks + 1), repeat=n_members - 1) if sum(c) <= ticks
     ]
     return np.array([[*c, ticks - sum(c)] for c in combos], dtype=float) / ticks
+
+
+def _normalised(prior, n_classes: int) -> np.ndarray:
+    """``prior`` as weights summing to 1, or uniform where there is none."""
+    if prior is None:
+        return np.full(n_classes, 1 / n_classes)
+    weights = np.asarray(prior, dtype=float)
+    return weights / weights.sum()
 
 
 def _best(scores: np.ndarray, grid: np.ndarray) -> int:
@@ -120,11 +129,13 @@ class _Fusion(FusionSystem):
         self._save_params(Path(directory), {"state": self._state()})
 
     def _state(self) -> dict[str, Any]:
+        prior = getattr(self, "class_prior_", None)
         return {
             "task": self.task_,
             "classes": list(self.classes_),
             "members": self.members_,
             "attribute_weights": getattr(self, "attribute_weights_", None),
+            "class_prior": None if prior is None else [float(p) for p in prior],
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -134,6 +145,8 @@ class _Fusion(FusionSystem):
             state["members"],
         )
         self.attribute_weights_ = state.get("attribute_weights")
+        prior = state.get("class_prior")
+        self.class_prior_ = None if prior is None else np.asarray(prior, dtype=float)
         self.dev_scores_ = {}
 
 
@@ -143,7 +156,10 @@ class FusionInterp(_Fusion):
     def __init__(self, *, step: float) -> None:
         store_params(self, locals())
 
-    def fit(self, member_predictions, dev, *, task, classes) -> FusionInterp:  # type: ignore[override]
+    def fit(self, member_predictions, dev, *, task, classes, target_prior=None) -> FusionInterp:  # type: ignore[override]
+        """Weights by Dev_bal macro-F1. A convex combination of posteriors that are all at
+        ``target_prior`` is at that prior too, so that is its training prior (uniform without
+        one): the harness's correction of the output is then the identity, not a second one."""
         from scoring import macro_f1
 
         ids, inputs = self._begin(member_predictions, task, classes)
@@ -165,7 +181,7 @@ class FusionInterp(_Fusion):
         best = _best(scores, grid)
         self.weights_ = dict(zip(self.members_, grid[best].round(4).tolist()))
         self.dev_scores_["macro_f1"] = float(scores[best])
-        self.class_prior_ = np.full(len(self.classes_), 1 / len(self.classes_))
+        self.class_prior_ = _normalised(target_prior, len(self.classes_))
         return self
 
     def _predict_categorical(self, inputs: list[np.ndarray]) -> np.ndarray:
@@ -265,11 +281,13 @@ class FusionLR(_Fusion):
         classes,
         train_member_predictions: dict[str, pd.DataFrame] | None = None,
         train: pd.DataFrame | None = None,
+        target_prior: np.ndarray | None = None,
     ) -> FusionLR:
         """Fit on Dev_bal (``stacking=devbal``), or with ``stacking=oof`` on the members'
         out-of-fold Train predictions (``train_member_predictions``, labels from ``train``), with
-        Dev_bal choosing ``C`` from ``stacking_C``. Without out-of-fold predictions for every
-        member (a member that opts out of cross-fitting), it falls back to Dev_bal."""
+        Dev_bal choosing ``C`` from ``stacking_C`` by the macro-F1 of its output moved to
+        ``target_prior``, as it is submitted. Without out-of-fold predictions for every member
+        (a member that opts out of cross-fitting), it falls back to Dev_bal."""
         self.check_ready()
         ids, inputs = self._begin(member_predictions, task, classes)
         self.stacking_used_, self.stacking_C_, self.stacking_fallback_ = "devbal", None, ""
@@ -279,16 +297,22 @@ class FusionLR(_Fusion):
         self._fit_devbal(ids, inputs, dev)
         missing = [m for m in self.members_ if m not in (train_member_predictions or {})]
         if self.stacking == "oof" and not missing and train is not None:
-            self._fit_oof(train_member_predictions, train, ids, inputs, dev)
+            self._fit_oof(train_member_predictions, train, ids, inputs, dev, target_prior)
         elif self.stacking == "oof":
             why = f"for {', '.join(missing)}" if missing else "(no Train labels given)"
             self.stacking_fallback_ = f"no out-of-fold Train predictions {why}: fit on Dev_bal"
         return self
 
-    def _fit_oof(self, train_member_predictions, train, dev_ids, dev_inputs, dev) -> None:
-        """Meta-learner on out-of-fold Train posteriors; ``C`` chosen by Dev_bal macro-F1."""
-        from harness.prior import class_prior
+    def _fit_oof(
+        self, train_member_predictions, train, dev_ids, dev_inputs, dev, target_prior
+    ) -> None:
+        """Meta-learner on out-of-fold Train posteriors; ``C`` chosen by the Dev_bal macro-F1 of
+        the output as submitted: moved from Train's label prior (which the meta-learner learns)
+        to the target. Scoring the uncorrected output instead would choose ``C`` for a decision
+        rule that is never submitted."""
+        from harness.prior import class_prior, correct
         from scoring import macro_f1
+        from systems.text_tfidf import _aligned_proba
 
         train_ids, train_inputs = self._stack(train_member_predictions)
         labels = train.set_index("id").loc[train_ids, "label"].astype("string")
@@ -297,25 +321,31 @@ class FusionLR(_Fusion):
         truth = labels.to_numpy(dtype=str)[keep]
         dev_features = self._features(dev_inputs)
         dev_truth = dev.set_index("id").loc[dev_ids, "label"].to_numpy(dtype=str)
+        # Trained on Train's label distribution: the harness moves it to the target prior.
+        prior = class_prior(truth, self.classes_)
+        target = None if target_prior is None else np.asarray(target_prior, dtype=float)
+        labels = np.asarray(self.classes_)
         best = None
         for C in self.stacking_C:
             model = self._model(float(C)).fit(features, truth)
-            score = float(
-                macro_f1(dev_truth, model.predict(dev_features), labels=list(self.classes_))
-            )
+            posteriors = _aligned_proba(model, dev_features, self.classes_)
+            if target is not None:
+                posteriors = correct(posteriors, prior, target)
+            predicted = labels[posteriors.argmax(axis=1)]
+            score = float(macro_f1(dev_truth, predicted, labels=list(self.classes_)))
             if best is None or score > best[0] + 1e-12:
                 best = (score, float(C), model)
         score, self.stacking_C_, self.model_ = best
         self.dev_scores_["macro_f1_oof"] = score
         self.stacking_used_ = "oof"
         self.n_stacking_train_ = int(keep.sum())
-        # Trained on Train's label distribution: the harness moves it to the target prior.
-        self.class_prior_ = class_prior(truth, self.classes_)
+        self.class_prior_ = prior
 
     def _fit_devbal(self, ids, inputs, dev) -> None:
         """The paper's fusion: LR on Dev_bal, with its cross-validated Dev_bal score beside."""
         from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+        from harness.prior import class_prior
         from scoring import macro_f1
 
         features = self._features(inputs)
@@ -332,7 +362,9 @@ class FusionLR(_Fusion):
         self.dev_scores_["macro_f1_fit"] = float(
             macro_f1(truth, self.model_.predict(features), labels=list(self.classes_))
         )
-        self.class_prior_ = np.full(len(self.classes_), 1 / len(self.classes_))
+        # The regression learns Dev_bal's label frequencies, which are uniform only where every
+        # class had N utterances in Development; the harness moves its output from them.
+        self.class_prior_ = class_prior(truth, self.classes_)
 
     def report(self) -> dict[str, Any]:
         out = super().report()
@@ -345,12 +377,10 @@ class FusionLR(_Fusion):
         return out
 
     def _state(self) -> dict[str, Any]:
-        prior = getattr(self, "class_prior_", None)
         return {
             **super()._state(),
             "stacking_used": getattr(self, "stacking_used_", "devbal"),
             "stacking_C": getattr(self, "stacking_C_", None),
-            "class_prior": None if prior is None else [float(p) for p in prior],
         }
 
     def _predict_categorical(self, inputs: list[np.ndarray]) -> np.ndarray:
@@ -374,8 +404,6 @@ class FusionLR(_Fusion):
         system._restore(meta["state"])
         system.stacking_used_ = meta["state"].get("stacking_used", "devbal")
         system.stacking_C_ = meta["state"].get("stacking_C")
-        prior = meta["state"].get("class_prior")
-        system.class_prior_ = None if prior is None else np.asarray(prior, dtype=float)
         if system.task_ == "categorical":
             system.model_ = load_estimators(Path(directory))[0]["model"]
         return system
