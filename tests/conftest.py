@@ -7,9 +7,27 @@ runner exercise the same code paths as a full run, at a size that builds in a fe
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 SMALL_N = 160
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sigint_as_at_a_terminal():
+    """Ctrl-C raises KeyboardInterrupt, as in a terminal, however the suite was launched.
+
+    A shell starts a background job (``cmd &``) with SIGINT ignored, and Python then never
+    installs its handler; the harness rightly leaves an ignored SIGINT alone, so the tests of
+    interrupt handling would test nothing there. They need the handler a user's run has.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+
 SMALL_N_ES = 120
 
 
