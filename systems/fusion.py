@@ -44,14 +44,6 @@ def weight_grid(n_members: int, step: float) -> np.ndarray:
     return np.array([[*c, ticks - sum(c)] for c in combos], dtype=float) / ticks
 
 
-def _normalised(prior, n_classes: int) -> np.ndarray:
-    """``prior`` as weights summing to 1, or uniform where there is none."""
-    if prior is None:
-        return np.full(n_classes, 1 / n_classes)
-    weights = np.asarray(prior, dtype=float)
-    return weights / weights.sum()
-
-
 def _best(scores: np.ndarray, grid: np.ndarray) -> int:
     """Best score; ties go to the most even weights (the least committal choice)."""
     top = np.flatnonzero(scores >= scores.max() - 1e-12)
@@ -160,6 +152,7 @@ class FusionInterp(_Fusion):
         """Weights by Dev_bal macro-F1. A convex combination of posteriors that are all at
         ``target_prior`` is at that prior too, so that is its training prior (uniform without
         one): the harness's correction of the output is then the identity, not a second one."""
+        from harness.prior import target_prior as target_prior_weights
         from scoring import macro_f1
 
         ids, inputs = self._begin(member_predictions, task, classes)
@@ -181,7 +174,9 @@ class FusionInterp(_Fusion):
         best = _best(scores, grid)
         self.weights_ = dict(zip(self.members_, grid[best].round(4).tolist()))
         self.dev_scores_["macro_f1"] = float(scores[best])
-        self.class_prior_ = _normalised(target_prior, len(self.classes_))
+        self.class_prior_ = target_prior_weights(
+            "uniform" if target_prior is None else list(target_prior), self.classes_
+        )
         return self
 
     def _predict_categorical(self, inputs: list[np.ndarray]) -> np.ndarray:
@@ -323,15 +318,14 @@ class FusionLR(_Fusion):
         dev_truth = dev.set_index("id").loc[dev_ids, "label"].to_numpy(dtype=str)
         # Trained on Train's label distribution: the harness moves it to the target prior.
         prior = class_prior(truth, self.classes_)
-        target = None if target_prior is None else np.asarray(target_prior, dtype=float)
-        labels = np.asarray(self.classes_)
+        names = np.asarray(self.classes_)
         best = None
         for C in self.stacking_C:
             model = self._model(float(C)).fit(features, truth)
             posteriors = _aligned_proba(model, dev_features, self.classes_)
-            if target is not None:
-                posteriors = correct(posteriors, prior, target)
-            predicted = labels[posteriors.argmax(axis=1)]
+            if target_prior is not None:
+                posteriors = correct(posteriors, prior, target_prior)
+            predicted = names[posteriors.argmax(axis=1)]
             score = float(macro_f1(dev_truth, predicted, labels=list(self.classes_)))
             if best is None or score > best[0] + 1e-12:
                 best = (score, float(C), model)

@@ -12,6 +12,7 @@ import signal
 import pytest
 
 SMALL_N = 160
+SMALL_N_ES = 120
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -26,9 +27,6 @@ def _sigint_as_at_a_terminal():
     signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
-
-
-SMALL_N_ES = 120
 
 
 @pytest.fixture(scope="session")
