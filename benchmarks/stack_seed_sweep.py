@@ -52,7 +52,9 @@ def corpus(seed: int) -> pd.DataFrame:
             "text": [u.text for u in plan],
         }
     )
-    return _carve_development(frame, 0.2, seed=0)
+    # id order, as the corpus files are written: the folds depend on Train's row order
+    frame = frame.sort_values("id", ignore_index=True)
+    return _carve_development(frame, 0.2, seed=0).reset_index(drop=True)
 
 
 def onset_tokens(text: str, k: int) -> list[str]:
@@ -129,30 +131,38 @@ class EmbeddingMember:
 
 
 def member_posteriors(name, frame, classes, embeddings):
-    """Out-of-fold Train, Dev_bal and Test posteriors of one member (Train's prior)."""
-    onset = int(name[len("onset") :]) if name.startswith("onset") else 0
-    from sklearn.model_selection import StratifiedKFold
+    """Out-of-fold Train, Dev_bal and Test posteriors of one member, each moved from the prior
+    of the rows its model was fit on to uniform, fold by fold, as the harness hands them over."""
+    from harness.prior import class_prior, correct
+    from harness.stacking import fold_assignment
 
+    onset = int(name[len("onset") :]) if name.startswith("onset") else 0
     split = frame["split"].to_numpy()
     train, dev, test = (np.flatnonzero(split == s) for s in ("Train", "Development", "Test"))
     labels, text = frame["label"].to_numpy(dtype=str), frame["text"].to_numpy(dtype=str)
-    folds = StratifiedKFold(5, shuffle=True, random_state=0).split(train, labels[train])
+    uniform = np.full(len(classes), 1 / len(classes))
+
+    def fitted(rows):
+        if name in embeddings:
+            model = EmbeddingMember(embeddings[name])
+            model.fit(rows, labels[rows], dev, labels[dev], classes)
+            return model, lambda r: model.predict_proba(r)
+        model = TextMember(onset).fit(text[rows], labels[rows])
+        return model, lambda r: model.predict_proba(text[r])
+
+    def moved(posteriors, rows):
+        return correct(posteriors, class_prior(labels[rows], classes), uniform)
+
+    folds, _ = fold_assignment(
+        frame.iloc[train], task="categorical", classes=classes, folds=5, seed=0
+    )
     oof = np.zeros((len(train), len(classes)))
-    if name in embeddings:
-        full = EmbeddingMember(embeddings[name]).fit(
-            train, labels[train], dev, labels[dev], classes
-        )
-        for fit_rows, held in folds:
-            fold = EmbeddingMember(embeddings[name], full.C).fit(
-                train[fit_rows], labels[train][fit_rows]
-            )
-            oof[held] = fold.predict_proba(train[held])
-        return oof, full.predict_proba(dev), full.predict_proba(test)
-    full = TextMember(onset).fit(text[train], labels[train])
-    for fit_rows, held in folds:
-        fold = TextMember(onset).fit(text[train][fit_rows], labels[train][fit_rows])
-        oof[held] = fold.predict_proba(text[train][held])
-    return oof, full.predict_proba(text[dev]), full.predict_proba(text[test])
+    for fold in range(5):
+        fit_rows = train[folds != fold]
+        _, predict = fitted(fit_rows)
+        oof[folds == fold] = moved(predict(train[folds == fold]), fit_rows)
+    _, predict = fitted(train)
+    return oof, moved(predict(dev), train), moved(predict(test), train)
 
 
 def sweep_seed(seed: int, members: list[str], encoders) -> dict[str, float]:
@@ -172,8 +182,10 @@ def sweep_seed(seed: int, members: list[str], encoders) -> dict[str, float]:
     uniform = np.full(len(classes), 1 / len(classes))
     names = np.asarray(classes)
 
-    def score(posteriors, split_name):
-        predicted = names[correct(posteriors, prior, uniform).argmax(axis=1)]
+    def score(posteriors, split_name, moved_from=None):
+        if moved_from is not None:
+            posteriors = correct(posteriors, moved_from, uniform)
+        predicted = names[posteriors.argmax(axis=1)]
         return float(macro_f1(truth[split_name], predicted, labels=classes))
 
     result, inputs = {}, {}
@@ -187,10 +199,10 @@ def sweep_seed(seed: int, members: list[str], encoders) -> dict[str, float]:
     best = None
     for C in system_defaults("fusion_lr")["params"]["stacking_C"]:
         model = LogisticRegression(C=C, max_iter=5000).fit(features(0), truth["Train"])
-        dev_score = score(model.predict_proba(features(1)), "Development")
+        dev_score = score(model.predict_proba(features(1)), "Development", prior)
         if best is None or dev_score > best[0] + 1e-12:
             best = (dev_score, C, model)
-    result["stack"] = score(best[2].predict_proba(features(2)), "Test")
+    result["stack"] = score(best[2].predict_proba(features(2)), "Test", prior)
     result["stack_C"] = best[1]
     return result
 
@@ -209,7 +221,7 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         rows.append({"seed": seed, **sweep_seed(seed, members, encoders)})
-        print(f"seed {seed} done", flush=True)
+        print({k: round(v, 4) for k, v in rows[-1].items()}, flush=True)
     table = pd.DataFrame(rows).set_index("seed")
     table["best member"] = table[members].max(axis=1)
     table["margin"] = table["stack"] - table["best member"]
