@@ -27,7 +27,7 @@ member with errors of its own lets the stack win.
 
 ``--oracle`` also prints, per seed, the best a meta-learner of the simplest family could do if it
 were fit on Test itself: the convex log-linear pooling of the members (one weight per member on a
-0.1 grid, summing to 1) with the highest Test macro-F1. It is not a system and scores nothing that
+0.1 grid, summing to 1) with the highest Test macro-F1 (``benchmarks/oracle_pooling.py``). It is not a system and scores nothing that
 could be submitted; it says whether the members' Test posteriors hold a better combination at
 all, i.e. whether a better meta-learner or better members is what a stack needs. Usage::
 
@@ -174,20 +174,6 @@ def member_posteriors(name, frame, classes, embeddings):
     return oof, moved(predict(dev), train), moved(predict(test), train)
 
 
-def oracle_pooling(posteriors: list[np.ndarray], score, step: float = 0.1) -> float:
-    """Test macro-F1 of the best convex log-linear pooling of ``posteriors``, its weights chosen
-    on Test itself (a bound for diagnosis, never an output)."""
-    import itertools
-
-    logs = [np.log(np.clip(p, 1e-12, None)) for p in posteriors]
-    ticks = round(1 / step)
-    best = 0.0
-    for counts in itertools.product(range(ticks + 1), repeat=len(logs)):
-        if sum(counts) == ticks:
-            best = max(best, score(sum(c / ticks * x for c, x in zip(counts, logs))))
-    return best
-
-
 def sweep_seed(seed: int, members: list[str], encoders, oracle: bool = False) -> dict[str, float]:
     from harness.config import system_defaults
     from harness.data import predictions as P
@@ -226,8 +212,10 @@ def sweep_seed(seed: int, members: list[str], encoders, oracle: bool = False) ->
     result["stack"] = score(correct(test, fusion.class_prior_, uniform), "Test")
     result["stack_C"] = fusion.stacking_C_
     if oracle:
+        from oracle_pooling import oracle_pooling  # a sibling script: benchmarks/ is on sys.path
+
         tests = [inputs["Test"][name].to_numpy(dtype=float) for name in members]
-        result["oracle"] = oracle_pooling(tests, lambda p: score(p, "Test"))
+        result["oracle"] = oracle_pooling(tests, lambda p: score(p, "Test"))[0]
     return result
 
 

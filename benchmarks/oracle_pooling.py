@@ -1,0 +1,104 @@
+"""Do a stack's members hold a better combination at all? The best pooling, weighted on Test.
+
+Why: when a stack does not beat its best member, either the meta-learner failed to find a better
+combination or there is none to find. This script tells the two apart on a demo corpus. It reads
+the evaluation predictions of finished runs (``predictions/categorical/<split>.csv``, the scored
+variant, as a fusion receives them) and searches the convex log-linear poolings of them, one
+weight per run on a 0.1 grid, for the one with the highest macro-F1 on the evaluation split's own
+labels. That pooling is a diagnosis, never an output: its weights are chosen on the very labels
+it is scored on, so it is optimistic, and a figure close to the best member's says that no
+meta-learner fit on Train or Dev_bal can be expected to gain. It is not a bound on a logistic
+regression stack, whose per-class weights and biases can do what pooling cannot.
+
+The runs given first are the base set; each ``--plus`` run is added to it in turn, to ask which
+further member would bring evidence the others lack. Usage::
+
+    python benchmarks/oracle_pooling.py runs/A-text_tfidf runs/B-text_embed runs/C-text_embed \\
+        --plus runs/D-text_llm runs/E-text_embed
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+def oracle_pooling(
+    posteriors: list[np.ndarray], score: Callable[[np.ndarray], float], step: float = 0.1
+) -> tuple[float, tuple[float, ...]]:
+    """The best ``score`` over convex log-linear poolings of ``posteriors`` (weights on a grid of
+    ``step``, summing to 1), and its weights."""
+    logs = [np.log(np.clip(p, 1e-12, None)) for p in posteriors]
+    ticks = round(1 / step)
+    best: tuple[float, tuple[float, ...]] = (-np.inf, ())
+    for counts in itertools.product(range(ticks + 1), repeat=len(logs)):
+        if sum(counts) != ticks:
+            continue
+        value = score(sum(c / ticks * x for c, x in zip(counts, logs)))
+        if value > best[0]:
+            best = (value, tuple(c / ticks for c in counts))
+    return best
+
+
+def run_posteriors(run: Path) -> tuple[str, tuple, str, object]:
+    """A run's label, its demo corpus key, evaluation split and evaluation predictions."""
+    import pandas as pd
+    import yaml
+
+    from harness.data.demo import LANGUAGES
+
+    demo = yaml.safe_load((run / "config.yaml").read_text()).get("demo")
+    if not demo:
+        raise SystemExit(f"{run}: not a run on a demo corpus (its Test labels are not known here)")
+    key = (demo["lang"], int(demo["n"]), int(demo["seed"]))
+    split = LANGUAGES[key[0]].eval_split
+    label = json.loads((run / "metrics.json").read_text())["label"]
+    frame = pd.read_csv(run / "predictions" / "categorical" / f"{split}.csv").set_index("id")
+    return label, key, split, frame
+
+
+def main() -> None:
+    from demo_text_ceiling import demo_generator
+    from sklearn.metrics import f1_score
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="run directories of the base set of members")
+    parser.add_argument("--plus", nargs="*", default=[], help="runs to add to the base, in turn")
+    args = parser.parse_args()
+
+    loaded = [run_posteriors(Path(r)) for r in [*args.runs, *args.plus]]
+    keys = {key for _, key, _, _ in loaded}
+    if len(keys) != 1:
+        raise SystemExit(f"the runs are on different demo corpora: {sorted(keys)}")
+    (key,) = keys
+    _, scored = demo_generator(*key)
+    truth = scored.set_index("id")["label"]
+    classes = list(loaded[0][3].columns)
+    posteriors = {}
+    for label, _, _, frame in loaded:
+        if set(frame.columns) != set(classes) or not truth.index.isin(frame.index).all():
+            raise SystemExit(f"{label}: its predictions do not cover the corpus's evaluation rows")
+        posteriors[label] = frame.loc[truth.index, classes].to_numpy(dtype=float)
+
+    def score(values: np.ndarray) -> float:
+        predicted = np.asarray(classes)[values.argmax(axis=1)]
+        return float(f1_score(truth.to_numpy(), predicted, labels=classes, average="macro"))
+
+    print(f"demo corpus {key}, {loaded[0][2]}: macro-F1")
+    for label, values in posteriors.items():
+        print(f"  {label}: {score(values):.4f}")
+    base = [label for label, *_ in loaded[: len(args.runs)]]
+    for extra in [None, *[label for label, *_ in loaded[len(args.runs) :]]]:
+        names = base + ([extra] if extra else [])
+        best, weights = oracle_pooling([posteriors[n] for n in names], score)
+        members = ", ".join(f"{n} {w:.1f}" for n, w in zip(names, weights))
+        print(f"oracle pooling of {len(names)}: {best:.4f} ({members})")
+
+
+if __name__ == "__main__":
+    main()
