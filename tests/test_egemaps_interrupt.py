@@ -172,8 +172,15 @@ def test_real_opensmile_interrupted_by_a_signal(tmp_path, monkeypatch):
     real = opensmile.Smile.process_signal
 
     def timed(smile, audio, sampling_rate):
-        threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-        return real(smile, audio, sampling_rate)
+        timer = threading.Timer(0.05, lambda: os.kill(os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            return real(smile, audio, sampling_rate)
+        finally:
+            # An idle machine processes the 20 s in about 0.2 s, so the library can return
+            # before the timer fires. The signal must still land inside this call: fired later,
+            # it would interrupt whatever pytest runs next and abort the whole suite.
+            timer.join()
 
     monkeypatch.setattr(opensmile.Smile, "process_signal", timed)
     with pytest.raises(KeyboardInterrupt):
