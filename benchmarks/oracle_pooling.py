@@ -72,6 +72,9 @@ def main() -> None:
     args = parser.parse_args()
 
     loaded = [run_posteriors(Path(r)) for r in [*args.runs, *args.plus]]
+    labels = [label for label, *_ in loaded]
+    if len(set(labels)) != len(labels):
+        raise SystemExit(f"two runs have the same label: {labels}; give each system once")
     keys = {key for _, key, _, _ in loaded}
     if len(keys) != 1:
         raise SystemExit(f"the runs are on different demo corpora: {sorted(keys)}")
@@ -92,8 +95,8 @@ def main() -> None:
     print(f"demo corpus {key}, {loaded[0][2]}: macro-F1")
     for label, values in posteriors.items():
         print(f"  {label}: {score(values):.4f}")
-    base = [label for label, *_ in loaded[: len(args.runs)]]
-    for extra in [None, *[label for label, *_ in loaded[len(args.runs) :]]]:
+    base = labels[: len(args.runs)]
+    for extra in [None, *labels[len(args.runs) :]]:
         names = base + ([extra] if extra else [])
         best, weights = oracle_pooling([posteriors[n] for n in names], score)
         members = ", ".join(f"{n} {w:.1f}" for n, w in zip(names, weights))
