@@ -546,7 +546,10 @@ def test_demo_configuration_learns_on_the_small_demo_corpus(demo_corpus_small) -
     on the default n=1000 corpus the demo configuration reaches ~0.36 on Test3). Arousal is what
     prosody carries in the demo corpus, so the test asks for it: the categorical system on
     high- vs low-arousal classes (A/H/U/F vs S/N/C/D, chance macro-F1 0.5), and the attribute
-    system's arousal CCC (chance 0). Measured with seed 0: macro-F1 0.64, arousal CCC 0.37.
+    system's arousal CCC (chance 0). A network trained from scratch on 96 utterances depends
+    on its initialisation, so the attribute system is trained with three seeds and their median
+    arousal CCC must beat chance clearly: on one machine seed 0 alone gave 0.13 while seeds 1-3
+    gave 0.50-0.60, so a single seed would test the draw rather than the learning.
     """
     import yaml
 
@@ -565,15 +568,19 @@ def test_demo_configuration_learns_on_the_small_demo_corpus(demo_corpus_small) -
     system = AudioW2VBert(**params).fit(grouped, None, task="categorical", classes=("A", "S"))
     assert _macro_f1(truth, system.predict(held_out)) > 0.58
 
-    regression = AudioW2VBert(**params).fit(train, None, task="attributes", classes=CLASSES)
-    predicted = regression.predict(held_out)["arousal"].to_numpy()
     reference = held_out["arousal"].to_numpy()
-    ccc = (
-        2
-        * np.cov(predicted, reference, bias=True)[0, 1]
-        / (predicted.var() + reference.var() + (predicted.mean() - reference.mean()) ** 2)
-    )
-    assert ccc > 0.2
+    cccs = []
+    for seed in (0, 1, 2):
+        regression = AudioW2VBert(**{**params, "seed": seed}).fit(
+            train, None, task="attributes", classes=CLASSES
+        )
+        predicted = regression.predict(held_out)["arousal"].to_numpy()
+        cccs.append(
+            2
+            * np.cov(predicted, reference, bias=True)[0, 1]
+            / (predicted.var() + reference.var() + (predicted.mean() - reference.mean()) ** 2)
+        )
+    assert np.median(cccs) > 0.2, cccs
 
 
 @pytest.mark.slow
