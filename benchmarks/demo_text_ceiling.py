@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import NamedTuple
 
 
 def demo_generator(lang: str, n: int, seed: int):
@@ -71,12 +72,38 @@ def corpus_table(lang: str, sizes: list[int], seed: int) -> None:
         )
 
 
-def runs_table(run_dirs: list[str]) -> None:
-    """Accuracy by evidence kind for the ceiling and each system label, pooled over the runs."""
+class DemoRun(NamedTuple):
+    """What a finished run on a demo corpus says about its evaluation split."""
+
+    label: str
+    corpus: tuple[str, int, int]  # (lang, n, seed), the arguments of :func:`demo_generator`
+    split: str
+    predictions: object  # DataFrame indexed by id, one column per class
+
+
+def read_demo_run(run: str | Path) -> DemoRun:
+    """The label, demo corpus and evaluation predictions (the scored variant) of a run."""
     import json
 
     import pandas as pd
     import yaml
+
+    from harness.data.demo import LANGUAGES
+
+    run = Path(run)
+    demo = yaml.safe_load((run / "config.yaml").read_text()).get("demo")
+    if not demo:
+        raise SystemExit(f"{run}: not a run on a demo corpus (its Test labels are not known here)")
+    key = (demo["lang"], int(demo["n"]), int(demo["seed"]))
+    split = LANGUAGES[key[0]].eval_split
+    label = json.loads((run / "metrics.json").read_text())["label"]
+    predictions = pd.read_csv(run / "predictions" / "categorical" / f"{split}.csv")
+    return DemoRun(label, key, split, predictions.set_index("id"))
+
+
+def runs_table(run_dirs: list[str]) -> None:
+    """Accuracy by evidence kind for the ceiling and each system label, pooled over the runs."""
+    import pandas as pd
 
     from harness.data.demo import LANGUAGES
     from harness.data.demo.ceiling import EVIDENCE, ceiling_predictions
@@ -84,9 +111,7 @@ def runs_table(run_dirs: list[str]) -> None:
     ceiling_label = "ceiling (Bayes rule)"
     rows, corpora_seen = [], {}  # corpus key -> (its evaluation rows, the ceiling's frame)
     for run in map(Path, run_dirs):
-        demo = yaml.safe_load((run / "config.yaml").read_text())["demo"]
-        label = json.loads((run / "metrics.json").read_text())["label"]
-        key = (demo["lang"], int(demo["n"]), int(demo["seed"]))
+        label, key, _, predictions = read_demo_run(run)
         spec = LANGUAGES[key[0]]
         if key not in corpora_seen:  # each corpus is read and its ceiling computed once
             _, scored = demo_generator(*key)
@@ -95,8 +120,7 @@ def runs_table(run_dirs: list[str]) -> None:
             corpora_seen[key] = (scored, frame)
             rows.append(frame.assign(system=ceiling_label, prediction=ceiling))
         scored, frame = corpora_seen[key]
-        predicted = pd.read_csv(run / "predictions" / "categorical" / f"{spec.eval_split}.csv")
-        predicted = predicted.set_index("id").idxmax(axis=1).reindex(scored["id"])
+        predicted = predictions.idxmax(axis=1).reindex(scored["id"])
         if predicted.isna().any():
             raise SystemExit(f"{run}: its predictions do not cover the demo's {spec.eval_split}")
         rows.append(frame.assign(system=label, prediction=predicted.to_numpy()))

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
@@ -45,54 +43,39 @@ def oracle_pooling(
     return best
 
 
-def run_posteriors(run: Path) -> tuple[str, tuple, str, object]:
-    """A run's label, its demo corpus key, evaluation split and evaluation predictions."""
-    import pandas as pd
-    import yaml
-
-    from harness.data.demo import LANGUAGES
-
-    demo = yaml.safe_load((run / "config.yaml").read_text()).get("demo")
-    if not demo:
-        raise SystemExit(f"{run}: not a run on a demo corpus (its Test labels are not known here)")
-    key = (demo["lang"], int(demo["n"]), int(demo["seed"]))
-    split = LANGUAGES[key[0]].eval_split
-    label = json.loads((run / "metrics.json").read_text())["label"]
-    frame = pd.read_csv(run / "predictions" / "categorical" / f"{split}.csv").set_index("id")
-    return label, key, split, frame
-
-
 def main() -> None:
-    from demo_text_ceiling import demo_generator
-    from sklearn.metrics import f1_score
+    from demo_text_ceiling import demo_generator, read_demo_run  # a sibling script
+
+    from scoring import macro_f1
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run directories of the base set of members")
     parser.add_argument("--plus", nargs="*", default=[], help="runs to add to the base, in turn")
     args = parser.parse_args()
 
-    loaded = [run_posteriors(Path(r)) for r in [*args.runs, *args.plus]]
-    labels = [label for label, *_ in loaded]
+    runs = [read_demo_run(r) for r in [*args.runs, *args.plus]]
+    labels = [run.label for run in runs]
     if len(set(labels)) != len(labels):
         raise SystemExit(f"two runs have the same label: {labels}; give each system once")
-    keys = {key for _, key, _, _ in loaded}
-    if len(keys) != 1:
-        raise SystemExit(f"the runs are on different demo corpora: {sorted(keys)}")
-    (key,) = keys
-    _, scored = demo_generator(*key)
+    corpora = {run.corpus for run in runs}
+    if len(corpora) != 1:
+        raise SystemExit(f"the runs are on different demo corpora: {sorted(corpora)}")
+    (corpus,) = corpora
+    _, scored = demo_generator(*corpus)
     truth = scored.set_index("id")["label"]
-    classes = list(loaded[0][3].columns)
+    classes = list(runs[0].predictions.columns)
     posteriors = {}
-    for label, _, _, frame in loaded:
+    for run in runs:
+        frame = run.predictions
         if set(frame.columns) != set(classes) or not truth.index.isin(frame.index).all():
-            raise SystemExit(f"{label}: its predictions do not cover the corpus's evaluation rows")
-        posteriors[label] = frame.loc[truth.index, classes].to_numpy(dtype=float)
+            raise SystemExit(f"{run.label}: its predictions do not cover the evaluation rows")
+        posteriors[run.label] = frame.loc[truth.index, classes].to_numpy(dtype=float)
 
     def score(values: np.ndarray) -> float:
         predicted = np.asarray(classes)[values.argmax(axis=1)]
-        return float(f1_score(truth.to_numpy(), predicted, labels=classes, average="macro"))
+        return float(macro_f1(truth.to_numpy(), predicted, labels=classes))
 
-    print(f"demo corpus {key}, {loaded[0][2]}: macro-F1")
+    print(f"demo corpus {corpus}, {runs[0].split}: macro-F1")
     for label, values in posteriors.items():
         print(f"  {label}: {score(values):.4f}")
     base = labels[: len(args.runs)]

@@ -27,9 +27,10 @@ member with errors of its own lets the stack win.
 
 ``--oracle`` also prints, per seed, the best a meta-learner of the simplest family could do if it
 were fit on Test itself: the convex log-linear pooling of the members (one weight per member on a
-0.1 grid, summing to 1) with the highest Test macro-F1 (``benchmarks/oracle_pooling.py``). It is not a system and scores nothing that
-could be submitted; it says whether the members' Test posteriors hold a better combination at
-all, i.e. whether a better meta-learner or better members is what a stack needs. Usage::
+0.1 grid, summing to 1) with the highest Test macro-F1 (``benchmarks/oracle_pooling.py``). It is
+not a system and scores nothing that could be submitted; it says whether the members' Test
+posteriors hold a better combination at all, i.e. whether a better meta-learner or better
+members is what a stack needs. Usage::
 
     python benchmarks/stack_seed_sweep.py --seeds 0 1 2 3 4 5 6 7 8 9
     python benchmarks/stack_seed_sweep.py --seeds 0 1 2 3 4 5 6 7 8 9 --onset 3
