@@ -77,6 +77,27 @@ def load_for_run(config: dict[str, Any], progress=None) -> Corpus:
     )
 
 
+def check_audio_present(config: dict[str, Any], corpus: Corpus) -> None:
+    """Stop an audio run before anything is trained when some rows have no audio file.
+
+    A corpus may keep such rows text-only (EmoSpeech Task 1 needs no audio), so the reader only
+    warns; a system that reads audio could not predict them, so the run fails here, naming the
+    labels file and row where the first one is listed and the folder its file was looked for in.
+    """
+    first = corpus.info.get("first_missing_audio")
+    if not first or not reads_audio(config):
+        return
+    count = corpus.info.get("missing_audio", 1)
+    raise HarnessError(
+        f"utterance {first['id']!r} has no audio path (no such file in "
+        f"{corpus.info.get('audio_dir')}; {count} utterance(s) without audio in all)",
+        file=first["file"],
+        row=first["row"],
+        fix=f"{config['system']} needs audio: put the files in that folder, or remove their rows; "
+        "use a text system for text-only corpora",
+    )
+
+
 def reads_text(config: dict[str, Any]) -> bool:
     """Whether the system (or any fusion member) reads transcripts: audio-only runs skip ASR."""
     return _reads(config, "text")

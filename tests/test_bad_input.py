@@ -275,7 +275,8 @@ def test_score_with_a_labels_file_honours_split(tmp_path):
 
 def test_an_audio_system_on_utterances_without_audio_is_one_line(tmp_path):
     """EmoSpeech ids that match no file under audios/ leave the rows text-only; an audio system
-    run on them stops with one line naming the utterance, not a stack trace from its cache."""
+    run on them stops before training, with one line naming the utterance and the labels file
+    and row that list it, not a stack trace from its cache."""
     corpus = tmp_path / "emo"
     (corpus / "audios").mkdir(parents=True)
     codes = ["anger", "disgust", "fear", "joy", "neutral", "sadness"]
@@ -290,6 +291,8 @@ def test_an_audio_system_on_utterances_without_audio_is_one_line(tmp_path):
     message = result.output[result.output.index("error:") :]  # after the run's log lines
     assert len(message.strip().splitlines()) <= 3, message
     assert "'u0.mp3' has no audio path" in message and "needs audio" in message
+    assert "train.csv" in message and "row 2" in message, message
+    assert "training on" not in result.output  # stopped before any member was fit
     runs = tmp_path / "runs"
     completed = (
         [p for p in runs.iterdir() if not p.name.endswith(".partial")] if runs.exists() else []

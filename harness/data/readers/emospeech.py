@@ -267,6 +267,7 @@ def _attach_audio(frame: pd.DataFrame, root: Path, folders: Sequence[str], check
     frame["path"] = paths
     frame["duration"] = np.nan
     missing = sum(p is None for p in paths)
+    first_missing = next((i for i, p in enumerate(paths) if p is None), None)
     if check:
         rows = [(Path(f), int(r)) for f, r in zip(frame["_file"], frame["_row"])]
         frame["duration"] = audio_durations(paths, rows)
@@ -278,7 +279,14 @@ def _attach_audio(frame: pd.DataFrame, root: Path, folders: Sequence[str], check
             len(paths),
             ", ".join(str(d) for d, _ in listings),
         )
-    return {"missing_audio": missing, "audio_dir": str(listings[0][0])}
+    info: dict = {"missing_audio": missing, "audio_dir": str(listings[0][0])}
+    if first_missing is not None:  # where it is listed, for an audio run's one-line error
+        info["first_missing_audio"] = {
+            "id": str(frame["id"].iloc[first_missing]),
+            "file": str(frame["_file"].iloc[first_missing]),
+            "row": int(frame["_row"].iloc[first_missing]),
+        }
+    return info
 
 
 def _finish(
