@@ -38,11 +38,17 @@ MSP = {
     "challenge": "odyssey2024",
     "official": True,
 }
-MEA = {
+EMOSPEECH = {
+    "name": "emospeech",
+    "kind": "emospeech",
+    "challenge": "emospeech2024",
+    "official": True,
+}
+MEA = {  # MEACorpus's own train/test split is not the challenge's: never official
     "name": "meacorpus-2023",
     "kind": "meacorpus",
     "challenge": "emospeech2024",
-    "official": True,
+    "official": False,
 }
 MSP_LAYOUT = {
     "name": "msp-layout-mine",
@@ -366,6 +372,14 @@ def test_reference_rows_for_emospeech_only_on_its_corpora(tmp_path: Path) -> Non
         "20261122-000000",
         "text_tfidf",
         categorical(0.7, 0.6, split="Test"),
+        corpus=EMOSPEECH,
+        primary=primary,
+    )
+    make_run(
+        root,
+        "20261122-000002",
+        "text_tfidf",
+        categorical(0.8, 0.7, split="Test"),
         corpus=MEA,
         primary=primary,
     )
@@ -378,7 +392,8 @@ def test_reference_rows_for_emospeech_only_on_its_corpora(tmp_path: Path) -> Non
         primary=primary,
     )
     board = leaderboard_frame(collect_runs(root))
-    assert published_systems(board, "meacorpus", "categorical") == [
+    assert published_systems(board, "meacorpus", "categorical") == []
+    assert published_systems(board, "emospeech", "categorical") == [
         "BSC-UPC (published, Task 2 (multimodal))",
         "CogniCIC (published, Task 2 (multimodal))",
         "best Task 1 team (published, Task 1 (text only))",
@@ -409,7 +424,7 @@ def test_each_emospeech_track_is_its_own_table_beside_its_own_published_rows(tmp
             stamp,
             system,
             categorical(value, value, split="Test"),
-            corpus=MEA,
+            corpus=EMOSPEECH,
             primary=primary,
         )
     board = leaderboard_frame(collect_runs(root))

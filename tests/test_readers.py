@@ -308,8 +308,11 @@ def test_emospeech_parses_handwritten_csvs(tmp_path):
     (root / "test_labels.csv").write_text("id,label\nt_1.mp3,joy\nt_2.mp3,Anger\n")
     corpus = read_emospeech(root)
     m = corpus.manifest
-    assert corpus.name == "emospeech" and corpus.kind == "emospeech"
+    # A 33-row folder in the layout is not the EmoSpeech release: named by its folder.
+    assert corpus.name == f"emospeech-layout-{root.name}" and corpus.kind == "emospeech"
+    assert not corpus.official
     assert corpus.challenge == "emospeech2024"
+    assert corpus.info["development"] == "carved from Train, stratified by class (0.2)"
     assert m["split"].value_counts().to_dict() == {"Train": 24, "Development": 6, "Test": 3}
     dev = m[m["split"] == "Development"]
     assert sorted(dev["label"]) == ["anger", "disgust", "fear", "joy", "neutral", "sadness"]
@@ -367,7 +370,8 @@ def test_meacorpus_parses_the_public_csv(tmp_path):
     (tmp_path / "MEACorpus2023.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     corpus = read_meacorpus(tmp_path)
     m = corpus.manifest
-    assert corpus.name == "meacorpus" and corpus.challenge == "emospeech2024"
+    assert corpus.name == f"meacorpus-layout-{tmp_path.name}"
+    assert corpus.challenge == "emospeech2024" and not corpus.official
     assert m["split"].value_counts().to_dict() == {"Train": 24, "Test": 6, "Development": 6}
     assert read_meacorpus(tmp_path / "MEACorpus2023.csv").manifest.equals(m)
 
@@ -393,3 +397,140 @@ def test_the_msp_podcast_release_is_identified_by_its_shape(tmp_path):
     assert identify_release(small, tmp_path / "MSP-Podcast") == ("msp-layout-MSP-Podcast", False)
     renamed = manifest.assign(id=[f"utt{i}.wav" for i in range(len(manifest))])
     assert identify_release(renamed, tmp_path / "x")[1] is False
+
+
+def test_the_emospeech_release_is_identified_by_its_shape(tmp_path):
+    """Only a folder shaped like the release is ranked beside the published EmoSpeech rows."""
+    from harness.data.readers.emospeech import identify_release
+
+    rng = np.random.default_rng(0)
+    names = [f"{rng.integers(16**8):08x}-{rng.integers(16**8):08x}.mp3" for _ in range(3_400)]
+    splits = ["Train"] * 2_400 + ["Development"] * 600 + ["Test"] * 400
+    release = pd.DataFrame({"id": names, "split": splits})
+    assert identify_release(release, tmp_path / "EmoSpeech", "emospeech") == ("emospeech", True)
+    subset = release.groupby("split").head(50)
+    assert identify_release(subset, tmp_path / "EmoSpeech", "emospeech") == (
+        "emospeech-layout-EmoSpeech",
+        False,
+    )
+    renamed = release.assign(id=[f"utt{i}.mp3" for i in range(len(release))])
+    assert identify_release(renamed, tmp_path / "mine", "emospeech") == (
+        "emospeech-layout-mine",
+        False,
+    )
+    # MEACorpus's own split is not the challenge's: never beside the published rows.
+    whole = pd.DataFrame({"id": names + names[:1_800], "split": ["Train"] * 5_200})
+    assert identify_release(whole, tmp_path / "MEA", "meacorpus") == ("meacorpus-2023", False)
+
+
+MEA_DATASET_HEADER = (
+    '"youtube_key","segment_id","label","gender","start_time","end_time","transcription",'
+    '"split","source"'
+)
+
+
+def _mea_dataset_csv(root: Path, videos_per_class: int = 3, segments: int = 3) -> Path:
+    """MEACorpus's ``dataset.csv`` form: every field quoted, segments numbered within a video."""
+    lines = [MEA_DATASET_HEADER]
+    for c in ["anger", "disgust", "fear", "joy", "neutral", "sadness"]:
+        for v in range(videos_per_class):
+            for k in range(segments):
+                split = "test" if v == videos_per_class - 1 and k == 0 else "train"
+                lines.append(
+                    f'"{c[:3]}Vid{v}_x","{k}.mp3","{c}","female","{k * 1000}.0","{k * 1000 + 900}.0",'
+                    f'"texto de {c}, parte {k}","{split}","youtube"'
+                )
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "dataset.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_meacorpus_reads_the_form_without_file_names(tmp_path):
+    """``dataset.csv`` has no file name: a segment is ``<youtube_key>/<segment_id>``, its video
+    is its speaker, and audio in a per-video folder is found."""
+    _mea_dataset_csv(tmp_path)
+    (tmp_path / "audios" / "angVid0_x").mkdir(parents=True)
+    _wav(tmp_path / "audios" / "angVid0_x" / "1.mp3")
+    corpus = read_meacorpus(tmp_path)
+    m = corpus.manifest.set_index("id")
+    assert len(m) == 54 and "angVid0_x/1.mp3" in m.index
+    assert m.loc["angVid0_x/1.mp3", "path"] == str(tmp_path / "audios" / "angVid0_x" / "1.mp3")
+    assert m.loc["angVid0_x/1.mp3", "duration"] == pytest.approx(0.5)
+    assert m.loc["angVid0_x/2.mp3", "text"] == "texto de anger, parte 2"
+    assert (m["speaker"] == [i.split("/")[0] for i in m.index]).all()
+    assert set(m["gender"]) == {"female"}
+    assert corpus.info["development"] == "carved from Train by speaker (0.2)"
+
+    lines = (tmp_path / "dataset.csv").read_text(encoding="utf-8").splitlines()
+    lines[4] = lines[2]
+    (tmp_path / "dataset.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    message = _error(lambda: read_meacorpus(tmp_path))
+    assert "dataset.csv" in message and "row 5" in message
+    assert "duplicate youtube_key/segment_id 'angVid0_x/1.mp3' (first at row 3)" in message
+
+
+def test_meacorpus_development_holds_whole_videos(tmp_path):
+    """A video's segments share speaker, topic and label: Development takes whole videos, so
+    Dev_bal never scores a sibling of a Train segment. Class-stratified as before otherwise."""
+    _mea_dataset_csv(tmp_path, videos_per_class=10, segments=4)
+    m = read_meacorpus(tmp_path).manifest
+    train, dev = m[m["split"] == "Train"], m[m["split"] == "Development"]
+    assert len(dev) > 0
+    assert not set(train["speaker"]) & set(dev["speaker"])
+    assert set(dev["label"]) == set(train["label"])  # every class in both
+    assert 0.1 < len(dev) / (len(dev) + len(train)) < 0.3
+    again = read_meacorpus(tmp_path).manifest
+    assert again["split"].tolist() == m["split"].tolist()  # seeded
+
+    # The public_v2.csv form: file names, with the video beside them.
+    rows = ["youtube_key,filename,segment_id,label,gender,start_time,end_time,transcription,split"]
+    for i, row in m.iterrows():
+        video, segment = row["id"].split("/")
+        split = "test" if row["split"] == "Test" else "train"
+        rows.append(f"{video},{i:08x}-0000abcd.mp3,{segment},{row['label']},male,0,1,hola,{split}")
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v2" / "public_v2.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    v2 = read_meacorpus(tmp_path / "v2").manifest
+    assert v2["id"].str.endswith("-0000abcd.mp3").all()
+    v2_train, v2_dev = v2[v2["split"] == "Train"], v2[v2["split"] == "Development"]
+    assert len(v2_dev) > 0 and not set(v2_train["speaker"]) & set(v2_dev["speaker"])
+
+
+def test_meacorpus_csv_without_either_form_names_both(tmp_path):
+    (tmp_path / "mea.csv").write_text(
+        "segment_id,label,transcription,split\n0.mp3,joy,hola,train\n"
+    )
+    message = _error(lambda: read_meacorpus(tmp_path / "mea.csv"))
+    assert "mea.csv" in message and "row 1" in message and "youtube_key" in message
+    assert "filename,label,transcription,split" in message
+
+
+def test_emospeech_with_a_videos_csv_carves_whole_videos(tmp_path):
+    """The challenge's CSVs name no video; MEACorpus's public_v2.csv maps its ids to videos."""
+    root = make_emospeech(tmp_path, n_per_class=12)
+    train = pd.read_csv(root / "train.csv")
+    videos = ["filename,youtube_key"] + [
+        f"{utt},{utt.split('_')[0]}V{int(utt.split('_')[1].split('.')[0]) // 3}"
+        for utt in train["id"]
+    ]
+    (root / "public_v2.csv").write_text("\n".join(videos) + "\n", encoding="utf-8")
+    corpus = read_emospeech(root, videos_csv="public_v2.csv")
+    m = corpus.manifest
+    fit, dev = m[m["split"] == "Train"], m[m["split"] == "Development"]
+    assert len(dev) > 0 and not set(fit["speaker"]) & set(dev["speaker"])
+    assert set(dev["label"]) == set(fit["label"])
+    assert corpus.info["development"] == "carved from Train by speaker (0.2)"
+    assert corpus.info["videos"]["matched"] == 72 and corpus.info["videos"]["rows"] == 75
+    # without it, rows are drawn per class and videos straddle the two
+    plain = read_emospeech(root).manifest
+    plain = plain.assign(video=plain["id"].map(dict(line.split(",") for line in videos[1:])))
+    straddle = set(plain.loc[plain["split"] == "Train", "video"]) & set(
+        plain.loc[plain["split"] == "Development", "video"]
+    )
+    assert straddle
+
+    (root / "wrong.csv").write_text("filename,youtube_key\nx.mp3,abc\n", encoding="utf-8")
+    message = _error(lambda: read_emospeech(root, videos_csv="wrong.csv"))
+    assert "wrong.csv" in message and "none of the 75 ids" in message
+    assert "corpus_options.videos_csv=" in message

@@ -58,9 +58,10 @@ class Challenge:
     attribute_columns: dict[str, str] = field(default_factory=dict)
     """Submission column for each Manifest attribute (arousal -> EmoAct, ...)."""
     corpora: tuple[str, ...] = ()
-    """Corpus kinds (reader names in the registry) this challenge is scored on: the readers of
-    those layouts accept it, and runs on them are shown beside its published results (the rows
-    of ``leaderboards/reference.csv`` whose ``challenge`` is :attr:`name`)."""
+    """Corpus kinds (reader names in the registry) whose readers accept this challenge. A run is
+    shown beside its published results (the rows of ``leaderboards/reference.csv`` whose
+    ``challenge`` is :attr:`name`) only on a corpus of these kinds that its reader identified as
+    the release those results were scored on (``Corpus.official``)."""
     tracks: tuple[Track, ...] = ()
     """Ranked entries; a task without one is its own single track."""
     eval_prior: str | tuple[float, ...] = "uniform"

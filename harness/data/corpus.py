@@ -20,7 +20,7 @@ class Corpus:
     """Registry name of the challenge whose classes and formats apply."""
     root: Path | None = None
     info: dict = field(default_factory=dict)
-    official: bool = False
-    """Whether this is the challenge's real corpus (identified, not assumed from its layout):
-    only then are its runs shown beside the challenge's published results."""
     """Free-form facts worth recording with a run (transcript source, counts of empty texts, ...)."""
+    official: bool = False
+    """Whether this is the corpus the challenge's published results were scored on (identified by
+    its shape, not assumed from its layout): only then are its runs shown beside them."""

@@ -1,14 +1,25 @@
 """The EmoSpeech 2024 and MEACorpus 2023 layouts (Spanish; id,label,transcription CSVs) -> Corpus.
 
-EmoSpeech ships ``train.csv`` (``id,label,transcription``) and ``test.csv`` (``id,transcription``);
-the public MEACorpus 2023 CSV is ``filename,label,transcription,split``. Neither ships a
-Development split, so one is carved out of Train (seeded, stratified), because Dev_bal is drawn
-from it. The class codes are the challenge's, taken from the registry.
+EmoSpeech ships ``train.csv`` (``id,label,transcription``) and ``test.csv`` (``id,transcription``),
+the ids being MP3 names such as ``791bce67-cf7eeadc.mp3``. MEACorpus 2023 is public in two CSV
+forms: ``filename,label,transcription,split`` plus ``youtube_key``, ``gender`` and segment times
+(the download script's ``public_v2.csv``, whose ``filename`` is the EmoSpeech id), and the later
+``dataset.csv`` (``youtube_key,segment_id,label,gender,...,transcription,split``), where a segment
+is only unique within its video. Neither layout ships a Development split, so one is carved out
+of Train (seeded, stratified), because Dev_bal is drawn from it; where the CSV names each row's
+video, whole videos are carved, since a video's segments share speaker, topic and, mostly, label.
+The class codes are the challenge's, taken from the registry.
+
+Only a folder shaped like the EmoSpeech 2024 release is ranked beside the challenge's published
+results (:func:`identify_emospeech_release`); MEACorpus never is, because its own train/test split
+is not the challenge's (an EmoSpeech test utterance, ``48963710-3af5e923.mp3``, is a MEACorpus
+``train`` row).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -38,6 +49,19 @@ from harness.data.readers.tables import (
 from harness.errors import HarnessError
 
 MEA_COLUMNS = ("filename", "label", "transcription", "split")
+"""The MEACorpus CSV with one file name per segment (``public_v2.csv``; extra columns allowed)."""
+MEA_SEGMENT_COLUMNS = ("youtube_key", "segment_id", "label", "transcription", "split")
+"""The MEACorpus CSV that names a segment by its video and its number in it (``dataset.csv``)."""
+MEA_AUDIO_DIRS = (".", "segments", "dataset_v1/segments")
+"""Where MEACorpus audio is looked for after ``audio_dir``: beside the CSV, and where the corpus's
+download script writes the segments (``dataset_v1/segments/<filename>``)."""
+
+EMOSPEECH_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{8}\.mp3$")
+EMOSPEECH_MIN_SIZES = {"training": 2_000, "Test": 300}
+"""The EmoSpeech 2024 release has about 3,000 training rows (Train and the carved Development)
+and several hundred test rows; a folder an order of magnitude smaller is a subset or a fixture."""
+MEACORPUS_ROWS = 5_000
+"""MEACorpus 2023 has 5,129 segments (4,102 train, 1,027 test); fewer is a subset."""
 
 
 def read_emospeech(
@@ -51,11 +75,15 @@ def read_emospeech(
     dev_fraction: float = 0.2,
     seed: int = 0,
     check_audio: bool = True,
+    videos_csv: str | None = None,
 ) -> Corpus:
     """Read the EmoSpeech @ IberLEF 2024 CSVs at ``path`` for the registered ``challenge``.
 
     Development is carved out of Train (``dev_fraction``, stratified by class, seeded), because
-    the challenge ships none and Dev_bal is drawn from it. ``test_labels_csv`` (``id,label``)
+    the challenge ships none and Dev_bal is drawn from it. The challenge's CSVs do not say which
+    video a segment comes from; ``videos_csv`` (a CSV with ``filename`` and ``youtube_key``, such
+    as MEACorpus's ``public_v2.csv``, whose file names are the EmoSpeech ids) does, and then
+    Development takes whole videos and out-of-fold stacking keeps a video in one fold. ``test_labels_csv`` (``id,label``)
     attaches gold labels to the test rows for scoring; ``None`` uses ``test_labels.csv`` when it
     exists, ``False`` never. Audio is ``<path>/<audio_dir>/<id>`` where that file exists;
     without audio the corpus still serves text-only systems.
@@ -70,8 +98,12 @@ def read_emospeech(
         test_frame = _test_rows(test, root, test_labels_csv, spec.known_labels())
         frames.append(test_frame)
     frame = _join_splits(frames)
-    frame = _carve_development(frame, dev_fraction, seed)
+    videos = None if videos_csv is None else _attach_videos(frame, root, videos_csv)
+    frame, carved = _carve_development(frame, dev_fraction, seed, how=True)
     info = _attach_audio(frame, root, [audio_dir], check_audio)
+    info["development"] = carved
+    if videos is not None:
+        info["videos"] = videos
     return _finish(frame, root, info, "emospeech", spec.name, train.path)
 
 
@@ -85,24 +117,87 @@ def read_meacorpus(
     seed: int = 0,
     check_audio: bool = True,
 ) -> Corpus:
-    """Read the public MEACorpus 2023 CSV (``filename,label,transcription,split``).
+    """Read a public MEACorpus 2023 CSV, in either of its forms (see the module docstring).
 
     ``path`` is the CSV itself or its folder; in a folder, ``csv_name`` names the CSV, and
-    without it the one CSV whose header has those columns is used. Split values train/test
-    (any case; dev/development/val become Development) map to Train/Test; without a
-    Development split one is carved out of Train as for EmoSpeech.
+    without it the one CSV whose header has either form's columns is used. Split values
+    train/test (any case; dev/development/val become Development) map to Train/Test; without a
+    Development split one is carved out of Train as for EmoSpeech, by whole videos. A row's id is
+    its ``filename``, or ``<youtube_key>/<segment_id>`` in the form without file names; its audio
+    is looked for under ``audio_dir``, then :data:`MEA_AUDIO_DIRS`, all relative to the CSV. The
+    video (``youtube_key``) stands in for the speaker, which the corpus does not name, so that
+    out-of-fold stacking keeps a video's segments in one fold.
     """
     spec = challenge_for(challenge, "meacorpus")
     csv_path = _meacorpus_csv(path, csv_name)
     root = csv_path.parent
     _check_fraction(dev_fraction)
-    table = read_table(csv_path, MEA_COLUMNS)
+    table = _mea_table(csv_path)
     splits = _mea_splits(table)
-    frame = _labelled_rows(table, "filename", spec.known_labels(), splits)
+    id_column = "filename" if "filename" in table.header else "youtube_key/segment_id"
+    frame = _labelled_rows(table, id_column, spec.known_labels(), splits)
+    if "youtube_key" in table.header:
+        frame["speaker"] = na_cells(table.column("youtube_key"))
+    if "gender" in table.header:
+        frame["gender"] = [g.lower() or None for g in table.column("gender")]
+    carved = "given in the CSV"
     if not (frame["split"] == "Development").any():
-        frame = _carve_development(frame, dev_fraction, seed)
-    info = _attach_audio(frame, root, [audio_dir, "."], check_audio)
+        frame, carved = _carve_development(frame, dev_fraction, seed, how=True)
+    info = _attach_audio(frame, root, [audio_dir, *MEA_AUDIO_DIRS], check_audio)
+    info["development"] = carved
     return _finish(frame, root, info, "meacorpus", spec.name, csv_path)
+
+
+def _attach_videos(frame: pd.DataFrame, root: Path, videos_csv: str) -> dict:
+    """Each row's video (``youtube_key``) as its speaker, from a CSV keyed by ``filename``."""
+    table = read_table(
+        find_file(root, videos_csv, "videos_csv"), ("filename", "youtube_key"), what="videos CSV"
+    )
+    videos = dict(zip(check_ids(table, "filename"), na_cells(table.column("youtube_key"))))
+    frame["speaker"] = [videos.get(utterance) for utterance in frame["id"]]
+    matched = int(frame["speaker"].notna().sum())
+    if matched == 0:
+        raise HarnessError(
+            f"none of the {len(frame)} ids is a filename in the videos CSV",
+            file=table.path,
+            fix="pass corpus_options.videos_csv=<MEACorpus public_v2.csv, whose filename column "
+            "holds the EmoSpeech ids>",
+        )
+    if matched < len(frame):
+        log.warning(
+            "%s: %d of %d utterances have no video there; each is a group of its own",
+            table.path,
+            len(frame) - matched,
+            len(frame),
+        )
+    return {"csv": str(table.path), "matched": matched, "rows": len(frame)}
+
+
+def _mea_table(csv_path: Path) -> Table:
+    """The CSV in either public form; the form without file names gets a ``youtube_key/segment_id``
+    id column, so that a duplicate segment is reported like a duplicate file name."""
+    table = read_table(csv_path, ("label", "transcription", "split"), what="MEACorpus CSV")
+    if set(MEA_COLUMNS) <= set(table.header):
+        return table
+    missing = [c for c in MEA_SEGMENT_COLUMNS if c not in table.header]
+    if missing:
+        raise HarnessError(
+            f"missing column(s) {', '.join(missing)}; the header has {','.join(table.header)}",
+            file=csv_path,
+            row=1,
+            fix=f"the header must contain {','.join(MEA_COLUMNS)} or {','.join(MEA_SEGMENT_COLUMNS)}",
+        )
+    video, segment = table.header.index("youtube_key"), table.header.index("segment_id")
+    for row, line in zip(table.rows, table.lines):
+        if not row[video] or not row[segment]:
+            raise HarnessError(
+                "empty youtube_key" if not row[video] else "empty segment_id",
+                file=csv_path,
+                row=line,
+                fix="give every row its video and segment, or remove the row",
+            )
+    rows = [[*row, f"{row[video]}/{row[segment]}"] for row in table.rows]
+    return Table(table.path, [*table.header, "youtube_key/segment_id"], rows, table.lines)
 
 
 def _check_fraction(dev_fraction: float) -> None:
@@ -201,20 +296,25 @@ def _meacorpus_csv(path: str | os.PathLike | None, csv_name: str | None) -> Path
     root = corpus_root(path, "MEACorpus", "the folder that holds the MEACorpus CSV")
     if csv_name is not None:
         return find_file(root, csv_name, "csv_name")
-    candidates = []
-    for csv_path in sorted(root.glob("*.csv")):
-        with open(csv_path, encoding="utf-8-sig", errors="replace") as handle:
-            header = {h.strip() for h in handle.readline().split(",")}
-        if set(MEA_COLUMNS) <= header:
-            candidates.append(csv_path)
+    candidates = [p for p in sorted(root.glob("*.csv")) if _is_meacorpus_header(p)]
     if len(candidates) != 1:
         found = ", ".join(p.name for p in candidates) or "none"
         raise HarnessError(
-            f"expected one CSV with columns {','.join(MEA_COLUMNS)}; found {found}",
+            f"expected one CSV with the columns {','.join(MEA_COLUMNS)} or "
+            f"{','.join(MEA_SEGMENT_COLUMNS)}; found {found}",
             file=root,
             fix="pass corpus_options.csv_name=<the MEACorpus CSV file name>",
         )
     return candidates[0]
+
+
+def _is_meacorpus_header(csv_path: Path) -> bool:
+    """Whether the first line names either form's columns (quoted or not, as ``dataset.csv``)."""
+    import csv
+
+    with open(csv_path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        header = {h.strip() for h in next(csv.reader(handle), [])}
+    return set(MEA_COLUMNS) <= header or set(MEA_SEGMENT_COLUMNS) <= header
 
 
 def _mea_splits(table: Table) -> list[str]:
@@ -240,13 +340,23 @@ def _mea_splits(table: Table) -> list[str]:
     return result
 
 
-def _carve_development(frame: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
+def _carve_development(
+    frame: pd.DataFrame, fraction: float, seed: int, *, how: bool = False
+) -> pd.DataFrame | tuple[pd.DataFrame, str]:
     """Move a seeded, class-stratified ``fraction`` of Train to Development.
 
-    Candidates are taken in id order, so the choice depends on the ids and the seed, not on the
-    order of the rows in the file.
+    Where rows name their speaker (MEACorpus: the video), whole speakers move, so that Dev_bal
+    holds no sibling of a Train segment and tuning on it is not rewarded for recognising a video
+    (:func:`_carve_by_speaker`); otherwise rows are drawn per class. Candidates are taken in id
+    order, so the choice depends on the ids and the seed, not on the order of the rows in the
+    file. With ``how``, also returns how Development was made, for the run's record.
     """
     frame = frame.copy()
+    grouped = "speaker" in frame and frame.loc[frame["split"] == "Train", "speaker"].notna().any()
+    carved = _carve_by_speaker(frame, fraction, seed) if grouped and fraction > 0 else None
+    if carved is not None:
+        frame.loc[carved, "split"] = "Development"
+        return (frame, f"carved from Train by speaker ({fraction:g})") if how else frame
     rng = np.random.default_rng(seed)
     train = frame[frame["split"] == "Train"]
     for label in sorted(train["label"].dropna().unique()):
@@ -255,7 +365,39 @@ def _carve_development(frame: pd.DataFrame, fraction: float, seed: int) -> pd.Da
         k = min(int(round(fraction * len(members))), len(members) - 1)
         if k > 0:
             frame.loc[rng.choice(members, size=k, replace=False), "split"] = "Development"
-    return frame
+    why = " (no speaker fold holds every class)" if grouped and fraction > 0 else ""
+    return (frame, f"carved from Train, stratified by class ({fraction:g}){why}") if how else frame
+
+
+def _carve_by_speaker(frame: pd.DataFrame, fraction: float, seed: int) -> pd.Index | None:
+    """Index of the Train rows that go to Development, taken a whole speaker at a time.
+
+    Each speaker (rows without one are speakers of their own) counts for the class most of its
+    rows have, as MEACorpus's videos mostly carry one label. Per class, its speakers are drawn in
+    a seeded order until about ``fraction`` of the class's rows are taken, always leaving one
+    speaker in Train. None where that would leave a class without Train rows.
+    """
+    train = frame[frame["split"] == "Train"]
+    train = train.iloc[np.argsort(train["id"].to_numpy(), kind="stable")]
+    labels = train["label"].astype("string").fillna("<none>")
+    speakers = train["speaker"].astype("string")
+    groups = speakers.fillna(pd.Series([f"<row {i}>" for i in train.index], index=train.index))
+    sizes = groups.value_counts()
+    majority = pd.crosstab(groups, labels).idxmax(axis=1)  # ties: the first class, sorted
+    rng = np.random.default_rng(seed)
+    held: list[str] = []
+    for label in sorted(set(labels)):
+        own = sorted(majority.index[majority == label])
+        target, taken = fraction * int((labels == label).sum()), 0
+        for group in rng.permutation(own)[: len(own) - 1]:
+            if taken >= target:
+                break
+            held.append(group)
+            taken += int(sizes[group])
+    moved = groups.isin(held).to_numpy()
+    if set(labels[~moved]) != set(labels):
+        return None
+    return train.index[moved]
 
 
 def _attach_audio(frame: pd.DataFrame, root: Path, folders: Sequence[str], check: bool) -> dict:
@@ -263,7 +405,12 @@ def _attach_audio(frame: pd.DataFrame, root: Path, folders: Sequence[str], check
     listings = [(root / folder, list_dir(root / folder)) for folder in folders]
     paths: list[str | None] = []
     for name in frame["id"]:
-        paths.append(next((str(d / name) for d, names in listings if name in names), None))
+        if "/" in name:  # <video>/<segment>: a file in a per-video subfolder
+            found = (d / name for d, _names in listings if (d / name).is_file())
+        else:
+            found = (d / name for d, names in listings if name in names)
+        path = next(found, None)
+        paths.append(None if path is None else str(path))
     frame["path"] = paths
     frame["duration"] = np.nan
     missing = sum(p is None for p in paths)
@@ -303,4 +450,28 @@ def _finish(
     manifest = make_manifest(frame, str(source))
     info.update(counts(manifest), empty_transcripts=empty, missing_transcripts=0)
     warn_texts(info, str(root))
-    return Corpus(manifest, kind, kind, challenge, root, info, official=True)
+    name, official = identify_release(manifest, root, kind)
+    info["release"] = name if official else None
+    return Corpus(manifest, name, kind, challenge, root, info, official=official)
+
+
+def identify_release(manifest: pd.DataFrame, root: Path, kind: str) -> tuple[str, bool]:
+    """The corpus's name, and whether its runs stand beside the challenge's published results.
+
+    ``("emospeech", True)`` only for a folder shaped like the EmoSpeech 2024 release: the sizes
+    of :data:`EMOSPEECH_MIN_SIZES` and every id an :data:`EMOSPEECH_ID` file name. MEACorpus is
+    never ranked beside them, as its split is not the challenge's; the whole corpus is
+    ``meacorpus-2023``. Anything else is ``<kind>-layout-<folder>``, so that runs on different
+    folders are never ranked in one table.
+    """
+    sizes = manifest["split"].value_counts()
+    if kind == "emospeech":
+        training = sizes.get("Train", 0) + sizes.get("Development", 0)
+        shaped = training >= EMOSPEECH_MIN_SIZES["training"]
+        shaped = shaped and sizes.get("Test", 0) >= EMOSPEECH_MIN_SIZES["Test"]
+        if shaped and manifest["id"].astype(str).str.match(EMOSPEECH_ID).all():
+            return "emospeech", True
+    elif kind == "meacorpus" and len(manifest) >= MEACORPUS_ROWS:
+        return "meacorpus-2023", False
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-") or "corpus"
+    return f"{kind}-layout-{safe}", False
