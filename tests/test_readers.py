@@ -534,3 +534,22 @@ def test_emospeech_with_a_videos_csv_carves_whole_videos(tmp_path):
     message = _error(lambda: read_emospeech(root, videos_csv="wrong.csv"))
     assert "wrong.csv" in message and "none of the 75 ids" in message
     assert "corpus_options.videos_csv=" in message
+
+
+def test_emospeech_development_from_a_list(tmp_path):
+    """A published Development (BSC-UPC's dev_split.csv: id,label,transcription) is used as is."""
+    root = make_emospeech(tmp_path)
+    listed = ["anger_0.mp3", "joy_3.mp3", "fear_4.mp3"]
+    (root / "dev_split.csv").write_text(
+        "id,label,transcription\n" + "".join(f"{i},x,hola\n" for i in listed), encoding="utf-8"
+    )
+    corpus = read_emospeech(root, dev_csv="dev_split.csv")
+    m = corpus.manifest
+    assert sorted(m.loc[m["split"] == "Development", "id"]) == sorted(listed)
+    assert (m["split"] == "Train").sum() == 27
+    assert corpus.info["development"] == "listed in dev_split.csv (3 rows)"
+
+    (root / "bad.csv").write_text("id\nanger_1.mp3\nt_1.mp3\n", encoding="utf-8")
+    message = _error(lambda: read_emospeech(root, dev_csv="bad.csv"))
+    assert "bad.csv" in message and "row 3" in message and "'t_1.mp3'" in message
+    assert "corpus_options.dev_csv=" in message

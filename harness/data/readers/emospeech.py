@@ -76,6 +76,7 @@ def read_emospeech(
     seed: int = 0,
     check_audio: bool = True,
     videos_csv: str | None = None,
+    dev_csv: str | None = None,
 ) -> Corpus:
     """Read the EmoSpeech @ IberLEF 2024 CSVs at ``path`` for the registered ``challenge``.
 
@@ -83,7 +84,9 @@ def read_emospeech(
     the challenge ships none and Dev_bal is drawn from it. The challenge's CSVs do not say which
     video a segment comes from; ``videos_csv`` (a CSV with ``filename`` and ``youtube_key``, such
     as MEACorpus's ``public_v2.csv``, whose file names are the EmoSpeech ids) does, and then
-    Development takes whole videos and out-of-fold stacking keeps a video in one fold. ``test_labels_csv`` (``id,label``)
+    Development takes whole videos and out-of-fold stacking keeps a video in one fold.
+    ``dev_csv`` (any CSV with an ``id`` column, such as BSC-UPC's ``dev_split.csv``) names the
+    Train rows that form Development instead, so that a published split is reproduced exactly. ``test_labels_csv`` (``id,label``)
     attaches gold labels to the test rows for scoring; ``None`` uses ``test_labels.csv`` when it
     exists, ``False`` never. Audio is ``<path>/<audio_dir>/<id>`` where that file exists;
     without audio the corpus still serves text-only systems.
@@ -99,7 +102,10 @@ def read_emospeech(
         frames.append(test_frame)
     frame = _join_splits(frames)
     videos = None if videos_csv is None else _attach_videos(frame, root, videos_csv)
-    frame, carved = _carve_development(frame, dev_fraction, seed, how=True)
+    if dev_csv is None:
+        frame, carved = _carve_development(frame, dev_fraction, seed, how=True)
+    else:
+        carved = _listed_development(frame, root, dev_csv)
     info = _attach_audio(frame, root, [audio_dir], check_audio)
     info["development"] = carved
     if videos is not None:
@@ -146,6 +152,25 @@ def read_meacorpus(
     info = _attach_audio(frame, root, [audio_dir, *MEA_AUDIO_DIRS], check_audio)
     info["development"] = carved
     return _finish(frame, root, info, "meacorpus", spec.name, csv_path)
+
+
+def _listed_development(frame: pd.DataFrame, root: Path, dev_csv: str) -> str:
+    """Move the Train rows whose ids ``dev_csv`` lists to Development; every id must be one."""
+    table = read_table(find_file(root, dev_csv, "dev_csv"), ("id",), what="Development list")
+    ids = check_ids(table, "id")
+    train = frame.index[frame["split"] == "Train"]
+    where = dict(zip(frame.loc[train, "id"], train))
+    i = first_index(utterance not in where for utterance in ids)
+    if i is not None:
+        raise HarnessError(
+            f"id {ids[i]!r} is not a row of the training CSV",
+            file=table.path,
+            row=table.lines[i],
+            fix="list only ids of train.csv in the Development list, or pass "
+            "corpus_options.dev_csv=null to carve Development from Train",
+        )
+    frame.loc[[where[utterance] for utterance in ids], "split"] = "Development"
+    return f"listed in {table.path.name} ({len(ids)} rows)"
 
 
 def _attach_videos(frame: pd.DataFrame, root: Path, videos_csv: str) -> dict:
