@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,6 +37,13 @@ def challenge_for(name: str, layout: str):
             fix=f"pass challenge=<a challenge whose corpora include {layout}>",
         )
     return challenge
+
+
+def layout_name(kind: str, root: Path) -> str:
+    """``<kind>-layout-<folder>``: the name of a folder in a corpus's layout that is not the
+    release itself, so that runs on different folders are never ranked in one table."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-") or "corpus"
+    return f"{kind}-layout-{safe}"
 
 
 def corpus_root(path: str | os.PathLike | None, corpus: str, hint: str) -> Path:

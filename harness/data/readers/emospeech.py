@@ -34,6 +34,7 @@ from harness.data.readers.common import (
     corpus_root,
     counts,
     find_file,
+    layout_name,
     list_dir,
     log,
     warn_texts,
@@ -498,5 +499,4 @@ def identify_release(manifest: pd.DataFrame, root: Path, kind: str) -> tuple[str
             return "emospeech", True
     elif kind == "meacorpus" and len(manifest) >= MEACORPUS_ROWS:
         return "meacorpus-2023", False
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-") or "corpus"
-    return f"{kind}-layout-{safe}", False
+    return layout_name(kind, root), False

@@ -23,6 +23,7 @@ from harness.data.readers.common import (
     challenge_for,
     corpus_root,
     counts,
+    layout_name,
     list_dir,
     read_transcript,
     warn_texts,
@@ -119,8 +120,7 @@ def identify_release(manifest: pd.DataFrame, root: Path) -> tuple[str, bool]:
     shaped = shaped and sizes.get("Test2", 0) > 0
     if shaped and manifest["id"].astype(str).str.match(RELEASE_FILE).all():
         return "msp-podcast", True
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-") or "corpus"
-    return f"msp-layout-{safe}", False
+    return layout_name("msp", root), False
 
 
 def _labelled_frame(table: Table, challenge) -> pd.DataFrame:
