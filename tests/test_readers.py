@@ -553,3 +553,36 @@ def test_emospeech_development_from_a_list(tmp_path):
     message = _error(lambda: read_emospeech(root, dev_csv="bad.csv"))
     assert "bad.csv" in message and "row 3" in message and "'t_1.mp3'" in message
     assert "corpus_options.dev_csv=" in message
+
+
+def test_the_test3_audio_the_challenge_ships_is_found(tmp_path):
+    """Odyssey 2024 ships Test3 as Audios/MSP-PODCAST_test3_0001.wav ... with no labels row; the
+    organisers' baseline finds them in the folder, and so does the reader (test3_list=auto)."""
+    root = make_msp(tmp_path)
+    for k in (1, 2):
+        _wav(root / "Audios" / f"MSP-PODCAST_test3_{k:04d}.wav")
+    corpus = read_msp_podcast(root)
+    m = corpus.manifest.set_index("id")
+    shipped = m.loc[["MSP-PODCAST_test3_0001.wav", "MSP-PODCAST_test3_0002.wav"]]
+    assert (shipped["split"] == "Test3").all() and shipped["label"].isna().all()
+    assert shipped["duration"].tolist() == pytest.approx([0.5, 0.5])
+    assert corpus.info["test3"] == "2 files MSP-PODCAST_test3_*.wav in Audios/"
+    assert len(read_msp_podcast(root, test3_list="none").manifest) == len(m) - 2
+
+    (root / "Audios" / "MSP-PODCAST_test3_0003.wav").write_bytes(b"not audio")
+    message = _error(lambda: read_msp_podcast(root))
+    assert "MSP-PODCAST_test3_0003.wav" in message and f"found in {root / 'Audios'}" in message
+
+
+def test_the_release_with_its_test3_files_is_still_the_release(tmp_path):
+    from harness.data.readers.msp_podcast import identify_release
+
+    sizes = {"Train": 60_000, "Development": 12_000, "Test1": 11_000, "Test2": 5_000}
+    ids, splits = [], []
+    for split, n in sizes.items():
+        ids += [f"MSP-PODCAST_{len(ids) // 100 + i // 100:04d}_{i % 100:04d}.wav" for i in range(n)]
+        splits += [split] * n
+    ids += [f"MSP-PODCAST_test3_{k:04d}.wav" for k in range(1, 3201)]
+    splits += ["Test3"] * 3200
+    manifest = pd.DataFrame({"id": ids, "split": splits})
+    assert identify_release(manifest, tmp_path / "MSP-Podcast") == ("msp-podcast", True)

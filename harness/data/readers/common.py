@@ -81,6 +81,11 @@ def list_dir(path: Path) -> set[str]:
         return set()
 
 
+def listed_at(source: Path, row: int | None) -> str:
+    """Where an utterance comes from: a row of a labels file, or (row 0) a folder it was found in."""
+    return f"listed at row {row} of {source}" if row else f"found in {source}"
+
+
 def audio_durations(paths: Sequence[str | None], rows: Sequence[tuple[Path, int]]) -> np.ndarray:
     """Header-only check of every file (cheap; threads overlap the I/O); corrupt files raise."""
     from concurrent.futures import ThreadPoolExecutor
@@ -109,7 +114,7 @@ def audio_durations(paths: Sequence[str | None], rows: Sequence[tuple[Path, int]
     for (_, problem), path, (source, row) in zip(results, paths, rows):
         if problem is not None:
             raise HarnessError(
-                f"cannot decode audio ({problem}); listed at row {row} of {source}",
+                f"cannot decode audio ({problem}); {listed_at(source, row)}",
                 file=path,
                 fix="re-export the file as 16 kHz WAV, or remove its row from the labels file",
             )
@@ -124,7 +129,7 @@ def read_transcript(path: Path, row: int, source: Path) -> str | None:
     except UnicodeDecodeError as exc:
         raise HarnessError(
             f"transcript is not UTF-8 text (byte 0x{data[exc.start]:02x} at position "
-            f"{exc.start}); listed at row {row} of {source}",
+            f"{exc.start}); {listed_at(source, row)}",
             file=path,
             row=data[: exc.start].count(b"\n") + 1,
             fix="re-save the transcript as UTF-8",

@@ -25,6 +25,7 @@ from harness.data.readers.common import (
     counts,
     layout_name,
     list_dir,
+    log,
     read_transcript,
     warn_texts,
 )
@@ -60,7 +61,7 @@ def read_msp_podcast(
     *,
     challenge: str = "odyssey2024",
     transcripts: str | os.PathLike | bool = "auto",
-    test3_list: str | os.PathLike | None = None,
+    test3_list: str | os.PathLike | None = "auto",
     check_audio: bool = True,
 ) -> Corpus:
     """Read MSP-Podcast (Odyssey 2024 layout) at ``path`` for the registered ``challenge``.
@@ -68,8 +69,11 @@ def read_msp_podcast(
     ``transcripts``: ``"auto"`` reads ``Transcripts/<stem>.txt`` when that folder exists,
     ``"reference"`` requires it, ``"none"`` skips it; any other string is a folder of
     ``<stem>.txt`` files. ``test3_list`` is a text file of FileNames (one per line) added as
-    unlabelled rows of the challenge's submission split (Test3). ``check_audio`` reads every
-    audio header (for durations and to catch missing or corrupt files before training).
+    unlabelled rows of the challenge's submission split (Test3); ``"auto"`` (the default) adds
+    the audio files the challenge ships for it instead, ``Audios/MSP-PODCAST_test3_<n>.wav``
+    (found as the organisers' baseline finds them), and ``"none"`` adds nothing. ``check_audio``
+    reads every audio header (for durations and to catch missing or corrupt files before
+    training).
     """
     spec = challenge_for(challenge, LAYOUT)
     root = corpus_root(path, "MSP-Podcast", "the folder that holds Labels/ and Audios/")
@@ -83,7 +87,10 @@ def read_msp_podcast(
     table = read_table(labels_path, MSP_COLUMNS, what="labels file")
     frame = _labelled_frame(table, spec)
     rows = [(labels_path, line) for line in table.lines]
-    if test3_list is not None:
+    info: dict = {}
+    if str(test3_list).lower() == "auto":
+        frame, rows, info["test3"] = _shipped_test3(root, frame, rows, spec)
+    elif test3_list is not None and str(test3_list).lower() != "none":
         known = dict(zip(frame["id"], zip(frame["split"], table.lines)))
         list_path, extra = _test3_rows(test3_list, root, known, spec.submission_split)
         rows += [(list_path, line) for line in extra.pop("_row")]
@@ -92,7 +99,7 @@ def read_msp_podcast(
     frame["duration"] = np.nan
     if check_audio:
         frame["duration"] = _msp_audio(root, frame, rows)
-    info = _msp_transcripts(root, frame, rows, transcripts)
+    info.update(_msp_transcripts(root, frame, rows, transcripts))
     manifest = make_manifest(frame, str(labels_path))
     info.update(counts(manifest), labels_file=str(labels_path))
     warn_texts(info, str(root))
@@ -101,7 +108,10 @@ def read_msp_podcast(
     return Corpus(manifest, name, LAYOUT, spec.name, root, info, official=official)
 
 
-RELEASE_FILE = re.compile(r"^MSP-PODCAST_\d{4}_\d{4}(_\d{4})?\.wav$")
+RELEASE_FILE = re.compile(r"^MSP-PODCAST_(\d{4}_\d{4}(_\d{4})?|test3_\d{4})\.wav$")
+"""File names of the release: ``MSP-PODCAST_<podcast>_<segment>.wav``, and the Odyssey 2024
+Test3 files ``MSP-PODCAST_test3_0001.wav`` ... ``_3200.wav``, which no labels file lists."""
+SHIPPED_TEST3 = re.compile(r"^MSP-PODCAST_test3_\d+\.wav$", re.IGNORECASE)
 RELEASE_MIN_SIZES = {"Train": 50_000, "Development": 10_000, "Test1": 10_000}
 """The released corpus has tens of thousands of utterances per split (MSP-Podcast v1.11: about
 150k labelled turns); a folder in the same layout that is an order of magnitude smaller is a
@@ -167,6 +177,30 @@ def _msp_splits(table: Table, names: Sequence[str]) -> list[str]:
             )
         result.append(canonical[value.lower()])
     return result
+
+
+def _shipped_test3(root: Path, frame: pd.DataFrame, rows: list, spec) -> tuple:
+    """The frame and rows with the Test3 audio the challenge ships in ``Audios/`` added as
+    unlabelled rows of its submission split, and a line saying what was found. Files the
+    labels file already lists keep their row; nothing is added for a challenge without a hidden
+    submission split."""
+    if spec.submission_split not in spec.hidden_splits:
+        return frame, rows, "none (the submission split has labels)"
+    listed = set(frame["id"])
+    names = sorted(n for n in list_dir(root / "Audios") if SHIPPED_TEST3.match(n))
+    extra = [n for n in names if n not in listed]
+    if not extra:
+        return frame, rows, "none found in Audios/ (MSP-PODCAST_test3_*.wav)"
+    log.info(
+        "%s: %d %s files in Audios/ (MSP-PODCAST_test3_*.wav) are its unlabelled rows",
+        root,
+        len(extra),
+        spec.submission_split,
+    )
+    added = pd.DataFrame({"id": extra, "split": spec.submission_split})
+    rows = [*rows, *((root / "Audios", 0) for _ in extra)]  # row 0: found, not listed
+    what = f"{len(extra)} files MSP-PODCAST_test3_*.wav in Audios/"
+    return pd.concat([frame, added], ignore_index=True), rows, what
 
 
 def _test3_rows(
