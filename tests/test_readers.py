@@ -586,3 +586,19 @@ def test_the_release_with_its_test3_files_is_still_the_release(tmp_path):
     splits += ["Test3"] * 3200
     manifest = pd.DataFrame({"id": ids, "split": splits})
     assert identify_release(manifest, tmp_path / "MSP-Podcast") == ("msp-podcast", True)
+
+
+def test_emospeech_audio_in_the_challenge_folders(tmp_path):
+    """BSC-UPC's code reads the challenge's audio from train_segments/; test audio may sit in
+    test_segments/. Both are searched after audio_dir."""
+    root = make_emospeech(tmp_path)
+    (root / "train_segments").mkdir()
+    (root / "test_segments").mkdir()
+    _wav(root / "train_segments" / "joy_1.mp3")
+    _wav(root / "test_segments" / "t_2.mp3")
+    corpus = read_emospeech(root)
+    m = corpus.manifest.set_index("id")
+    assert m.loc["joy_1.mp3", "path"] == str(root / "train_segments" / "joy_1.mp3")
+    assert m.loc["t_2.mp3", "path"] == str(root / "test_segments" / "t_2.mp3")
+    assert m.loc["t_1.mp3", "path"] is pd.NA or pd.isna(m.loc["t_1.mp3", "path"])
+    assert str(root / "train_segments") in corpus.info["audio_dir"]

@@ -57,6 +57,10 @@ MEA_AUDIO_DIRS = (".", "segments", "dataset_v1/segments")
 """Where MEACorpus audio is looked for after ``audio_dir``: beside the CSV, and where the corpus's
 download script writes the segments (``dataset_v1/segments/<filename>``)."""
 
+EMOSPEECH_AUDIO_DIRS = ("train_segments", "test_segments", "segments")
+"""Where EmoSpeech audio is looked for after ``audio_dir``: the folders BSC-UPC's code reads the
+challenge's audio from (``data/train_segments/``) and their test and shared counterparts."""
+
 EMOSPEECH_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{8}\.mp3$")
 EMOSPEECH_MIN_SIZES = {"training": 2_000, "Test": 300}
 """The EmoSpeech 2024 release has about 3,000 training rows (Train and the carved Development)
@@ -89,8 +93,9 @@ def read_emospeech(
     ``dev_csv`` (any CSV with an ``id`` column, such as BSC-UPC's ``dev_split.csv``) names the
     Train rows that form Development instead, so that a published split is reproduced exactly. ``test_labels_csv`` (``id,label``)
     attaches gold labels to the test rows for scoring; ``None`` uses ``test_labels.csv`` when it
-    exists, ``False`` never. Audio is ``<path>/<audio_dir>/<id>`` where that file exists;
-    without audio the corpus still serves text-only systems.
+    exists, ``False`` never. Audio is ``<path>/<audio_dir>/<id>``, or the same name in one of
+    :data:`EMOSPEECH_AUDIO_DIRS`, where that file exists; without audio the corpus still serves
+    text-only systems.
     """
     spec = challenge_for(challenge, "emospeech")
     root = corpus_root(path, "EmoSpeech", "the folder that holds train.csv and test.csv")
@@ -107,7 +112,7 @@ def read_emospeech(
         frame, carved = _carve_development(frame, dev_fraction, seed, how=True)
     else:
         carved = _listed_development(frame, root, dev_csv)
-    info = _attach_audio(frame, root, [audio_dir], check_audio)
+    info = _attach_audio(frame, root, [audio_dir, *EMOSPEECH_AUDIO_DIRS], check_audio)
     info["development"] = carved
     if videos is not None:
         info["videos"] = videos
@@ -452,7 +457,8 @@ def _attach_audio(frame: pd.DataFrame, root: Path, folders: Sequence[str], check
             len(paths),
             ", ".join(str(d) for d, _ in listings),
         )
-    info: dict = {"missing_audio": missing, "audio_dir": str(listings[0][0])}
+    searched = [str(d) for d, _ in listings if d.is_dir()] or [str(listings[0][0])]
+    info: dict = {"missing_audio": missing, "audio_dir": ", ".join(searched)}
     if first_missing is not None:  # where it is listed, for an audio run's one-line error
         info["first_missing_audio"] = {
             "id": str(frame["id"].iloc[first_missing]),
