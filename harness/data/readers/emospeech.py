@@ -11,7 +11,7 @@ video, whole videos are carved, since a video's segments share speaker, topic an
 The class codes are the challenge's, taken from the registry.
 
 Only a folder shaped like the EmoSpeech 2024 release is ranked beside the challenge's published
-results (:func:`identify_emospeech_release`); MEACorpus never is, because its own train/test split
+results (:func:`identify_release`); MEACorpus never is, because its own train/test split
 is not the challenge's (an EmoSpeech test utterance, ``48963710-3af5e923.mp3``, is a MEACorpus
 ``train`` row).
 """
@@ -91,9 +91,9 @@ def read_emospeech(
     as MEACorpus's ``public_v2.csv``, whose file names are the EmoSpeech ids) does, and then
     Development takes whole videos and out-of-fold stacking keeps a video in one fold.
     ``dev_csv`` (any CSV with an ``id`` column, such as BSC-UPC's ``dev_split.csv``) names the
-    Train rows that form Development instead, so that a published split is reproduced exactly. ``test_labels_csv`` (``id,label``)
-    attaches gold labels to the test rows for scoring; ``None`` uses ``test_labels.csv`` when it
-    exists, ``False`` never. Audio is ``<path>/<audio_dir>/<id>``, or the same name in one of
+    Train rows that form Development instead, so that a published split is reproduced exactly.
+    ``test_labels_csv`` (``id,label``) attaches gold labels to the test rows for scoring; ``None``
+    uses ``test_labels.csv`` when it exists, ``False`` never. Audio is ``<path>/<audio_dir>/<id>``, or the same name in one of
     :data:`EMOSPEECH_AUDIO_DIRS`, where that file exists; without audio the corpus still serves
     text-only systems.
     """
@@ -396,7 +396,7 @@ def _carve_development(
         k = min(int(round(fraction * len(members))), len(members) - 1)
         if k > 0:
             frame.loc[rng.choice(members, size=k, replace=False), "split"] = "Development"
-    why = " (no speaker fold holds every class)" if grouped and fraction > 0 else ""
+    why = " (by speaker, a class would have no Train rows left)" if grouped and fraction > 0 else ""
     return (frame, f"carved from Train, stratified by class ({fraction:g}){why}") if how else frame
 
 
