@@ -602,3 +602,35 @@ def test_emospeech_audio_in_the_challenge_folders(tmp_path):
     assert m.loc["t_2.mp3", "path"] == str(root / "test_segments" / "t_2.mp3")
     assert pd.isna(m.loc["t_1.mp3", "path"])
     assert str(root / "train_segments") in corpus.info["audio_dir"]
+
+
+def test_a_speaker_wise_carve_never_takes_a_class_out_of_train(tmp_path):
+    """fear is only a minority row of one joy video: where drawing that video would leave fear
+    without Train rows, the carve falls back to rows drawn per class, and says so."""
+    lines = ["youtube_key,segment_id,label,transcription,split"]
+    videos = {"vA": ["joy", "joy", "fear"], "vB": ["joy", "joy"]}
+    videos |= {
+        f"v{c}{k}": [c] * 3 for c in ("anger", "disgust", "neutral", "sadness") for k in (1, 2)
+    }
+    for video, labels in videos.items():
+        lines += [f"{video},{k}.mp3,{label},hola,train" for k, label in enumerate(labels)]
+    lines.append("vT,0.mp3,joy,hola,test")
+    (tmp_path / "dataset.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ways = set()
+    for seed in range(12):
+        corpus = read_meacorpus(tmp_path, dev_fraction=0.9, seed=seed)
+        m = corpus.manifest
+        assert set(m.loc[m["split"] == "Train", "label"]) == {
+            "anger",
+            "disgust",
+            "fear",
+            "joy",
+            "neutral",
+            "sadness",
+        }
+        ways.add(corpus.info["development"])
+    assert ways == {
+        "carved from Train by speaker (0.9)",
+        "carved from Train, stratified by class (0.9) (by speaker, a class would have no Train "
+        "rows left)",
+    }
