@@ -20,7 +20,6 @@ further member would bring evidence the others lack. Usage::
 from __future__ import annotations
 
 import argparse
-import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -31,15 +30,14 @@ def oracle_pooling(
 ) -> tuple[float, tuple[float, ...]]:
     """The best ``score`` over convex log-linear poolings of ``posteriors`` (weights on a grid of
     ``step``, summing to 1), and its weights."""
+    from systems.fusion import weight_grid
+
     logs = [np.log(np.clip(p, 1e-12, None)) for p in posteriors]
-    ticks = round(1 / step)
     best: tuple[float, tuple[float, ...]] = (-np.inf, ())
-    for counts in itertools.product(range(ticks + 1), repeat=len(logs)):
-        if sum(counts) != ticks:
-            continue
-        value = score(sum(c / ticks * x for c, x in zip(counts, logs)))
+    for weights in weight_grid(len(logs), step):
+        value = score(sum(w * x for w, x in zip(weights, logs)))
         if value > best[0]:
-            best = (value, tuple(c / ticks for c in counts))
+            best = (value, tuple(float(w) for w in weights))
     return best
 
 

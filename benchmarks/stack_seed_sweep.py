@@ -63,7 +63,7 @@ def corpus(seed: int) -> pd.DataFrame:
     )
     # id order, as the corpus files are written: the folds depend on Train's row order
     frame = frame.sort_values("id", ignore_index=True)
-    return _carve_development(frame, 0.2, seed=0).reset_index(drop=True)
+    return _carve_development(frame, 0.2, seed=0)[0].reset_index(drop=True)
 
 
 def onset_tokens(text: str, k: int) -> list[str]:

@@ -43,6 +43,7 @@ from harness.data.readers.tables import (
     Table,
     check_codes,
     check_ids,
+    check_listed,
     first_index,
     na_cells,
     read_table,
@@ -109,7 +110,7 @@ def read_emospeech(
     frame = _join_splits(frames)
     videos = None if videos_csv is None else _attach_videos(frame, root, videos_csv)
     if dev_csv is None:
-        frame, carved = _carve_development(frame, dev_fraction, seed, how=True)
+        frame, carved = _carve_development(frame, dev_fraction, seed)
     else:
         carved = _listed_development(frame, root, dev_csv)
     info = _attach_audio(frame, root, [audio_dir, *EMOSPEECH_AUDIO_DIRS], check_audio)
@@ -154,7 +155,7 @@ def read_meacorpus(
         frame["gender"] = [g.lower() or None for g in table.column("gender")]
     carved = "given in the CSV"
     if not (frame["split"] == "Development").any():
-        frame, carved = _carve_development(frame, dev_fraction, seed, how=True)
+        frame, carved = _carve_development(frame, dev_fraction, seed)
     info = _attach_audio(frame, root, [audio_dir, *MEA_AUDIO_DIRS], check_audio)
     info["development"] = carved
     return _finish(frame, root, info, "meacorpus", spec.name, csv_path)
@@ -166,15 +167,14 @@ def _listed_development(frame: pd.DataFrame, root: Path, dev_csv: str) -> str:
     ids = check_ids(table, "id")
     train = frame.index[frame["split"] == "Train"]
     where = dict(zip(frame.loc[train, "id"], train))
-    i = first_index(utterance not in where for utterance in ids)
-    if i is not None:
-        raise HarnessError(
-            f"id {ids[i]!r} is not a row of the training CSV",
-            file=table.path,
-            row=table.lines[i],
-            fix="list only ids of train.csv in the Development list, or pass "
-            "corpus_options.dev_csv=null to carve Development from Train",
-        )
+    check_listed(
+        table,
+        ids,
+        where,
+        "a row of the training CSV",
+        fix="list only ids of train.csv in the Development list, or pass "
+        "corpus_options.dev_csv=null to carve Development from Train",
+    )
     frame.loc[[where[utterance] for utterance in ids], "split"] = "Development"
     return f"listed in {table.path.name} ({len(ids)} rows)"
 
@@ -290,14 +290,13 @@ def _test_rows(
     gold_labels = [v.lower() or None for v in gold.column("label")]
     check_codes(gold, "label", gold_labels, known)
     index = {utt: i for i, utt in enumerate(ids)}
-    i = first_index(utt not in index for utt in gold_ids)
-    if i is not None:
-        raise HarnessError(
-            f"id {gold_ids[i]!r} is not in {table.path.name}",
-            file=gold.path,
-            row=gold.lines[i],
-            fix="the gold labels must belong to the test rows",
-        )
+    check_listed(
+        gold,
+        gold_ids,
+        index,
+        f"in {table.path.name}",
+        "the gold labels must belong to the test rows",
+    )
     labels = [None] * len(ids)
     for utt, label in zip(gold_ids, gold_labels):
         labels[index[utt]] = label
@@ -371,23 +370,21 @@ def _mea_splits(table: Table) -> list[str]:
     return result
 
 
-def _carve_development(
-    frame: pd.DataFrame, fraction: float, seed: int, *, how: bool = False
-) -> pd.DataFrame | tuple[pd.DataFrame, str]:
+def _carve_development(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, str]:
     """Move a seeded, class-stratified ``fraction`` of Train to Development.
 
     Where rows name their speaker (MEACorpus: the video), whole speakers move, so that Dev_bal
     holds no sibling of a Train segment and tuning on it is not rewarded for recognising a video
     (:func:`_carve_by_speaker`); otherwise rows are drawn per class. Candidates are taken in id
     order, so the choice depends on the ids and the seed, not on the order of the rows in the
-    file. With ``how``, also returns how Development was made, for the run's record.
+    file. Returns the frame and how Development was made, for the run's record.
     """
     frame = frame.copy()
     grouped = "speaker" in frame and frame.loc[frame["split"] == "Train", "speaker"].notna().any()
     carved = _carve_by_speaker(frame, fraction, seed) if grouped and fraction > 0 else None
     if carved is not None:
         frame.loc[carved, "split"] = "Development"
-        return (frame, f"carved from Train by speaker ({fraction:g})") if how else frame
+        return frame, f"carved from Train by speaker ({fraction:g})"
     rng = np.random.default_rng(seed)
     train = frame[frame["split"] == "Train"]
     for label in sorted(train["label"].dropna().unique()):
@@ -397,7 +394,7 @@ def _carve_development(
         if k > 0:
             frame.loc[rng.choice(members, size=k, replace=False), "split"] = "Development"
     why = " (by speaker, a class would have no Train rows left)" if grouped and fraction > 0 else ""
-    return (frame, f"carved from Train, stratified by class ({fraction:g}){why}") if how else frame
+    return frame, f"carved from Train, stratified by class ({fraction:g}){why}"
 
 
 def _carve_by_speaker(frame: pd.DataFrame, fraction: float, seed: int) -> pd.Index | None:

@@ -7,7 +7,7 @@ that names the file, the line (the header is line 1) and the fix.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +114,18 @@ def check_ids(table: Table, column: str) -> list[str]:
             )
         seen[value] = line
     return ids
+
+
+def check_listed(
+    table: Table, ids: Sequence[str], known: Container[str], where: str, fix: str
+) -> None:
+    """Every id that a list file (gold labels, a Development list) gives is one of ``known``,
+    the rows of the file it refers to; the first that is not is named with its line."""
+    i = first_index(value not in known for value in ids)
+    if i is not None:
+        raise HarnessError(
+            f"id {ids[i]!r} is not {where}", file=table.path, row=table.lines[i], fix=fix
+        )
 
 
 def check_codes(
