@@ -75,6 +75,20 @@ def test_stereo_is_averaged_and_logged_once_naming_the_first_file(tmp_path, capl
     assert report["multichannel"] == 3 and report["first_multichannel"] == str(paths[0])
 
 
+def test_a_file_at_another_rate_is_resampled_and_the_first_one_named(tmp_path, caplog):
+    """One 8 kHz file in a 16 kHz corpus is resampled, not rejected; the log names it, once."""
+    paths = []
+    for i in range(2):
+        path = tmp_path / f"phone{i}.wav"
+        sf.write(path, _tone(0.5, rate=8_000), 8_000, subtype="PCM_16")
+        paths.append(path)
+    with caplog.at_level(logging.INFO, logger="harness.data.audio"):
+        outs = [A.load_audio(p) for p in paths]
+    assert all(abs(out.size - 8_000) <= 1 for out in outs)
+    lines = [r.getMessage() for r in caplog.records if "resampling" in r.getMessage()]
+    assert lines == [f"resampling audio from 8000 Hz to 16000 Hz (first: {paths[0]})"]
+
+
 def test_antiphase_stereo_that_averages_to_silence_is_named(tmp_path, caplog):
     path = tmp_path / "antiphase.wav"
     left = _tone(0.5)

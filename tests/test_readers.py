@@ -572,6 +572,7 @@ def test_the_test3_audio_the_challenge_ships_is_found(tmp_path):
     (root / "Audios" / "MSP-PODCAST_test3_0003.wav").write_bytes(b"not audio")
     message = _error(lambda: read_msp_podcast(root))
     assert "MSP-PODCAST_test3_0003.wav" in message and f"found in {root / 'Audios'}" in message
+    assert "move it out of that folder" in message and "labels file" not in message
 
 
 def test_the_release_with_its_test3_files_is_still_the_release(tmp_path):

@@ -3,7 +3,7 @@
 soundfile reads WAV/FLAC/OGG/MP3 (libsndfile >= 1.1) and soxr resamples, so no torchaudio (whose
 registry build needs CUDA) and no ffmpeg. A file at another rate is resampled rather than
 rejected, because corpora mix rates (MEACorpus ships 44.1/48 kHz mp3); the fact is logged once per
-rate so a user who expected 16 kHz notices.
+rate, with the first file, so a user who expected 16 kHz notices.
 
 Bad input is never passed on silently: float samples that are NaN or infinite are an error naming
 the file (a model would compute on them and return garbage); a WAV whose data chunk is cut short
@@ -81,7 +81,7 @@ def load_audio(
             "audio file is empty", file=path, row=row, fix="re-export the file or remove the row"
         )
     if rate != sample_rate:
-        audio = resample(audio, rate, sample_rate)
+        audio = resample(audio, rate, sample_rate, source=path)
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
@@ -166,12 +166,17 @@ def wav_data_shortfall(path: str | os.PathLike) -> tuple[int, int] | None:
     return None
 
 
-def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+def resample(
+    audio: np.ndarray, rate: int, target: int = SAMPLE_RATE, source: str | None = None
+) -> np.ndarray:
+    """``audio`` at ``target`` Hz; the first file at each other rate is named in the log, so that
+    one odd file in a 16 kHz corpus can be found."""
     import soxr
 
     if rate not in _warned_rates:
         _warned_rates.add(rate)
-        log.info("resampling audio from %d Hz to %d Hz", rate, target)
+        first = f" (first: {source})" if source else ""
+        log.info("resampling audio from %d Hz to %d Hz%s", rate, target, first)
     return soxr.resample(audio, rate, target).astype(np.float32, copy=False)
 
 

@@ -116,7 +116,8 @@ def audio_durations(paths: Sequence[str | None], rows: Sequence[tuple[Path, int]
             raise HarnessError(
                 f"cannot decode audio ({problem}); {listed_at(source, row)}",
                 file=path,
-                fix="re-export the file as 16 kHz WAV, or remove its row from the labels file",
+                fix="re-export the file as 16 kHz WAV, or "
+                + ("remove its row from the labels file" if row else "move it out of that folder"),
             )
     return np.array([duration for duration, _ in results], dtype=float)
 
