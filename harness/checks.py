@@ -14,6 +14,7 @@ from typing import Any
 
 from harness import registry
 from harness.errors import HarnessError
+from harness.params import check_param_values
 
 TARGET_PRIORS = ("auto", "uniform", "train", "none")
 TASKS = ("categorical", "attributes")
@@ -95,14 +96,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
-def _integer(config: dict[str, Any], key: str, minimum: int) -> None:
+def _integer(config: dict[str, Any], key: str, minimum: int, prefix: str = "") -> None:
+    """``prefix``: where the key sits on the command line (``demo.``), so the fix pastes."""
     value = config.get(key)
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        name = prefix + key
+        example = 0 if key == "seed" else max(minimum, 1)
         raise HarnessError(
-            f"{key}={value!r} is not an integer >= {minimum}",
-            fix=f"pass {key}=<integer>, e.g. {key}={max(minimum, 1) if key != 'seed' else 0}",
+            f"{name}={value!r} is not an integer >= {minimum}",
+            fix=f"pass {name}=<integer>, e.g. {name}={example}",
         )
 
 
@@ -167,6 +171,19 @@ def _corpus_options(config: dict[str, Any]) -> None:
                 else f"corpus {corpus!r} takes no corpus_options"
             ),
         )
+    loader = registry.get("corpora", corpus)
+    defaults = {
+        p.name: p.default
+        for p in inspect.signature(loader).parameters.values()
+        if p.default is not p.empty
+    }
+    check_param_values(
+        f"corpus {corpus}",
+        getattr(loader, "option_rules", {}),
+        options,
+        defaults,
+        prefix="corpus_options.",
+    )
 
 
 def _demo_options(config: dict[str, Any]) -> None:
@@ -184,8 +201,8 @@ def _demo_options(config: dict[str, Any]) -> None:
             f"demo.lang={demo['lang']!r} is not a demo language",
             fix="pass demo.lang=en or demo.lang=es",
         )
-    _integer(demo, "n", minimum=40)
-    _integer(demo, "seed", minimum=0)
+    _integer(demo, "n", minimum=40, prefix="demo.")
+    _integer(demo, "seed", minimum=0, prefix="demo.")
 
 
 def _member_params(config: dict[str, Any]) -> None:

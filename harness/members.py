@@ -274,19 +274,27 @@ def is_fusion(config: dict[str, Any]) -> bool:
     return issubclass(registry.get("systems", config["system"]), FusionSystem)
 
 
-def check_params(config: dict[str, Any]) -> None:
-    """Reject unknown system (and member) parameters before any corpus is built or model trained."""
+def check_params(config: dict[str, Any], prefix: str = "") -> None:
+    """Reject unknown system (and member) parameters, and values their rules refuse, before any
+    corpus is built or model trained. ``prefix``: how a member's parameters are written on the
+    command line, so the ``fix:`` can be pasted."""
+    from harness.config import member_name, system_defaults
+    from harness.params import check_param_values
+
     system_cls = registry.get("systems", config["system"])
-    unknown = sorted(set(config.get("params") or {}) - set(system_cls.param_names()))
+    params = config.get("params") or {}
+    unknown = sorted(set(params) - set(system_cls.param_names()))
     if unknown:
         raise HarnessError(
             f"system {config['system']!r} has no parameter {', '.join(map(repr, unknown))}",
             fix=f"valid parameters: {', '.join(system_cls.param_names())}",
         )
+    defaults = system_defaults(config["system"]).get("params") or {}
+    check_param_values(config["system"], system_cls.param_rules, params, defaults, prefix=prefix)
     if is_fusion(config):
         check_members(config)
     for member in config.get("members") or []:
-        check_params(member_config(config, member))
+        check_params(member_config(config, member), f"member_params.{member_name(member)}.")
 
 
 def check_ready(config: dict[str, Any]) -> None:

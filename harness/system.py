@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.params import Rule
 
 
 class System:
@@ -32,6 +36,10 @@ class System:
     cross_fit: ClassVar[bool] = True
     """Whether a stacked fusion may refit this system k times on Train folds for out-of-fold
     predictions (cheap classical systems); neural systems set False, and are stacked on Dev_bal."""
+
+    param_rules: ClassVar[Mapping[str, Rule]] = {}
+    """What each parameter accepts (:mod:`harness.params`), checked before any corpus is built.
+    Every parameter has one; a test holds the rules, the signature and the YAML in step."""
 
     # -- sklearn-style parameters ---------------------------------------------------------------
     @classmethod

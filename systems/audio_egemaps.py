@@ -19,6 +19,7 @@ import pandas as pd
 
 from harness.data import predictions as P
 from harness.errors import HarnessError
+from harness.params import choice, integer, number, optional
 from harness.prior import class_prior
 from harness.system import System
 from systems.components.features import attribute_rows, attribute_targets, audio_paths, scored_rows
@@ -91,6 +92,14 @@ class AudioEgemaps(System):
     name = "audio_egemaps"
     tasks = ("categorical", "attributes")
     modalities = ("audio",)
+    param_rules = {
+        "C": number(gt=0),
+        "alpha": number(gt=0),
+        "class_weight": choice(None, "balanced"),
+        "clip": optional(number(gt=0)),
+        "n_jobs": integer(ge=1),
+        "seed": optional(integer(ge=0)),
+    }
 
     def __init__(
         self,

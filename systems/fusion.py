@@ -29,10 +29,14 @@ import pandas as pd
 from harness.data import predictions as P
 from harness.data.manifest import ATTRIBUTES
 from harness.errors import HarnessError
+from harness.params import choice, integer, items, number, optional
+from harness.stacking import GROUPINGS
 from harness.system import FusionSystem
 from systems.components.params import store_params
 
 _EPS = 1e-6
+STEP = number(gt=0, le=1)
+"""A weight-grid step: the grid has round(1/step) ticks per member."""
 
 
 def weight_grid(n_members: int, step: float) -> np.ndarray:
@@ -145,6 +149,8 @@ class _Fusion(FusionSystem):
 class FusionInterp(_Fusion):
     name = "fusion_interp"
 
+    param_rules = {"step": STEP}
+
     def __init__(self, *, step: float) -> None:
         store_params(self, locals())
 
@@ -203,6 +209,16 @@ class FusionInterp(_Fusion):
 
 class FusionLR(_Fusion):
     name = "fusion_lr"
+    param_rules = {
+        "C": number(gt=0),
+        "step": STEP,
+        "cv_folds": integer(ge=0),  # below 2: no cross-validated Dev_bal score
+        "stacking": choice("devbal", "oof"),
+        "stacking_folds": integer(ge=2),
+        "stacking_groups": optional(choice(*GROUPINGS)),
+        "stacking_C": items(number(gt=0)),
+        "seed": optional(integer(ge=0)),
+    }
 
     def __init__(
         self,
@@ -217,35 +233,6 @@ class FusionLR(_Fusion):
         seed: int,
     ) -> None:
         store_params(self, locals())
-
-    def check_ready(self) -> None:
-        """The stacking options are checked before any member is trained, not after."""
-        from harness.stacking import check_grouping
-
-        if self.stacking not in ("devbal", "oof"):
-            raise HarnessError(
-                f"stacking={self.stacking!r} is not known",
-                fix="pass stacking=devbal or stacking=oof",
-            )
-        check_grouping(self.stacking_groups)
-        folds = self.stacking_folds
-        if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-            raise HarnessError(
-                f"stacking_folds={folds!r} is not a fold count of 2 or more",
-                fix="pass stacking_folds=5",
-            )
-        grid = self.stacking_C
-        if (
-            not isinstance(grid, list | tuple)
-            or not grid
-            or not all(
-                isinstance(c, int | float) and not isinstance(c, bool) and c > 0 for c in grid
-            )
-        ):
-            raise HarnessError(
-                f"stacking_C={grid!r} is not a list of positive numbers",
-                fix="pass stacking_C=[0.01,0.1,1.0,10.0]",
-            )
 
     def cross_fit_folds(self, task: str) -> int | None:
         """Out-of-fold Train predictions are the meta-learner's data with ``stacking=oof``."""

@@ -29,6 +29,7 @@ import pandas as pd
 
 from harness.data import predictions as P
 from harness.errors import HarnessError
+from harness.params import choice, either, integer, items, number, optional, text
 from harness.prior import class_prior
 from harness.system import System
 from systems.components.features import (
@@ -47,6 +48,15 @@ class TextEmbed(System):
     modalities = ("text",)
     cross_fit: ClassVar[bool] = True
     """Refits only the linear classifier on cached embeddings: cheap to cross-fit."""
+    param_rules = {
+        "encoder": text(),
+        "C": either(number(gt=0), items(number(gt=0))),
+        "alpha": either(number(gt=0), items(number(gt=0))),
+        "class_weight": choice(None, "balanced"),
+        "batch_size": integer(ge=1),
+        "num_threads": optional(integer(ge=1)),
+        "seed": optional(integer(ge=0)),
+    }
 
     def __init__(
         self,

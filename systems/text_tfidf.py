@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.data import predictions as P
+from harness.params import choice, integer, items, number, optional
 from harness.prior import class_prior
 from harness.system import System
 from systems.components.features import attribute_rows, attribute_targets, scored_rows, texts
@@ -25,6 +26,16 @@ class TextTfidf(System):
     name = "text_tfidf"
     tasks = ("categorical", "attributes")
     modalities = ("text",)
+    param_rules = {
+        "word_ngrams": items(integer(ge=1), length=2, ordered=True),
+        "char_ngrams": items(integer(ge=1), length=2, ordered=True),
+        "min_df": integer(ge=1),
+        "max_features": optional(integer(ge=1)),
+        "C": number(gt=0),
+        "alpha": number(gt=0),
+        "class_weight": choice(None, "balanced"),
+        "seed": optional(integer(ge=0)),
+    }
 
     def __init__(
         self,

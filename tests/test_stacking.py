@@ -4,6 +4,8 @@ members, falling back to Dev_bal when a member has none."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -292,16 +294,24 @@ def test_a_grouping_that_would_train_a_fold_without_a_class_falls_back():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ({"stacking": "stack"}, "stacking='stack' is not known"),
-        ({"stacking_groups": "spk"}, "stacking_groups='spk' is not known"),
-        ({"stacking_folds": 1}, "stacking_folds=1 is not a fold count"),
-        ({"stacking_C": []}, "stacking_C=[] is not a list of positive numbers"),
+        (
+            {"stacking": "stack"},
+            "stacking=stack is not accepted (stacking takes one of devbal, oof)",
+        ),
+        ({"stacking_groups": "spk"}, "stacking_groups=spk is not accepted"),
+        (
+            {"stacking_folds": 1},
+            "stacking_folds=1 is not accepted (stacking_folds takes an integer >= 2)",
+        ),
+        ({"stacking_C": []}, "stacking_C=[] is not accepted (stacking_C takes a non-empty list"),
     ],
 )
 def test_fusion_lr_checks_its_stacking_options_before_training(override, message):
+    """The options are refused while the config is checked, before any member is trained."""
+    from harness.config import resolve
     from harness.errors import HarnessError
+    from harness.members import check_params
 
-    fusion = FusionLR(**{**yaml_params("fusion_lr", seed=0), **override})
-    with pytest.raises(HarnessError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        fusion.check_ready()
-    FusionLR(**yaml_params("fusion_lr", seed=0)).check_ready()
+    with pytest.raises(HarnessError, match=re.escape(message)):
+        check_params(resolve({"system": "fusion_lr", "profile": "light", **override}))
+    check_params(resolve({"system": "fusion_lr", "profile": "offline"}))

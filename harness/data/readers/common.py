@@ -23,6 +23,18 @@ from harness.errors import HarnessError
 log = logging.getLogger("harness.data.readers")
 
 
+def option_rules(**rules):
+    """Declare what each keyword option of a reader accepts (:mod:`harness.params`), so that
+    ``corpus_options.*`` values are checked with the run's other values, before the corpus is
+    read, and a wrong one is one line rather than a traceback from deep in the reader."""
+
+    def declare(reader):
+        reader.option_rules = rules
+        return reader
+
+    return declare
+
+
 def challenge_for(name: str, layout: str):
     """The registered :class:`~harness.challenges.base.Challenge` ``name``, which must list the
     corpus ``layout`` among its ``corpora``."""

@@ -37,6 +37,7 @@ from harness.data.readers.common import (
     layout_name,
     list_dir,
     log,
+    option_rules,
     warn_texts,
 )
 from harness.data.readers.tables import (
@@ -49,11 +50,14 @@ from harness.data.readers.tables import (
     read_table,
 )
 from harness.errors import HarnessError
+from harness.params import choice, either, flag, number, optional, text
 
 MEA_COLUMNS = ("filename", "label", "transcription", "split")
 """The MEACorpus CSV with one file name per segment (``public_v2.csv``; extra columns allowed)."""
 MEA_SEGMENT_COLUMNS = ("youtube_key", "segment_id", "label", "transcription", "split")
 """The MEACorpus CSV that names a segment by its video and its number in it (``dataset.csv``)."""
+DEFAULT_AUDIO_DIR = "audios"
+"""The audio folder a reader looks in first; when it is missing, the others are searched."""
 MEA_AUDIO_DIRS = (".", "segments", "dataset_v1/segments")
 """Where MEACorpus audio is looked for after ``audio_dir``: beside the CSV, and where the corpus's
 download script writes the segments (``dataset_v1/segments/<filename>``)."""
@@ -70,6 +74,17 @@ MEACORPUS_ROWS = 5_000
 """MEACorpus 2023 has 5,129 segments (4,102 train, 1,027 test); fewer is a subset."""
 
 
+@option_rules(
+    challenge=text(),
+    train_csv=text(),
+    test_csv=optional(text()),
+    test_labels_csv=either(choice(None, False), text()),
+    audio_dir=text(),
+    dev_fraction=number(ge=0, lt=1),
+    check_audio=flag(),
+    videos_csv=optional(text()),
+    dev_csv=optional(text()),
+)
 def read_emospeech(
     path: str | os.PathLike | None = None,
     *,
@@ -77,7 +92,7 @@ def read_emospeech(
     train_csv: str = "train.csv",
     test_csv: str | None = "test.csv",
     test_labels_csv: str | bool | None = None,
-    audio_dir: str = "audios",
+    audio_dir: str = DEFAULT_AUDIO_DIR,
     dev_fraction: float = 0.2,
     seed: int = 0,
     check_audio: bool = True,
@@ -113,6 +128,7 @@ def read_emospeech(
         frame, carved = _carve_development(frame, dev_fraction, seed)
     else:
         carved = _listed_development(frame, root, dev_csv)
+    _check_audio_dir(root, audio_dir)
     info = _attach_audio(frame, root, [audio_dir, *EMOSPEECH_AUDIO_DIRS], check_audio)
     info["development"] = carved
     if videos is not None:
@@ -120,12 +136,19 @@ def read_emospeech(
     return _finish(frame, root, info, "emospeech", spec.name, train.path)
 
 
+@option_rules(
+    challenge=text(),
+    csv_name=optional(text()),
+    audio_dir=text(),
+    dev_fraction=number(ge=0, lt=1),
+    check_audio=flag(),
+)
 def read_meacorpus(
     path: str | os.PathLike | None = None,
     *,
     challenge: str = "emospeech2024",
     csv_name: str | None = None,
-    audio_dir: str = "audios",
+    audio_dir: str = DEFAULT_AUDIO_DIR,
     dev_fraction: float = 0.2,
     seed: int = 0,
     check_audio: bool = True,
@@ -156,6 +179,7 @@ def read_meacorpus(
     carved = "given in the CSV"
     if not (frame["split"] == "Development").any():
         frame, carved = _carve_development(frame, dev_fraction, seed)
+    _check_audio_dir(root, audio_dir)
     info = _attach_audio(frame, root, [audio_dir, *MEA_AUDIO_DIRS], check_audio)
     info["development"] = carved
     return _finish(frame, root, info, "meacorpus", spec.name, csv_path)
@@ -229,6 +253,17 @@ def _mea_table(csv_path: Path) -> Table:
             )
     rows = [[*row, f"{row[video]}/{row[segment]}"] for row in table.rows]
     return Table(table.path, [*table.header, "youtube_key/segment_id"], rows, table.lines)
+
+
+def _check_audio_dir(root: Path, audio_dir: str) -> None:
+    """An ``audio_dir`` the user named must exist: falling back to the folders searched by
+    default would hide the typo and train a text-only corpus where audio was meant."""
+    if audio_dir != DEFAULT_AUDIO_DIR and not (root / audio_dir).is_dir():
+        raise HarnessError(
+            "audio folder not found",
+            file=root / audio_dir,
+            fix=f"pass corpus_options.audio_dir=<the folder under {root} that holds the audio>",
+        )
 
 
 def _check_fraction(dev_fraction: float) -> None:

@@ -26,6 +26,7 @@ from harness.data.readers.common import (
     layout_name,
     list_dir,
     log,
+    option_rules,
     read_transcript,
     warn_texts,
 )
@@ -40,6 +41,7 @@ from harness.data.readers.tables import (
     read_utf8,
 )
 from harness.errors import HarnessError
+from harness.params import either, flag, optional, text
 
 LAYOUT = "msp_podcast"
 MSP_COLUMNS = (
@@ -56,6 +58,12 @@ MSP_ATTRIBUTES = {"EmoAct": "arousal", "EmoVal": "valence", "EmoDom": "dominance
 TRANSCRIPT_MODES = ("auto", "reference", "none")
 
 
+@option_rules(
+    challenge=text(),
+    transcripts=either(flag(), text()),
+    test3_list=optional(text()),
+    check_audio=flag(),
+)
 def read_msp_podcast(
     path: str | os.PathLike | None = None,
     *,
