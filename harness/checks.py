@@ -35,7 +35,7 @@ def check_run_config(config: dict[str, Any]) -> None:
             f"track={track!r} is not a track name",
             fix="pass track=auto, track=task1 or track=task2",
         )
-    _asr(config.get("asr"))
+    _asr(config.get("asr"), config.get("asr_params"))
     _corpus_options(config)
     _demo_options(config)
     _member_params(config)
@@ -129,14 +129,27 @@ def _tasks(value: Any) -> None:
         )
 
 
-def _asr(value: Any) -> None:
+def _asr(value: Any, params: Any = None) -> None:
     if value in (None, False, "none", "auto", "reference"):
-        return
-    if not isinstance(value, str) or value not in registry.names("asr"):
+        backend = "whisper" if value == "auto" else None  # auto only ever picks Whisper
+    elif not isinstance(value, str) or value not in registry.names("asr"):
         raise HarnessError(
             f"asr={value!r} is not an ASR back-end",
             fix=f"pass asr=none, asr=auto or one of asr={', asr='.join(registry.names('asr'))}",
         )
+    else:
+        backend = value
+    if params in (None, {}):
+        return
+    if not isinstance(params, dict):
+        raise HarnessError(
+            f"asr_params={params!r} is not a mapping",
+            fix="set them one by one: asr_params.beam_size=5",
+        )
+    if backend is not None:
+        from harness.asr.base import check_asr_params
+
+        check_asr_params(backend, params)
 
 
 def reader_options(corpus: str) -> set[str]:

@@ -234,3 +234,37 @@ def test_an_audio_dir_that_does_not_exist_is_an_error_not_a_fallback(tmp_path):
         read_emospeech(tmp_path, test_csv=None, audio_dir="audio", check_audio=False)
     assert "corpus_options.audio_dir=" in caught.value.fix
     assert str(tmp_path / "audio") in str(caught.value)
+
+
+# -- asr_params: the ASR back-ends' settings --------------------------------------------------
+@pytest.mark.parametrize("asr", registry.names("asr"))
+def test_every_asr_setting_has_a_rule_that_accepts_its_default(asr):
+    import inspect
+
+    cls = registry.get("asr", asr)
+    signature = {k: v for k, v in inspect.signature(cls.__init__).parameters.items() if k != "self"}
+    assert set(cls.param_rules) == set(signature)
+    for name, parameter in signature.items():
+        assert _accepts(cls.param_rules[name], parameter.default), (asr, name)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["asr_params.beam_size=0"], "asr_params.beam_size=0 is not accepted"),
+        (["asr=whisper", "asr_params.compute_type=int4"], "compute_type=int4 is not accepted"),
+        (["asr=canary", "asr_params.batch_size=x"], "asr_params.batch_size=x is not accepted"),
+        (["asr_params=5"], "asr_params=5 is not a mapping"),
+    ],
+)
+def test_a_bad_asr_setting_is_one_line_before_the_corpus(tmp_path, args, expected):
+    cache, runs = tmp_path / "cache", tmp_path / "runs"
+    result = CliRunner().invoke(
+        app,
+        ["run", "system=text_tfidf", *args, f"output_dir={runs}", "progress=false"],
+        env={"HARNESS_CACHE": str(cache)},
+    )
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, text
+    assert text.startswith("error:") and expected in text
+    assert not (cache / "demo").exists()

@@ -17,12 +17,15 @@ import inspect
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from harness.errors import HarnessError, MissingModelError
+
+if TYPE_CHECKING:
+    from harness.params import Rule
 
 SILENCE_PEAK = 1e-4
 """Peak amplitude (about -80 dBFS) below which audio is treated as silence and not decoded:
@@ -45,6 +48,9 @@ class ASRBackend(ABC):
     """How many utterances :func:`harness.asr.transcribe.transcribe_corpus` hands over at once."""
     packages: ClassVar[tuple[str, ...]] = ()
     """Distributions whose versions are recorded with the transcripts."""
+    param_rules: ClassVar[Mapping[str, Rule]] = {}
+    """What each ``asr_params`` key accepts (:mod:`harness.params`), checked before the corpus
+    is read: a wrong decoding setting is one line, not a traceback an hour into transcription."""
 
     @property
     @abstractmethod
@@ -211,11 +217,23 @@ def make_backend(asr: str, params: dict[str, Any] | None = None) -> ASRBackend:
 
     cls = registry.get("asr", asr)
     params = dict(params or {})
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    check_asr_params(asr, params)
+    return cls(**params)
+
+
+def check_asr_params(asr: str, params: Mapping[str, Any]) -> None:
+    """Refuse unknown ``asr_params`` keys and values the back-end's rules refuse, in one line."""
+    from harness import registry
+    from harness.params import check_param_values
+
+    cls = registry.get("asr", asr)
+    signature = inspect.signature(cls.__init__).parameters
+    accepted = [p for p in signature if p != "self"]
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise HarnessError(
             f"asr={asr} does not take the parameter(s) {', '.join(unknown)}",
             fix=f"use asr_params with any of: {', '.join(accepted)}",
         )
-    return cls(**params)
+    defaults = {name: signature[name].default for name in accepted}
+    check_param_values(f"asr {asr}", cls.param_rules, params, defaults, prefix="asr_params.")

