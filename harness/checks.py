@@ -36,7 +36,7 @@ def check_run_config(config: dict[str, Any]) -> None:
             fix="pass track=auto, track=task1 or track=task2",
         )
     _asr(config.get("asr"), config.get("asr_params"))
-    _corpus_options(config)
+    check_corpus_options(config)
     _demo_options(config)
     _member_params(config)
     writable_dir(config.get("output_dir") or "runs", "output_dir")
@@ -164,7 +164,8 @@ def reader_options(corpus: str) -> set[str]:
     }
 
 
-def _corpus_options(config: dict[str, Any]) -> None:
+def check_corpus_options(config: dict[str, Any]) -> None:
+    """Unknown ``corpus_options`` keys and values the reader's rules refuse, in one line."""
     options = config.get("corpus_options") or {}
     if not isinstance(options, dict):
         raise HarnessError(

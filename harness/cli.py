@@ -219,13 +219,7 @@ def demo(ctx: typer.Context) -> None:
     _setup_logging()
     options = _overrides(ctx)
     out = options.pop("out", None)
-    unknown = set(options) - {"lang", "seed", "n", "cache_dir"}
-    if unknown:
-        from harness.errors import HarnessError
-
-        raise HarnessError(
-            f"unknown option(s) {sorted(unknown)}", fix="use lang=en|es seed=N n=N out=DIR"
-        )
+    _check_keys({**options, **({"out": out} if out else {})}, DEMO_KEYS, "data demo")
     if out:
         from harness.data.demo import build_demo_corpus
 
@@ -246,19 +240,52 @@ def demo(ctx: typer.Context) -> None:
     _console().print(f"demo corpus {corpus.name} at {corpus.root}: {counts}")
 
 
-VALIDATE_KEYS = {"challenge", "task", "ids", "corpus", "corpus_path", "split", "lang", "n", "seed"}
-SCORE_KEYS = VALIDATE_KEYS | {"labels", "bootstrap", "cache_dir"}
+VALIDATE_KEYS = {
+    "challenge", "task", "ids", "corpus", "corpus_path", "corpus_options", "split", "lang", "n",
+    "seed", "cache_dir",
+}  # fmt: skip
+SCORE_KEYS = VALIDATE_KEYS | {"labels", "bootstrap"}
+DEMO_KEYS = {"lang", "seed", "n", "cache_dir", "out"}
+
+
+def _option_rules() -> dict[str, Any]:
+    """What each option of ``validate``, ``score`` and ``data demo`` accepts."""
+    from harness.params import choice, integer, text
+
+    return {
+        **dict.fromkeys(
+            ("challenge", "task", "ids", "corpus", "corpus_path", "split", "labels"), text()
+        ),
+        **dict.fromkeys(("cache_dir", "out"), text()),
+        "lang": choice("en", "es"),
+        "n": integer(ge=1),
+        "seed": integer(ge=0),
+        "bootstrap": integer(ge=0),
+    }
+
+
+OPTION_EXAMPLES = {"lang": "en", "n": 1000, "seed": 0, "bootstrap": 1000}
+"""What a ``fix:`` offers for a bad option value (the command's defaults)."""
 
 
 def _check_keys(options: dict[str, Any], known: set[str], command: str) -> None:
+    """Unknown options and bad values, in one line each, before any corpus is read.
+    ``corpus_options.<key>=`` options are gathered into ``options["corpus_options"]``."""
+    from harness.checks import check_corpus_options
     from harness.errors import HarnessError
+    from harness.params import check_param_values
 
+    for key in [k for k in options if k.startswith("corpus_options.")]:
+        options.setdefault("corpus_options", {})[key.partition(".")[2]] = options.pop(key)
     unknown = sorted(set(options) - known)
     if unknown:
         raise HarnessError(
             f"harness {command} has no option {', '.join(map(repr, unknown))}",
             fix="valid options: " + ", ".join(f"{k}=..." for k in sorted(known)),
         )
+    check_param_values(f"harness {command}", _option_rules(), options, OPTION_EXAMPLES)
+    if "corpus_options" in options:
+        check_corpus_options({"corpus": options.get("corpus"), **options})
 
 
 @app.command(context_settings=EXTRA)
@@ -269,9 +296,10 @@ def validate(ctx: typer.Context, file: str = typer.Argument(..., help="submissio
 
     options = _overrides(ctx)
     _check_keys(options, VALIDATE_KEYS, "validate")
-    challenge = registry.get("challenges", options.get("challenge", "odyssey2024"))
+    corpus = _options_corpus(options)
+    challenge = registry.get("challenges", _challenge_name(options, corpus))
     task = options.get("task", "categorical")
-    expected = _expected_ids(options, challenge)
+    expected = _expected_ids(options, challenge, corpus)
     problems = challenge.validate_submission(file, task, expected)
     console = _console()
     if problems:
@@ -297,7 +325,7 @@ def validate(ctx: typer.Context, file: str = typer.Argument(..., help="submissio
     )
 
 
-def _expected_ids(options: dict[str, Any], challenge) -> list[str] | None:
+def _expected_ids(options: dict[str, Any], challenge, corpus) -> list[str] | None:
     """Expected ids from ids=FILE (one per line, or a CSV with an id column) or from a corpus."""
     from pathlib import Path
 
@@ -318,22 +346,38 @@ def _expected_ids(options: dict[str, Any], challenge) -> list[str] | None:
                 index = header.index(column)
                 return [line.split(",")[index] for line in lines[1:]]
         return lines
-    if options.get("corpus"):
-        manifest = _corpus_manifest(options)
+    if corpus is not None:
+        manifest = corpus.manifest
         split = options.get("split", challenge.submission_split)
         return manifest.loc[manifest["split"] == split, "id"].tolist()
     return None
 
 
-def _corpus_manifest(options: dict[str, Any]):
+def _options_corpus(options: dict[str, Any]):
+    """The corpus ``corpus=`` names (read once), or None when the command is not given one."""
+    from harness import registry
     from harness.corpora import load_corpus
+
+    if options.get("challenge"):
+        registry.target("challenges", str(options["challenge"]))  # before any corpus is read
+    if not options.get("corpus") or options.get("labels"):
+        return None
 
     return load_corpus(
         options["corpus"],
         corpus_path=options.get("corpus_path"),
+        corpus_options=options.get("corpus_options"),
         cache_dir=options.get("cache_dir"),
         demo={k: options[k] for k in ("lang", "n", "seed") if k in options},
-    ).manifest
+    )
+
+
+def _challenge_name(options: dict[str, Any], corpus) -> str:
+    """``challenge=``, else the corpus's own challenge (the Spanish demo and EmoSpeech are
+    scored for EmoSpeech 2024), else Odyssey 2024."""
+    if options.get("challenge"):
+        return str(options["challenge"])
+    return corpus.challenge if corpus is not None else "odyssey2024"
 
 
 @app.command(context_settings=EXTRA)
@@ -345,7 +389,6 @@ def score(
 
     harness score FILE challenge=odyssey2024 task=categorical (corpus=demo [split=Test3] | labels=FILE)
     """
-    import pandas as pd
 
     from harness import registry
     from harness.errors import HarnessError
@@ -353,19 +396,12 @@ def score(
 
     options = _overrides(ctx)
     _check_keys(options, SCORE_KEYS, "score")
-    challenge = registry.get("challenges", options.get("challenge", "odyssey2024"))
+    corpus = _options_corpus(options)
+    challenge = registry.get("challenges", _challenge_name(options, corpus))
     task = options.get("task", "categorical")
     predictions = _read_scorable(file, challenge, task)
     if options.get("labels"):
-        reference = pd.read_csv(str(options["labels"]), dtype=str)
-        reference = reference.rename(
-            columns={
-                challenge.id_column: "id",
-                challenge.label_column: "label",
-                "Split_Set": "split",
-                **{v: k for k, v in challenge.attribute_columns.items()},
-            }
-        )
+        reference = _reference_labels(str(options["labels"]), challenge, task)
         if options.get("split"):
             if "split" not in reference:
                 raise HarnessError(
@@ -380,11 +416,8 @@ def score(
                     file=str(options["labels"]),
                     fix="pass split= with a split name that the labels file holds",
                 )
-        for column in ("arousal", "valence", "dominance"):
-            if column in reference:
-                reference[column] = pd.to_numeric(reference[column])
-    elif options.get("corpus"):
-        manifest = _corpus_manifest(options)
+    elif corpus is not None:
+        manifest = corpus.manifest
         reference = manifest[manifest["split"] == options.get("split", challenge.submission_split)]
     else:
         raise HarnessError("no reference labels", fix="pass labels=FILE or corpus=NAME [split=...]")
@@ -416,6 +449,58 @@ def score(
     for key, value in result["metrics"].items():
         if isinstance(value, float) and key != metric:
             console.print(f"{key} = {value:.4f}")
+
+
+def _reference_labels(path: str, challenge, task: str):
+    """The gold labels of ``labels=FILE`` with the harness's column names, or one error line."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from harness.errors import HarnessError
+
+    fix = f"pass labels=<a CSV with {challenge.id_column} (or id) and the {task} labels>"
+    if not Path(path).is_file():
+        raise HarnessError("labels file not found", file=path, fix=fix)
+    try:
+        reference = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise HarnessError(f"cannot read the labels file ({exc})", file=path, fix=fix) from None
+    written = {  # how the file names each attribute column, for the messages
+        k: v if v in reference else k for k, v in challenge.attribute_columns.items()
+    }
+    reference = reference.rename(
+        columns={
+            challenge.id_column: "id",
+            challenge.label_column: "label",
+            "Split_Set": "split",
+            **{v: k for k, v in challenge.attribute_columns.items()},
+        }
+    )
+    needed = ["id", "label"] if task == "categorical" else ["id", *challenge.attribute_columns]
+    missing = [c for c in needed if c not in reference]
+    if missing:
+        raise HarnessError(
+            f"the labels file has no {', '.join(missing)} column (its columns: "
+            f"{', '.join(map(str, reference.columns))})",
+            file=path,
+            fix=fix,
+        )
+    if task == "attributes":
+        for column in challenge.attribute_columns:
+            values = pd.to_numeric(reference[column], errors="coerce")
+            bad = values.isna() & (reference[column].str.strip() != "")
+            if bad.any():
+                row = int(bad.to_numpy().argmax())
+                raise HarnessError(
+                    f"{written[column]}={reference[column].iloc[row]!r} is not a number",
+                    file=path,
+                    row=row + 2,  # the header is line 1
+                    fix=f"write a number in the {written[column]} column of that row, "
+                    "or leave it empty",
+                )
+            reference[column] = values
+    return reference
 
 
 def _header(file: str) -> list[str] | None:

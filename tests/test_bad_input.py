@@ -298,3 +298,78 @@ def test_an_audio_system_on_utterances_without_audio_is_one_line(tmp_path):
         [p for p in runs.iterdir() if not p.name.endswith(".partial")] if runs.exists() else []
     )
     assert not completed
+
+
+# -- score / validate / data demo options -------------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["labels={labels}", "seed=x"], "harness score: seed=x is not accepted"),
+        (["labels={labels}", "bootstrap=-1"], "bootstrap=-1 is not accepted"),
+        (["corpus=demo", "n=abc"], "n=abc is not accepted"),
+        (["corpus=demo", "lang=de"], "lang takes one of en, es"),
+        (["labels={tmp}/nope.csv"], "nope.csv: labels file not found"),
+        (["labels={tmp}/no-label.csv"], "the labels file has no label column"),
+        (["labels={tmp}/bad-attr.csv", "task=attributes"], "row 3: EmoVal='high' is not a number"),
+        (
+            ["corpus=emospeech", "corpus_path={tmp}", "corpus_options.dev_fraction=abc"],
+            "corpus_options.dev_fraction=abc is not accepted",
+        ),
+        (["corpus=demo", "challenge=nope"], "unknown challenge 'nope'"),
+    ],
+)
+def test_score_options_are_one_line_before_any_corpus(tmp_path, args, expected):
+    """These were tracebacks (int('x'), a missing file, KeyError 'label') or were not checked."""
+    (tmp_path / "no-label.csv").write_text("id,x\nu0.wav,1\n")
+    (tmp_path / "bad-attr.csv").write_text(
+        "FileName,EmoAct,EmoVal,EmoDom\nu0.wav,4,4,4\nu1.wav,4,high,4\n"
+    )
+    path = _posteriors(tmp_path, np.full((32, 8), 1 / 8))
+    if "task=attributes" in args:
+        path = tmp_path / "attr.csv"
+        path.write_text("id,arousal,valence,dominance\nu0.wav,4,4,4\nu1.wav,4,4,4\n")
+    labels = _labels(tmp_path)
+    args = [a.format(labels=labels, tmp=tmp_path) for a in args]
+    env = {"HARNESS_CACHE": str(tmp_path / "cache")}
+    text = _one_line_error(runner.invoke(app, ["score", str(path), *args], env=env))
+    assert expected in text
+    assert not (tmp_path / "cache" / "demo").exists()
+
+
+def test_validate_and_data_demo_check_their_values(tmp_path):
+    env = {"HARNESS_CACHE": str(tmp_path / "cache")}
+    sub = tmp_path / "sub.csv"
+    sub.write_text("FileName,EmoClass\na.wav,A\n")
+    text = _one_line_error(
+        runner.invoke(app, ["validate", str(sub), "corpus=demo", "seed=-2"], env=env)
+    )
+    assert "seed=-2 is not accepted" in text and "fix: pass seed=0" in text
+    text = _one_line_error(runner.invoke(app, ["data", "demo", "n=abc"], env=env))
+    assert "harness data demo: n=abc is not accepted" in text
+    assert not (tmp_path / "cache" / "demo").exists()
+
+
+def test_score_takes_the_challenge_of_the_corpus(demo_corpus_es_small, tmp_path):
+    """A Spanish-demo submission scored against its corpus, without challenge=, is scored as an
+    EmoSpeech one (it used to be read as an Odyssey file and refused)."""
+    manifest = demo_corpus_es_small.manifest
+    test = manifest[manifest["split"] == "Test"]
+    sub = tmp_path / "sub.csv"
+    pd.DataFrame({"id": test["id"], "label": test["label"]}).to_csv(sub, index=False)
+    cache = demo_corpus_es_small.root.parent.parent  # <cache>/demo/es-n120-s0
+    n = 120  # conftest's SMALL_N_ES
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            str(sub),
+            "corpus=demo",
+            "lang=es",
+            f"n={n}",
+            "seed=0",
+            f"cache_dir={cache}",
+            "bootstrap=0",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "macro_f1 = 1.0000" in result.output
