@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from systems.audio_w2vbert import AudioW2VBert
+from harness.params import choice, integer, mapping, optional
+from systems.audio_w2vbert import DROPOUT, AudioW2VBert, scratch_config_rule
 from systems.components.params import store_params
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,23 @@ class AudioSonar(AudioW2VBert):
     name = "audio_sonar"
     tasks = ("categorical", "attributes")
     modalities = ("audio",)
+    param_rules = {
+        **AudioW2VBert.param_rules,
+        # sonar_encoder_config: always a Wav2Vec2BertConfig, with SONAR's "same"-padded convolution
+        "scratch_config": optional(scratch_config_rule(model_types=None, odd_kernel=True)),
+        "pooler_config": optional(
+            mapping(
+                num_layers=integer(ge=1),
+                num_heads=integer(ge=1),
+                ffn_dim=integer(ge=1),
+                dropout=DROPOUT,
+                bos_idx=integer(ge=0),
+                pad_idx=integer(ge=0),
+            )
+        ),
+        "pooler_finetune": choice("frozen", "full"),
+        "pooling": choice("sonar"),  # SONAR's attention pooler; other poolings: audio_w2vbert
+    }
 
     def __init__(
         self,
@@ -149,6 +167,7 @@ class AudioSonar(AudioW2VBert):
 
     def check_ready(self) -> None:
         """The fairseq2 checkpoint is a local file, unless a ``scratch_config`` is given."""
+        self._check_output()
         if self.scratch_config is None:
             self._checkpoint_path()
 

@@ -33,6 +33,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,17 @@ import pandas as pd
 from harness.data import predictions as P
 from harness.data.manifest import ATTRIBUTES
 from harness.errors import HarnessError
+from harness.params import (
+    Rule,
+    choice,
+    either,
+    flag,
+    integer,
+    items,
+    number,
+    optional,
+    text,
+)
 from harness.system import System
 from systems.components.attribute_scale import check_scale, to_challenge, to_network
 from systems.components.params import store_params
@@ -58,6 +70,51 @@ from systems.components.threads import torch_threads
 
 log = logging.getLogger(__name__)
 
+_SCRATCH_SIZES = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "conv_depthwise_kernel_size",
+)
+
+
+def scratch_config_rule(*, model_types: tuple[str, ...] | None, odd_kernel: bool = False) -> Rule:
+    """A transformers config as a mapping (other keys pass through to the config class): the
+    Conformer's sizes, where given, are integers >= 1 and the width splits over the heads.
+
+    ``model_types``: the ``model_type`` values the loader picks a class by (``None``: the key is
+    refused, the encoder class is fixed). ``odd_kernel``: SONAR's "same"-padded convolution."""
+    size = integer(ge=1)
+
+    def accepts(value: Any) -> bool:
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            return False
+        if not all(size.accepts(value[k]) for k in _SCRATCH_SIZES if k in value):
+            return False
+        width, heads = value.get("hidden_size"), value.get("num_attention_heads")
+        if width is not None and heads is not None and width % heads:
+            return False
+        if odd_kernel and value.get("conv_depthwise_kernel_size", 1) % 2 != 1:
+            return False
+        if "model_type" in value:
+            return model_types is not None and value["model_type"] in model_types
+        return True
+
+    words = "a mapping of encoder config settings (sizes integers >= 1, hidden_size divisible by "
+    words += "num_attention_heads"
+    words += ", an odd conv_depthwise_kernel_size" if odd_kernel else ""
+    if model_types:
+        words += f", model_type one of {', '.join(model_types)}"
+    return Rule(accepts, words + ")")
+
+
+CHUNK_RANGE = items(number(gt=0), length=2, ordered=True)
+"""Seconds ``[shortest, longest]`` a training chunk is drawn uniformly from."""
+PROBABILITY = number(ge=0, le=1)
+DROPOUT = number(ge=0, lt=1)
+BACKENDS = ("lda_lr", "plda")
+
 
 class AudioW2VBert(System):
     """Speech encoder + attentive pooling head, with an LDA/LR back-end for the categorical task."""
@@ -66,6 +123,63 @@ class AudioW2VBert(System):
     tasks = ("categorical", "attributes")
     modalities = ("audio",)
     cross_fit = False  # k refits of a network are too dear: stacking uses Dev_bal
+    param_rules = {
+        "backbone": text(),
+        "scratch_config": optional(scratch_config_rule(model_types=("wav2vec2-bert", "wavlm"))),
+        "finetune": choice("lora", "full", "frozen"),
+        "lora_rank": integer(ge=1),
+        "lora_alpha": number(gt=0),
+        "lora_dropout": DROPOUT,
+        "lora_targets": items(text()),
+        "freeze_feature_encoder": flag(),
+        "gradient_checkpointing": flag(),
+        "pooling": choice("mean", "attentive", "attentive_stats"),
+        "pooling_hidden": integer(ge=1),
+        "head": choice("dense_bn", "baseline"),
+        "embedding_dim": integer(ge=1),
+        "head_dropout": DROPOUT,
+        "extra_classes": flag(),
+        "class_weighting": choice("none", "inverse_frequency"),
+        "epochs": integer(ge=1),
+        "lr": number(gt=0),
+        "weight_decay": number(ge=0),
+        "optimizer": choice("adam", "adamw"),
+        "batch_size": integer(ge=1),
+        "effective_batch": integer(ge=1),
+        "warmup_fraction": PROBABILITY,
+        "schedule": choice("linear", "cosine", "constant"),
+        "chunk_seconds": CHUNK_RANGE,
+        "attribute_chunk_seconds": CHUNK_RANGE,
+        "finetune_chunk_seconds": optional(CHUNK_RANGE),  # null: no second attribute stage
+        "finetune_epochs": integer(ge=0),  # 0: no second attribute stage
+        "finetune_lr": optional(number(gt=0)),  # null: lr
+        "finetune_balanced": flag(),
+        "max_seconds": optional(number(gt=0)),  # null: whole utterances
+        "attribute_loss": choice("ccc", "one_minus_ccc"),
+        "attribute_scale": choice("tanh", "unit"),
+        "noise_dir": optional(text()),
+        "rir_dir": optional(text()),
+        "noise_snr_db": items(number(), length=2, ordered=True),
+        "augment_prob": PROBABILITY,
+        "speed_prob": PROBABILITY,
+        "speed_factors": items(number(gt=0), min_length=0),  # []: no speed perturbation
+        "backend": choice(*BACKENDS, "none", None),
+        "lda_dims": integer(ge=1),
+        "extra_backends": items(choice(*BACKENDS, "none"), min_length=0),
+        "output": choice("backend", "softmax"),
+        # The back-ends resolve the prior without the training prior or the challenge's:
+        # ``train`` would fail after training, so none/null (no shift) stands for it.
+        "target_prior": either(
+            choice("uniform", "auto", "train", "none", "off", None), items(number(gt=0))
+        ),
+        "infer_batch_seconds": number(gt=0),
+        "cache_audio_hours": number(ge=0),  # 0: decode on every use
+        "bf16": flag(),
+        "cpu": flag(),
+        "num_threads": optional(integer(ge=0)),  # null or 0: torch as it is
+        "progress": flag(),
+        "seed": optional(integer(ge=0)),
+    }
 
     def __init__(
         self,
@@ -126,10 +240,20 @@ class AudioW2VBert(System):
 
     def check_ready(self) -> None:
         """The backbone's weights are local, unless a ``scratch_config`` builds it at random."""
+        self._check_output()
         if self.scratch_config is None:
             from systems.components.local_weights import local_model
 
             local_model(self.backbone, "backbone")
+
+    def _check_output(self) -> None:
+        """``output=backend`` names a back-end; otherwise the run would fail only after the
+        network had trained."""
+        if self.output == "backend" and self.backend in (None, "none"):
+            raise HarnessError(
+                f"output=backend needs a back-end, but backend={self.backend}",
+                fix="pass backend=lda_lr (or backend=plda), or output=softmax",
+            )
 
     # -- fit ---------------------------------------------------------------------------------------
     def fit(

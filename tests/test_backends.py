@@ -101,3 +101,12 @@ def test_two_classes_work() -> None:
 def test_unknown_backend_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown back-end"):
         make_backend("svm")
+
+
+@pytest.mark.parametrize("kind", ["lda_lr", "plda"])
+def test_target_prior_train_keeps_the_training_prior(kind: str) -> None:
+    """``target_prior=train`` (no shift) used to raise after the network had trained."""
+    x, labels = _data()
+    backend = make_backend(kind, lda_dims=15, target="train").fit(x, labels, CLASSES)
+    np.testing.assert_allclose(backend.target_prior(), backend.train_prior_)
+    np.testing.assert_allclose(backend.predict_proba(x), backend.predict_proba(x, prior="train"))

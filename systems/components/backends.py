@@ -93,7 +93,7 @@ class _LdaBackend:
 
     def target_prior(self) -> np.ndarray:
         """The prior the ``target`` posteriors correspond to (``train_prior_`` when no correction)."""
-        resolved = target_prior(self.target, list(self.classes_))
+        resolved = target_prior(self.target, list(self.classes_), train_prior=self.train_prior_)
         return self.train_prior_ if resolved is None else resolved
 
     # -- persistence ----------------------------------------------------------------------------
