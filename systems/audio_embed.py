@@ -33,14 +33,27 @@ the evaluation prior like every other system's.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from harness.asr.whisper import COMPUTE_TYPES
 from harness.data import predictions as P
 from harness.errors import HarnessError
+from harness.params import (
+    Rule,
+    choice,
+    either,
+    integer,
+    items,
+    mapping,
+    number,
+    optional,
+    text,
+)
 from harness.prior import class_prior
 from harness.system import System
 from systems.components.features import (
@@ -50,12 +63,18 @@ from systems.components.features import (
     scored_rows,
     selection_score,
 )
-from systems.components.params import store_params
+from systems.components.params import model_config_rule, store_params
+from systems.components.speech_encoders import WHISPER_WINDOW_SECONDS
 
 log = logging.getLogger(__name__)
 BACKENDS = ("lr", "lda_lr", "plda")
 POOLINGS = ("mean_std", "attentive_stats")
 ATTENTION_KEYS = ("hidden", "epochs", "lr", "weight_decay", "batch_size")
+
+
+def _is_layer_index(value: Any) -> bool:
+    """``layer`` goes through ``int()``: an integer, or a string of one (a shell override)."""
+    return isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value) is not None
 
 
 class AudioEmbed(System):
@@ -64,6 +83,37 @@ class AudioEmbed(System):
     modalities = ("audio",)
     cross_fit: ClassVar[bool] = True
     """Refitting only refits the back-end on cached embeddings: cheap, so it can be cross-fitted."""
+    param_rules = {
+        # whisper, whisper:/path/to/ct2-dir, scratch, or a transformers encoder (dir or hub id)
+        "encoder": text(),
+        "scratch_config": optional(model_config_rule()),  # read only with encoder=scratch
+        # an index into the hidden states (negative from the end), last, or weighted
+        "layer": either(
+            integer(), choice("last", "weighted"), Rule(_is_layer_index, "an integer in quotes")
+        ),
+        "pooling": choice(*POOLINGS),
+        # read only with pooling=attentive_stats (which then needs every key); epochs 0: the
+        # mean + std starting point as it is
+        "attention": mapping(
+            hidden=integer(ge=1),
+            epochs=integer(ge=0),
+            lr=number(gt=0),
+            weight_decay=number(ge=0),
+            batch_size=integer(ge=1),
+        ),
+        "backend": choice(*BACKENDS),
+        "extra_backends": optional(items(choice(*BACKENDS), min_length=0)),
+        "C": number(gt=0),
+        "alpha": number(ge=0),  # scikit-learn's Ridge takes 0 (least squares)
+        "lda_dims": integer(ge=1),
+        # Whisper packs utterances into its 30 s window; 0: one utterance per window
+        "pack_seconds": number(ge=0, le=WHISPER_WINDOW_SECONDS),
+        "pack_gap": number(ge=0),
+        "batch_size": integer(ge=1),
+        "compute_type": choice(*COMPUTE_TYPES),  # CTranslate2's
+        "num_threads": optional(integer(ge=0)),  # null or 0: every core (Whisper), torch as it is
+        "seed": optional(integer(ge=0)),  # null: the run's seed
+    }
 
     def __init__(
         self,

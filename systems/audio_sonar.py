@@ -31,8 +31,8 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.params import choice, integer, mapping, optional
-from systems.audio_w2vbert import DROPOUT, AudioW2VBert, scratch_config_rule
-from systems.components.params import store_params
+from systems.audio_w2vbert import DROPOUT, AudioW2VBert
+from systems.components.params import model_config_rule, store_params
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class AudioSonar(AudioW2VBert):
     param_rules = {
         **AudioW2VBert.param_rules,
         # sonar_encoder_config: always a Wav2Vec2BertConfig, with SONAR's "same"-padded convolution
-        "scratch_config": optional(scratch_config_rule(model_types=None, odd_kernel=True)),
+        "scratch_config": optional(model_config_rule(model_types=None, odd_kernel=True)),
         "pooler_config": optional(
             mapping(
                 num_layers=integer(ge=1),

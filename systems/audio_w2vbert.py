@@ -33,7 +33,6 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,6 @@ from harness.data import predictions as P
 from harness.data.manifest import ATTRIBUTES
 from harness.errors import HarnessError
 from harness.params import (
-    Rule,
     choice,
     either,
     flag,
@@ -56,7 +54,7 @@ from harness.params import (
 )
 from harness.system import System
 from systems.components.attribute_scale import check_scale, to_challenge, to_network
-from systems.components.params import store_params
+from systems.components.params import model_config_rule, store_params
 from systems.components.speech_training import (
     check_choice,
     inverse_frequency_weights,
@@ -69,45 +67,6 @@ from systems.components.speech_training import (
 from systems.components.threads import torch_threads
 
 log = logging.getLogger(__name__)
-
-_SCRATCH_SIZES = (
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "conv_depthwise_kernel_size",
-)
-
-
-def scratch_config_rule(*, model_types: tuple[str, ...] | None, odd_kernel: bool = False) -> Rule:
-    """A transformers config as a mapping (other keys pass through to the config class): the
-    Conformer's sizes, where given, are integers >= 1 and the width splits over the heads.
-
-    ``model_types``: the ``model_type`` values the loader picks a class by (``None``: the key is
-    refused, the encoder class is fixed). ``odd_kernel``: SONAR's "same"-padded convolution."""
-    size = integer(ge=1)
-
-    def accepts(value: Any) -> bool:
-        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-            return False
-        if not all(size.accepts(value[k]) for k in _SCRATCH_SIZES if k in value):
-            return False
-        width, heads = value.get("hidden_size"), value.get("num_attention_heads")
-        if width is not None and heads is not None and width % heads:
-            return False
-        if odd_kernel and value.get("conv_depthwise_kernel_size", 1) % 2 != 1:
-            return False
-        if "model_type" in value:
-            return model_types is not None and value["model_type"] in model_types
-        return True
-
-    words = "a mapping of encoder config settings (sizes integers >= 1, hidden_size divisible by "
-    words += "num_attention_heads"
-    words += ", an odd conv_depthwise_kernel_size" if odd_kernel else ""
-    if model_types:
-        words += f", model_type one of {', '.join(model_types)}"
-    return Rule(accepts, words + ")")
-
 
 CHUNK_RANGE = items(number(gt=0), length=2, ordered=True)
 """Seconds ``[shortest, longest]`` a training chunk is drawn uniformly from."""
@@ -125,7 +84,7 @@ class AudioW2VBert(System):
     cross_fit = False  # k refits of a network are too dear: stacking uses Dev_bal
     param_rules = {
         "backbone": text(),
-        "scratch_config": optional(scratch_config_rule(model_types=("wav2vec2-bert", "wavlm"))),
+        "scratch_config": optional(model_config_rule(model_types=("wav2vec2-bert", "wavlm"))),
         "finetune": choice("lora", "full", "frozen"),
         "lora_rank": integer(ge=1),
         "lora_alpha": number(gt=0),

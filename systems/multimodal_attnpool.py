@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,10 @@ import pandas as pd
 from harness.data import predictions as P
 from harness.data.manifest import ATTRIBUTES
 from harness.errors import HarnessError
+from harness.params import Rule, choice, either, flag, integer, items, number, optional, text
 from harness.system import System
-from systems.components.params import store_params
+from systems.components.params import model_config_rule, store_params
+from systems.components.speech_encoders import WHISPER_WINDOW_SECONDS
 from systems.components.threads import torch_threads
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,44 @@ MEMBER_KEYS = (
 )
 """Parameters an ensemble member may override: the head and its training, never an encoder (so
 every member reads the same cached states)."""
+MODALITIES = ("audio", "text")
+FUSIONS = ("joint", "concat")  # systems.components.attention_fusion.FUSIONS (imports torch)
+_HEAD_RULES = {
+    "fusion": choice(*FUSIONS),
+    "hidden_layers": integer(ge=0),  # blocks after the input block: 0 is one block
+    "hidden_width": integer(ge=1),
+    "dropout": number(ge=0, lt=1),
+    "class_weighting": choice("inverse_frequency", "none"),
+    "epochs": integer(ge=1),
+    "lr": number(gt=0),
+    "weight_decay": number(ge=0),
+    "batch_size": integer(ge=1),
+    "crop_seconds": optional(number(ge=0)),  # null or 0: whole utterances
+    "augment_prob": number(ge=0, le=1),
+}
+MEMBER_RULES = {**_HEAD_RULES, "seed": integer(ge=0)}
+"""What an ensemble member's overrides take: the top-level rules of those names, but a seed
+goes to ``int()`` and a numpy seed sequence, so null (the run's seed) is for the top level only."""
+
+
+def _ensemble_rule(fields: Mapping[str, Rule]) -> Rule:
+    """null (one model) or a non-empty list of override mappings (null or {}: no override)
+    whose keys are among ``fields`` and whose values pass those keys' rules."""
+
+    def member(value: Any) -> bool:
+        if value is None:
+            return True
+        return (
+            isinstance(value, Mapping)
+            and set(value) <= set(fields)
+            and all(fields[k].accepts(v) for k, v in value.items())
+        )
+
+    return Rule(
+        lambda v: v is None or items(Rule(member, "")).accepts(v),
+        "null, or a non-empty list of mappings of overrides with keys among "
+        f"{', '.join(fields)} (each value as that parameter takes it)",
+    )
 
 
 class MultimodalAttnPool(System):
@@ -70,6 +111,27 @@ class MultimodalAttnPool(System):
     tasks = ("categorical", "attributes")
     modalities = ("audio", "text")
     cross_fit = False  # k refits of a network are too dear: stacking uses Dev_bal
+    param_rules = {
+        # null: unused (modalities=[text], or a speech_scratch config); check_ready says if needed
+        "speech_backbone": optional(text()),
+        "speech_scratch": optional(model_config_rule("speech encoder config")),
+        "whisper_window_seconds": optional(number(gt=0, le=WHISPER_WINDOW_SECONDS)),  # null: 30
+        "text_backbone": optional(text()),
+        "text_scratch": optional(model_config_rule("RobertaConfig")),
+        "text_max_length": integer(ge=2),  # the tokenizer's special tokens at least
+        "modalities": either(choice(*MODALITIES), items(choice(*MODALITIES))),
+        **_HEAD_RULES,
+        "speed_factors": items(number(gt=0), min_length=0),  # []: no speed perturbation
+        "noise_dir": optional(text()),
+        "rir_dir": optional(text()),
+        "noise_snr_db": items(number(), length=2, ordered=True),
+        "augment_copies": integer(ge=0),  # 0: cached training states are never augmented
+        "feature_cache": flag(),
+        "ensemble": _ensemble_rule(MEMBER_RULES),
+        "cpu": flag(),
+        "num_threads": optional(integer(ge=0)),  # null or 0: torch as it is
+        "seed": optional(integer(ge=0)),  # null: the run's seed
+    }
 
     def __init__(
         self,

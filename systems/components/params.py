@@ -45,3 +45,64 @@ def store_params(system: Any, values: dict[str, Any]) -> None:
     ``locals()``), the scikit-learn way: no validation, no conversion, no work."""
     for name in type(system).param_names():
         setattr(system, name, values[name])
+
+
+# -- what shared kinds of parameter accept (harness.params rules) ------------------------------
+_CONFIG_SIZES = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "conv_depthwise_kernel_size",
+)
+_CONFIG_LISTS = ("conv_dim", "conv_stride", "conv_kernel")
+
+
+def model_config_rule(
+    what: str = "encoder config",
+    *,
+    model_types: tuple[str, ...] | None = (),
+    odd_kernel: bool = False,
+):
+    """A transformers config written as a mapping (a ``scratch_config``): other keys pass
+    through to the config class, but the sizes, where given, are integers >= 1, the width
+    splits over the heads, and the convolution lists are integers >= 1 of one length, so that
+    a typo fails at the check rather than inside the model's constructor.
+
+    ``model_types``: ``()`` any ``model_type`` name; a tuple, the ones the loader picks a class
+    by; ``None``, the key is refused (the class is fixed). ``odd_kernel``: a "same"-padded
+    depthwise convolution (SONAR's) needs an odd kernel."""
+    from collections.abc import Mapping
+
+    from harness.params import Rule, integer, items
+
+    size, sizes = integer(ge=1), items(integer(ge=1))
+
+    def accepts(value: Any) -> bool:
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            return False
+        if not all(size.accepts(value[k]) for k in _CONFIG_SIZES if k in value):
+            return False
+        width, heads = value.get("hidden_size"), value.get("num_attention_heads")
+        if width is not None and heads is not None and width % heads:
+            return False
+        lists = [value[k] for k in _CONFIG_LISTS if k in value]
+        if not all(sizes.accepts(v) for v in lists) or len({len(v) for v in lists}) > 1:
+            return False
+        if odd_kernel and value.get("conv_depthwise_kernel_size", 1) % 2 != 1:
+            return False
+        if "model_type" not in value:
+            return True
+        kind = value["model_type"]
+        if model_types is None:
+            return False
+        return isinstance(kind, str) and bool(kind) and (not model_types or kind in model_types)
+
+    words = f"a mapping of {what} settings (sizes integers >= 1, hidden_size divisible by "
+    words += "num_attention_heads, conv_dim/conv_stride/conv_kernel of one length"
+    words += ", an odd conv_depthwise_kernel_size" if odd_kernel else ""
+    if model_types:
+        words += f", model_type one of {', '.join(model_types)}"
+    elif model_types is None:
+        words += ", no model_type"
+    return Rule(accepts, words + ")")
