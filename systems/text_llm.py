@@ -44,6 +44,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ import scoring
 from harness.data import predictions as P
 from harness.data.manifest import ATTRIBUTES
 from harness.errors import HarnessError
+from harness.params import Rule, choice, either, flag, integer, items, number, optional, text
 from harness.prior import class_prior
 from harness.system import System
 from systems.components.features import attribute_rows, attribute_targets, scored_rows, texts
@@ -75,8 +77,28 @@ from systems.components.hf_text import (  # noqa: F401  (re-exported: the module
     resolve_backbone,
 )
 from systems.components.params import store_params
+from systems.components.text_batching import PADDING_SIDES
 
 log = logging.getLogger(__name__)
+
+TORCH_DTYPES: tuple[str, ...] = (
+    "float32",
+    "float16",
+    "bfloat16",
+    "float",
+    "half",
+    "float64",
+    "double",
+)
+"""``dtype`` names: ``getattr(torch, dtype)`` must be a floating dtype a model can load in."""
+
+
+def _is_device(value: Any) -> bool:
+    """A ``torch.device`` string of a kind the code handles: ``cpu``, ``cuda``, ``cuda:1``, ``mps``."""
+    return isinstance(value, str) and re.fullmatch(r"(cpu|cuda|mps|xpu)(:\d+)?", value) is not None
+
+
+DEVICE = Rule(_is_device, "a device such as cpu, cuda or cuda:1")
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -92,6 +114,32 @@ class _TextClassifier(System):
     tasks = ("categorical", "attributes")
     modalities = ("text",)
     cross_fit = False  # k refits of a fine-tuned network are too dear: stacking uses Dev_bal
+    param_rules = {
+        "backbone": text(),  # a local directory, a hub id in the cache, or an alias (minilm)
+        "lora": flag(),
+        "lora_rank": integer(ge=1),
+        "lora_alpha": integer(ge=1),  # prepare_lora takes int(alpha): 0.5 would silently be 0
+        "lora_dropout": number(ge=0, lt=1),
+        # a list of module names, or one string that peft reads as a regex or "all-linear"
+        "lora_target_modules": either(text(), items(text())),
+        "load_in_4bit": flag(),  # needs lora=true: check_ready says so in one line
+        "lr": number(gt=0),
+        "weight_decay": number(ge=0),
+        "batch_size": integer(ge=1),
+        "effective_batch": optional(integer(ge=1)),  # null: batch_size, no accumulation
+        "epochs": integer(ge=1),
+        "warmup_fraction": number(ge=0, le=1),
+        "schedule": choice("linear", "cosine", "constant"),
+        "max_length": integer(ge=1),  # tokens; cut to the model's own limit (and at least 2)
+        "eval_batch_size": integer(ge=1),
+        "padding_side": choice(*PADDING_SIDES),  # encoders are padded right whatever it says
+        "dtype": optional(choice(*TORCH_DTYPES)),  # null: bf16 for a frozen LoRA base on a GPU
+        "gradient_checkpointing": flag(),
+        "freeze_embeddings": flag(),
+        "device": optional(DEVICE),  # null: the GPU (LOCAL_RANK) when there is one, else cpu
+        "progress": flag(),
+        "seed": optional(integer(ge=0)),  # null: the run's seed
+    }
 
     def __init__(
         self,
