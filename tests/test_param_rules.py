@@ -25,6 +25,7 @@ from harness.params import (
     pasteable,
     text,
 )
+from systems.components.params import PROFILE_KEYS
 
 SYSTEMS = registry.names("systems")
 
@@ -47,9 +48,10 @@ def test_the_yaml_values_and_every_profile_pass_their_rules(name):
     base = own.get("params") or {}
     configs = {"params": base}
     for profile, values in (own.get("profiles") or {}).items():
-        values = {k: v for k, v in copy.deepcopy(values).items() if k in system_cls.param_names()}
+        values = {k: v for k, v in copy.deepcopy(values).items() if k not in PROFILE_KEYS}
         configs[profile] = {**base, **values}
     for where, params in configs.items():
+        assert set(params) <= set(system_cls.param_names()), (name, where)
         for key, value in params.items():
             assert _accepts(system_cls.param_rules[key], value), (name, where, key, value)
 
