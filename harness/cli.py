@@ -58,9 +58,11 @@ def _escape(text: str) -> str:
 
 
 def _console(stderr: bool = False):
+    """A rich console that prints user text as written: no ``:name:`` emoji codes (a YAML
+    value such as ``{hidden_layers:-1}`` became a thumbs-down)."""
     from rich.console import Console
 
-    return Console(stderr=stderr)
+    return Console(stderr=stderr, emoji=False)
 
 
 def _setup_logging(verbose: bool = False) -> None:

@@ -14,6 +14,8 @@ YAML value and profile passes its rules.
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from numbers import Real
@@ -142,8 +144,8 @@ def mapping(**fields: Rule) -> Rule:
 
 
 def pasteable(value: Any) -> str:
-    """``value`` as an override's right-hand side: YAML flow style without spaces after commas,
-    so the ``fix:`` is one shell word."""
+    """``value`` as an override's right-hand side, in YAML flow style (no space after a comma;
+    a mapping needs one after each colon, so :func:`override` quotes it for the shell)."""
     import yaml
 
     if isinstance(value, list | tuple):
@@ -151,6 +153,12 @@ def pasteable(value: Any) -> str:
     if isinstance(value, Mapping):
         return "{" + ",".join(f"{k}: {pasteable(v)}" for k, v in value.items()) + "}"
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def override(key: str, value: Any) -> str:
+    """``key=value`` as one shell word: single-quoted when the shell would split or change it."""
+    word = f"{key}={pasteable(value)}"
+    return shlex.quote(word) if re.search(r"[\s{}\"'\\$`*?!;&|<>()#~]", word) else word
 
 
 def check_param_values(
@@ -180,7 +188,7 @@ def check_param_values(
             )
         default = _lookup(defaults, key)
         fix = (
-            f"pass {prefix}{key}={pasteable(default)}"
+            f"pass {override(prefix + key, default)}"
             if default is not _MISSING and rule_accepts(rules, key, default)
             else f"pass {prefix}{key}=<{wants}>"
         )

@@ -373,3 +373,12 @@ def test_score_takes_the_challenge_of_the_corpus(demo_corpus_es_small, tmp_path)
     )
     assert result.exit_code == 0, result.output
     assert "macro_f1 = 1.0000" in result.output
+
+
+def test_messages_are_printed_without_emoji_codes(tmp_path):
+    """``{hidden_layers:-1}`` (no space after the colon) is a YAML key ``hidden_layers:-1``;
+    rich turned its ``:-1:`` into a thumbs-down emoji in the error line."""
+    result, _ = _run(tmp_path, "system=multimodal_attnpool", "ensemble=[{hidden_layers:-1}]")
+    text = _one_line_error(result)
+    assert "hidden_layers:-1: null" in text and "\N{THUMBS UP SIGN}" not in text
+    assert "\N{THUMBS DOWN SIGN}" not in text

@@ -22,6 +22,7 @@ from harness.params import (
     mapping,
     number,
     optional,
+    override,
     pasteable,
     text,
 )
@@ -136,6 +137,20 @@ def test_pasteable_values_are_one_shell_word_that_parses_back():
         shown = pasteable(value)
         assert " " not in shown
         assert parse_overrides([f"k={shown}"])["k"] == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [4.0, [1, 2], {"hidden": 128, "lr": 0.001}, [{"hidden_layers": 2, "weight_decay": 0.01}]],
+)
+def test_an_override_survives_the_shell(value):
+    """A mapping's flow YAML needs a space after each colon, so the fix is quoted for the shell;
+    what the shell hands the CLI parses back to the value."""
+    import shlex
+
+    words = shlex.split(override("member_params.x.k", value))
+    assert len(words) == 1
+    assert parse_overrides(words) == {"member_params.x.k": value}
 
 
 @pytest.mark.parametrize(
