@@ -38,6 +38,7 @@ def check_run_config(config: dict[str, Any]) -> None:
     _asr(config.get("asr"), config.get("asr_params"))
     check_corpus_options(config)
     _demo_options(config)
+    _demo_challenge(config)
     _member_params(config)
     writable_dir(config.get("output_dir") or "runs", "output_dir")
     if config.get("cache_dir"):
@@ -217,6 +218,27 @@ def _demo_options(config: dict[str, Any]) -> None:
         )
     _integer(demo, "n", minimum=40, prefix="demo.")
     _integer(demo, "seed", minimum=0, prefix="demo.")
+
+
+DEMO_LAYOUTS = {"en": "msp_podcast", "es": "emospeech"}
+"""The layout each demo language is written in (and so the challenges that can score it)."""
+
+
+def _demo_challenge(config: dict[str, Any]) -> None:
+    """``challenge=`` must score the demo's layout; a real corpus's reader checks this itself,
+    but the demo was read for its own challenge and then failed on the first label."""
+    name = config.get("challenge")
+    if not name or (config.get("corpus") or "demo") != "demo":
+        return
+    challenge = registry.get("challenges", name)
+    lang = (config.get("demo") or {}).get("lang", "en")
+    if challenge.corpora and DEMO_LAYOUTS[lang] not in challenge.corpora:
+        fits = [k for k, layout in DEMO_LAYOUTS.items() if layout in challenge.corpora]
+        raise HarnessError(
+            f"challenge {name} is not scored on the {lang} demo "
+            f"(written in the {DEMO_LAYOUTS[lang]} layout)",
+            fix="".join(f"pass demo.lang={k}, or " for k in fits[:1]) + "leave challenge= out",
+        )
 
 
 def _member_params(config: dict[str, Any]) -> None:

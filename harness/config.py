@@ -116,8 +116,23 @@ def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
         config["params"].update(profile_values)
     for key, value in param_overrides.items():
         _set_dotted(config["params"], key, value)
+    config["members"] = _member_list(config.get("members"))
     config["label"] = run_label(name, config["profile"] if chosen else None, param_overrides)
     return config
+
+
+def _member_list(members: Any) -> list:
+    """``members=text_tfidf`` is one member, not the letters of its name."""
+    if members is None:
+        return []
+    if isinstance(members, str | dict):
+        return [members]
+    if not isinstance(members, list):
+        raise HarnessError(
+            f"members={members!r} is not a list of systems",
+            fix="pass members=[text_tfidf,audio_egemaps]",
+        )
+    return members
 
 
 def run_label(name: str, profile: str | None, overrides: dict[str, Any]) -> str:

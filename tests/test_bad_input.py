@@ -56,6 +56,13 @@ def _run(tmp_path, *args):
             "member_params",
         ),
         (["system=fusion_lr", "profile=light", "stacking=stack"], "stacking="),
+        (["system=fusion_lr", "members=text_tfidf"], "needs at least two members"),
+        (["system=fusion_lr", "members=5"], "members=5 is not a list of systems"),
+        (["system=text_tfidf", "challenge=emospeech2024"], "fix: pass demo.lang=es, or leave"),
+        (
+            ["system=text_tfidf", "challenge=odyssey2024", "demo.lang=es"],
+            "not scored on the es demo",
+        ),
         (["system=fusion_lr", "profile=light", "stacking_groups=spk"], "stacking_groups="),
     ],
 )
