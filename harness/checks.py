@@ -14,7 +14,7 @@ from typing import Any
 
 from harness import registry
 from harness.errors import HarnessError
-from harness.params import check_param_values
+from harness.params import Rule, check_param_values, choice, either, flag, integer, items, text
 
 TARGET_PRIORS = ("auto", "uniform", "train", "none")
 TASKS = ("categorical", "attributes")
@@ -47,6 +47,50 @@ def check_run_config(config: dict[str, Any]) -> None:
         from harness.config import default_cache_dir
 
         writable_dir(default_cache_dir(), "cache_dir")
+
+
+COMMAND_OPTION_RULES = {
+    **dict.fromkeys(
+        ("challenge", "task", "ids", "corpus", "corpus_path", "labels", "cache_dir", "out"),
+        text(),
+    ),
+    **dict.fromkeys(("asr", "runs"), text()),
+    **dict.fromkeys(
+        ("split", "splits"),
+        Rule(either(text(), items(text())).accepts, "a split name or a list of them"),
+    ),
+    "lang": choice("en", "es"),
+    "n": integer(ge=1),
+    "seed": integer(ge=0),
+    "bootstrap": integer(ge=0),
+    "format": choice("rich", "markdown", "md", "csv"),
+    "all": flag(),
+    "progress": flag(),
+}
+"""What each option of ``validate``, ``score``, ``leaderboard``, ``transcribe`` and ``data demo``
+accepts."""
+COMMAND_OPTION_EXAMPLES = {
+    "lang": "en", "n": 1000, "seed": 0, "bootstrap": 1000, "format": "rich", "all": False,
+    "progress": True, "splits": ["Train", "Development"],
+}  # fmt: skip
+"""What a ``fix:`` offers for a bad option value (the commands' defaults)."""
+
+
+def check_command_options(options: dict[str, Any], known: set[str], command: str) -> None:
+    """Unknown options and bad values of a ``harness <command>``, one line each, before any
+    corpus is read. ``corpus_options.<key>=`` options are gathered into
+    ``options["corpus_options"]`` (in place), as ``harness run`` takes them."""
+    for key in [k for k in options if k.startswith("corpus_options.")]:
+        options.setdefault("corpus_options", {})[key.partition(".")[2]] = options.pop(key)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise HarnessError(
+            f"harness {command} has no option {', '.join(map(repr, unknown))}",
+            fix="valid options: " + ", ".join(f"{k}=..." for k in sorted(known)),
+        )
+    check_param_values(f"harness {command}", COMMAND_OPTION_RULES, options, COMMAND_OPTION_EXAMPLES)
+    if "corpus_options" in options:
+        check_corpus_options({"corpus": options.get("corpus"), **options})
 
 
 def check_target_prior(value: Any, n_classes: int | None = None) -> None:

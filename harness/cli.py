@@ -250,44 +250,10 @@ SCORE_KEYS = VALIDATE_KEYS | {"labels", "bootstrap"}
 DEMO_KEYS = {"lang", "seed", "n", "cache_dir", "out"}
 
 
-def _option_rules() -> dict[str, Any]:
-    """What each option of ``validate``, ``score`` and ``data demo`` accepts."""
-    from harness.params import choice, integer, text
-
-    return {
-        **dict.fromkeys(
-            ("challenge", "task", "ids", "corpus", "corpus_path", "split", "labels"), text()
-        ),
-        **dict.fromkeys(("cache_dir", "out"), text()),
-        "lang": choice("en", "es"),
-        "n": integer(ge=1),
-        "seed": integer(ge=0),
-        "bootstrap": integer(ge=0),
-    }
-
-
-OPTION_EXAMPLES = {"lang": "en", "n": 1000, "seed": 0, "bootstrap": 1000}
-"""What a ``fix:`` offers for a bad option value (the command's defaults)."""
-
-
 def _check_keys(options: dict[str, Any], known: set[str], command: str) -> None:
-    """Unknown options and bad values, in one line each, before any corpus is read.
-    ``corpus_options.<key>=`` options are gathered into ``options["corpus_options"]``."""
-    from harness.checks import check_corpus_options
-    from harness.errors import HarnessError
-    from harness.params import check_param_values
+    from harness.checks import check_command_options
 
-    for key in [k for k in options if k.startswith("corpus_options.")]:
-        options.setdefault("corpus_options", {})[key.partition(".")[2]] = options.pop(key)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise HarnessError(
-            f"harness {command} has no option {', '.join(map(repr, unknown))}",
-            fix="valid options: " + ", ".join(f"{k}=..." for k in sorted(known)),
-        )
-    check_param_values(f"harness {command}", _option_rules(), options, OPTION_EXAMPLES)
-    if "corpus_options" in options:
-        check_corpus_options({"corpus": options.get("corpus"), **options})
+    check_command_options(options, known, command)
 
 
 @app.command(context_settings=EXTRA)
@@ -569,11 +535,6 @@ def leaderboard(ctx: typer.Context) -> None:
     options = _overrides(ctx)
     _check_keys(options, {"runs", "format", "out", "all"}, "leaderboard")
     fmt = options.get("format", "rich")
-    if fmt not in ("rich", "markdown", "md", "csv"):
-        raise HarnessError(
-            f"format={fmt!r} is not a table format",
-            fix="pass format=rich, format=markdown or format=csv",
-        )
     if options.get("out"):
         writable_dir(Path(str(options["out"])).parent, "out")
         if Path(str(options["out"])).is_dir():

@@ -389,3 +389,25 @@ def test_messages_are_printed_without_emoji_codes(tmp_path):
     text = _one_line_error(result)
     assert "hidden_layers:-1: null" in text and "\N{THUMBS UP SIGN}" not in text
     assert "\N{THUMBS DOWN SIGN}" not in text
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["transcribe", "n=abc"], "harness transcribe: n=abc is not accepted"),
+        (["transcribe", "seed=-1"], "harness transcribe: seed=-1 is not accepted"),
+        (["transcribe", "beam_size=0"], "asr_params.beam_size=0 is not accepted"),
+        (
+            ["transcribe", "corpus=emospeech", "corpus_path=x", "corpus_options.check_audio=maybe"],
+            "corpus_options.check_audio=maybe is not accepted",
+        ),
+        (["leaderboard", "all=maybe"], "all=maybe is not accepted (all takes true or false)"),
+        (["leaderboard", "format=xml"], "format=xml is not accepted"),
+    ],
+)
+def test_transcribe_and_leaderboard_options_are_one_line(tmp_path, args, expected):
+    """n=abc and seed=-1 were tracebacks in transcribe; all=maybe was taken as true."""
+    env = {"HARNESS_CACHE": str(tmp_path / "cache")}
+    text = _one_line_error(runner.invoke(app, args, env=env))
+    assert expected in text
+    assert not (tmp_path / "cache" / "demo").exists()
