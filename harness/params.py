@@ -1,4 +1,8 @@
-"""What each system parameter accepts, checked before a corpus is built or a model trained.
+"""What each parameter accepts, checked before a corpus is built or a model trained.
+
+The same rules serve a system's parameters (``param_rules``), a corpus reader's options
+(``corpus_options.*``), an ASR back-end's settings (``asr_params.*``) and the options of the
+other commands (:data:`harness.checks.COMMAND_OPTION_RULES`).
 
 Why: a system's ``__init__`` only stores (the estimator contract), so a bad value used to surface
 deep in a fit, after the corpus was built and the features computed, as a library's traceback
