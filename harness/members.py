@@ -289,8 +289,17 @@ def check_params(config: dict[str, Any], prefix: str = "") -> None:
             f"system {config['system']!r} has no parameter {', '.join(map(repr, unknown))}",
             fix=f"valid parameters: {', '.join(system_cls.param_names())}",
         )
-    defaults = system_defaults(config["system"]).get("params") or {}
-    check_param_values(config["system"], system_cls.param_rules, params, defaults, prefix=prefix)
+    from harness.config import defaults as run_defaults
+
+    own = system_defaults(config["system"]).get("params") or {}
+    check_param_values(
+        config["system"],
+        system_cls.param_rules,
+        params,
+        own,
+        prefix=prefix,
+        shadowed=run_defaults(),
+    )
     if is_fusion(config):
         check_members(config)
     for member in config.get("members") or []:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -172,11 +172,14 @@ def check_param_values(
     defaults: Mapping[str, Any],
     *,
     prefix: str = "",
+    shadowed: Collection[str] = (),
 ) -> None:
     """Raise one HarnessError for the first parameter in ``params`` that its rule refuses.
 
     ``defaults``: the system's YAML values, offered as the fix. ``prefix``: how the parameter is
-    written on the command line (``member_params.text_tfidf.`` for a fusion member)."""
+    written on the command line (``member_params.text_tfidf.`` for a fusion member).
+    ``shadowed``: names that a bare ``key=`` gives to the run rather than the system (``seed``,
+    ``progress``, ``target_prior``), written ``params.<name>=`` instead."""
     for name, value in params.items():
         rule = rules.get(name)
         if rule is None:
@@ -184,20 +187,21 @@ def check_param_values(
         sub, wants = rule.problem(value)
         if wants is None:
             continue
+        written = "params." if not prefix and name in shadowed else prefix
         key = f"{name}.{sub}" if sub else name
         if wants == "":
             raise HarnessError(
-                f"{system}: {prefix}{name} has no key {sub!r}",
-                fix=f"remove {prefix}{key}; {name} takes {', '.join(rule.fields or {})}",
+                f"{system}: {written}{name} has no key {sub!r}",
+                fix=f"remove {written}{key}; {name} takes {', '.join(rule.fields or {})}",
             )
         default = _lookup(defaults, key)
         fix = (
-            f"pass {override(prefix + key, default)}"
+            f"pass {override(written + key, default)}"
             if default is not _MISSING and rule_accepts(rules, key, default)
-            else f"pass {prefix}{key}=<{wants}>"
+            else f"pass {written}{key}=<{wants}>"
         )
         raise HarnessError(
-            f"{system}: {prefix}{key}={pasteable(_lookup(params, key))} is not accepted "
+            f"{system}: {written}{key}={pasteable(_lookup(params, key))} is not accepted "
             f"({key} takes {wants})",
             fix=fix,
         )

@@ -285,3 +285,18 @@ def test_a_bad_asr_setting_is_one_line_before_the_corpus(tmp_path, args, expecte
     assert result.exit_code == 2, text
     assert text.startswith("error:") and expected in text
     assert not (cache / "demo").exists()
+
+
+@pytest.mark.parametrize("name", SYSTEMS)
+def test_every_parameters_fix_pastes_back_into_a_run_that_passes(name):
+    """For each parameter given a value no rule takes, the ``fix:`` pasted as a shell word
+    gives a config that passes the check."""
+    import shlex
+
+    for key in system_defaults(name).get("params") or {}:
+        with pytest.raises(HarnessError) as caught:
+            check_params(resolve({"system": name, f"params.{key}": [[[]]]}))
+        fix = caught.value.fix
+        assert fix.startswith("pass "), (key, fix)
+        override_ = parse_overrides(shlex.split(fix.removeprefix("pass ")))
+        check_params(resolve({"system": name, **override_}))
