@@ -14,30 +14,46 @@ from typing import Any
 
 from harness import registry
 from harness.errors import HarnessError
-from harness.params import Rule, check_param_values, choice, either, flag, integer, items, text
+from harness.params import (
+    Rule,
+    check_param_values,
+    choice,
+    either,
+    flag,
+    integer,
+    items,
+    mapping,
+    optional,
+    text,
+)
 
 TARGET_PRIORS = ("auto", "uniform", "train", "none")
 TASKS = ("categorical", "attributes")
 
 
+RUN_RULES = {
+    "seed": integer(ge=0),
+    "devbal_n": integer(ge=1),
+    "bootstrap": integer(ge=0),
+    "force": flag(),
+    "progress": flag(),
+    "tasks": optional(either(choice(*TASKS), items(choice(*TASKS)))),
+    "track": optional(Rule(text().accepts, "a track name such as auto, task1 or task2")),
+    "demo": mapping(lang=choice("en", "es"), n=integer(ge=40), seed=integer(ge=0)),
+}
+"""What the run's own keys accept (``defaults.yaml`` gives each fix's value); the system's
+parameters, corpus options and ASR settings have their own rules."""
+
+
 def check_run_config(config: dict[str, Any]) -> None:
     """Raise one HarnessError for the first bad key or value."""
-    _integer(config, "seed", minimum=0)
-    _integer(config, "devbal_n", minimum=1)
-    _integer(config, "bootstrap", minimum=0)
-    _boolean(config, "force")
-    _boolean(config, "progress")
+    from harness.config import defaults
+
+    shown = {k: config[k] for k in RUN_RULES if config.get(k) is not None}
+    check_param_values("harness run", RUN_RULES, shown, defaults())
     check_target_prior(config.get("target_prior", "auto"))
-    _tasks(config.get("tasks"))
-    track = config.get("track")
-    if track is not None and not isinstance(track, str):
-        raise HarnessError(
-            f"track={track!r} is not a track name",
-            fix="pass track=auto, track=task1 or track=task2",
-        )
     _asr(config.get("asr"), config.get("asr_params"))
     check_corpus_options(config)
-    _demo_options(config)
     _demo_challenge(config)
     _member_params(config)
     writable_dir(config.get("output_dir") or "runs", "output_dir")
@@ -141,39 +157,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
-def _integer(config: dict[str, Any], key: str, minimum: int, prefix: str = "") -> None:
-    """``prefix``: where the key sits on the command line (``demo.``), so the fix pastes."""
-    value = config.get(key)
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        name = prefix + key
-        example = 0 if key == "seed" else max(minimum, 1)
-        raise HarnessError(
-            f"{name}={value!r} is not an integer >= {minimum}",
-            fix=f"pass {name}=<integer>, e.g. {name}={example}",
-        )
-
-
-def _boolean(config: dict[str, Any], key: str) -> None:
-    value = config.get(key)
-    if value is not None and not isinstance(value, bool):
-        raise HarnessError(
-            f"{key}={value!r} is not true or false", fix=f"pass {key}=true or {key}=false"
-        )
-
-
-def _tasks(value: Any) -> None:
-    if value is None:
-        return
-    values = [value] if isinstance(value, str) else value
-    if not isinstance(values, list) or not values or any(v not in TASKS for v in values):
-        raise HarnessError(
-            f"tasks={value!r} names no known task",
-            fix="pass tasks=[categorical] or tasks=[attributes]",
-        )
-
-
 def _asr(value: Any, params: Any = None) -> None:
     if value in (None, False, "none", "auto", "reference"):
         backend = "whisper" if value == "auto" else None  # auto only ever picks Whisper
@@ -243,25 +226,6 @@ def check_corpus_options(config: dict[str, Any]) -> None:
         defaults,
         prefix="corpus_options.",
     )
-
-
-def _demo_options(config: dict[str, Any]) -> None:
-    demo = config.get("demo") or {}
-    if not isinstance(demo, dict):
-        raise HarnessError(f"demo={demo!r} is not a mapping", fix="set demo.lang=es, demo.n=400")
-    unknown = sorted(set(demo) - {"lang", "n", "seed"})
-    if unknown:
-        raise HarnessError(
-            f"the demo corpus has no option {', '.join(map(repr, unknown))}",
-            fix="valid options: demo.lang=en|es, demo.n=1000, demo.seed=0",
-        )
-    if demo.get("lang", "en") not in ("en", "es"):
-        raise HarnessError(
-            f"demo.lang={demo['lang']!r} is not a demo language",
-            fix="pass demo.lang=en or demo.lang=es",
-        )
-    _integer(demo, "n", minimum=40, prefix="demo.")
-    _integer(demo, "seed", minimum=0, prefix="demo.")
 
 
 DEMO_LAYOUTS = {"en": "msp_podcast", "es": "emospeech"}
