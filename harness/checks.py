@@ -265,3 +265,9 @@ def _member_params(config: dict[str, Any]) -> None:
             f"member_params names {', '.join(map(repr, unknown))}, which is not a member of this fusion",
             fix=f"members are {', '.join(sorted(known)) or 'none'}: member_params.<member>.<param>=value",
         )
+    for member, params in member_params.items():
+        if not isinstance(params, dict):
+            raise HarnessError(
+                f"member_params.{member}={params!r} is not a mapping of parameters",
+                fix=f"set them one by one: member_params.{member}.<param>=value",
+            )

@@ -114,6 +114,14 @@ def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
         if members is not None and "members" not in overrides:
             config["members"] = list(members)
         config["params"].update(profile_values)
+    if "params" in param_overrides:  # params={C: 2}: the same as C=2, one key at a time
+        merged = param_overrides.pop("params")
+        if not isinstance(merged, dict):
+            raise HarnessError(
+                f"params={merged!r} is not a mapping of parameters",
+                fix="set them one by one: params.<name>=value (or <name>=value)",
+            )
+        param_overrides = {**merged, **param_overrides}
     for key, value in param_overrides.items():
         _set_dotted(config["params"], key, value)
     config["members"] = _member_list(config.get("members"))

@@ -411,3 +411,30 @@ def test_transcribe_and_leaderboard_options_are_one_line(tmp_path, args, expecte
     text = _one_line_error(runner.invoke(app, args, env=env))
     assert expected in text
     assert not (tmp_path / "cache" / "demo").exists()
+
+
+def test_params_as_a_mapping_is_the_same_as_its_keys():
+    """params={C: 2} used to be taken as a parameter named 'params'."""
+    from harness.config import resolve
+
+    config = resolve({"system": "text_tfidf", "params": {"C": 2}})
+    assert config["params"]["C"] == 2 and config["label"] == "text_tfidf(C=2)"
+    assert resolve({"system": "text_tfidf", "C": 2})["label"] == config["label"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["system=text_tfidf", "params=5"], "params=5 is not a mapping of parameters"),
+        (["system=text_tfidf", "params={C: -2}"], "text_tfidf: C=-2 is not accepted"),
+        (
+            ["system=fusion_lr", "profile=light", "member_params.text_tfidf=5"],
+            "member_params.text_tfidf=5 is not a mapping of parameters",
+        ),
+    ],
+)
+def test_mappings_of_parameters_are_checked_as_mappings(tmp_path, args, expected):
+    """member_params.text_tfidf=5 was a TypeError traceback."""
+    result, cache = _run(tmp_path, *args)
+    assert expected in _one_line_error(result)
+    assert not (cache / "demo").exists()
