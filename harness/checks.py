@@ -136,6 +136,8 @@ def check_target_prior(value: Any, n_classes: int | None = None) -> None:
 def writable_dir(path: str | os.PathLike, key: str) -> None:
     """Prove a directory can be created (or written) at ``path`` without creating it: the
     nearest existing ancestor must be a writable directory."""
+    if not isinstance(path, str | os.PathLike):
+        raise HarnessError(f"{key}={path!r} is not a folder", fix=f"pass {key}=DIR")
     directory = Path(path).expanduser().absolute()
     probe = directory
     while not probe.exists() and probe != probe.parent:

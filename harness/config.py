@@ -25,6 +25,20 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness")).expanduser()
 
 
+NAME_KEYS = frozenset(
+    {"system", "profile", "corpus", "corpus_path", "challenge", "output_dir", "cache_dir", "track"}
+    | {"out", "runs", "labels", "ids", "split", "splits", "language"}
+)
+NAME_SUFFIXES = ("_dir", "_csv", "_path", "_list", "_name", "backbone", "encoder", "model")
+
+
+def names_a_thing(key: str) -> bool:
+    """Whether the value of ``key`` is a name or a path, which YAML must not turn into a
+    number: a folder called ``2024`` or a model called ``7``."""
+    last = key.rsplit(".", 1)[-1]
+    return last in NAME_KEYS or last.endswith(NAME_SUFFIXES)
+
+
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     """``["a.b=1", "c=[x,y]"]`` -> ``{"a.b": 1, "c": ["x", "y"]}`` (keys stay dotted)."""
     overrides: dict[str, Any] = {}
@@ -39,6 +53,8 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
+        if isinstance(value, int | float) and not isinstance(value, bool) and names_a_thing(key):
+            value = raw.strip()  # corpus_path=2024 is a folder, not the number 2024
         overrides[key] = value
     return overrides
 
@@ -96,6 +112,11 @@ def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
             param_overrides[key] = value  # bare keys that are not harness keys go to the system
 
     profile = config.get("profile", "auto")
+    if profile is not None and not isinstance(profile, str):
+        raise HarnessError(
+            f"profile={profile!r} is not a profile name",
+            fix=f"choose one of {', '.join(['auto', 'none', *profiles])}",
+        )
     chosen = profile not in ("auto", None)
     if profile == "auto":
         profile = "demo" if config.get("corpus") == "demo" and "demo" in profiles else None

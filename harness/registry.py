@@ -66,7 +66,7 @@ def names(kind: str) -> list[str]:
 
 def target(kind: str, name: str) -> str:
     table = _table(kind)
-    if name not in table:
+    if not isinstance(name, str) or name not in table:
         raise HarnessError(
             f"unknown {_SINGULAR[kind]} {name!r}",
             fix=f"choose one of {', '.join(sorted(table))} (see `harness ls`)",

@@ -438,3 +438,61 @@ def test_mappings_of_parameters_are_checked_as_mappings(tmp_path, args, expected
     result, cache = _run(tmp_path, *args)
     assert expected in _one_line_error(result)
     assert not (cache / "demo").exists()
+
+
+def test_a_name_or_path_that_looks_like_a_number_stays_a_string():
+    from harness.config import parse_overrides
+
+    parsed = parse_overrides(
+        [
+            "corpus_path=2024",
+            "corpus_options.audio_dir=16000",
+            "corpus_options.test_labels_csv=false",
+            "member_params.text_llm.backbone=7",
+            "seed=2024",
+            "C=0.5",
+        ]
+    )
+    assert parsed == {
+        "corpus_path": "2024",
+        "corpus_options.audio_dir": "16000",
+        "corpus_options.test_labels_csv": False,
+        "member_params.text_llm.backbone": "7",
+        "seed": 2024,
+        "C": 0.5,
+    }
+
+
+@pytest.mark.parametrize(
+    ("arg", "expected"),
+    [
+        ("system=[a]", "unknown system ['a']"),
+        ("profile=[x]", "profile=['x'] is not a profile name"),
+        ("corpus=[x]", "unknown corpus ['x']"),
+        ("challenge=[x]", "unknown challenge ['x']"),
+        ("output_dir=[x]", "output_dir=['x'] is not a folder"),
+    ],
+)
+def test_run_keys_of_the_wrong_type_are_one_line(tmp_path, arg, expected):
+    """Each was a TypeError traceback (a list is not hashable, nor a path)."""
+    args = ([] if arg.startswith("system=") else ["system=text_tfidf"]) + [arg]
+    result = runner.invoke(app, ["run", *args], env={"HARNESS_CACHE": str(tmp_path / "c")})
+    assert expected in _one_line_error(result)
+
+
+def test_a_corpus_in_a_folder_named_like_a_number_runs(tmp_path, monkeypatch):
+    """corpus_path=2024 reached the reader as the integer 2024: a TypeError traceback."""
+    corpus = tmp_path / "2024"
+    corpus.mkdir()
+    codes = ["anger", "disgust", "fear", "joy", "neutral", "sadness"]
+    words = {c: f"{c} {c} palabra" for c in codes}
+    train = [f"u{i}.mp3,{codes[i % 6]},{words[codes[i % 6]]} {i}" for i in range(96)]
+    (corpus / "train.csv").write_text("id,label,transcription\n" + "\n".join(train) + "\n")
+    test = [f"u{i}.mp3,{words[codes[i % 6]]} {i}" for i in range(96, 108)]
+    (corpus / "test.csv").write_text("id,transcription\n" + "\n".join(test) + "\n")
+    monkeypatch.chdir(tmp_path)
+    result, _ = _run(
+        tmp_path, "system=text_tfidf", "corpus=emospeech", "corpus_path=2024", "bootstrap=0"
+    )
+    assert result.exit_code == 0, result.output
+    assert "emospeech2024_task1_Test.csv" in " ".join(result.output.split()).replace(" ", "")
