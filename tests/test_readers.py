@@ -635,3 +635,40 @@ def test_a_speaker_wise_carve_never_takes_a_class_out_of_train(tmp_path):
         "carved from Train, stratified by class (0.9) (by speaker, a class would have no Train "
         "rows left)",
     }
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_a_csv_saved_with_semicolons_or_tabs_reads_as_with_commas(tmp_path, delimiter):
+    """Spreadsheets in a Spanish locale save CSV with semicolons; the header said so, and the
+    reader refused the file as one column."""
+    import csv
+
+    from harness.data.readers import read_emospeech
+
+    codes = ["anger", "disgust", "fear", "joy", "neutral", "sadness"]
+    train = [[f"u{i}.mp3", codes[i % 6], f"hola, qué {codes[i % 6]}"] for i in range(48)]
+    test = [[f"t{i}.mp3", f"adiós, {i}"] for i in range(6)]
+    frames = {}
+    for sep in (",", delimiter):
+        folder = tmp_path / ("comma" if sep == "," else "other")
+        folder.mkdir()
+        for name, header, rows in (
+            ("train.csv", ["id", "label", "transcription"], train),
+            ("test.csv", ["id", "transcription"], test),
+        ):
+            with open(folder / name, "w", newline="", encoding="utf-8") as handle:
+                csv.writer(handle, delimiter=sep).writerows([header, *rows])
+        manifest = read_emospeech(folder, check_audio=False).manifest
+        frames[sep] = manifest[["id", "label", "text", "split"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(frames[","], frames[delimiter])
+    assert frames[delimiter]["text"].iloc[0] == "hola, qué anger"
+
+
+def test_an_empty_training_csv_is_one_line_naming_it(tmp_path):
+    from harness.data.readers import read_emospeech
+
+    (tmp_path / "train.csv").write_text("id,label,transcription\n")
+    (tmp_path / "test.csv").write_text("id,transcription\nt0.mp3,hola\n")
+    with pytest.raises(HarnessError, match="the training CSV has no rows") as caught:
+        read_emospeech(tmp_path, check_audio=False)
+    assert str(tmp_path / "train.csv") in str(caught.value)

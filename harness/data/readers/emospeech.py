@@ -117,6 +117,13 @@ def read_emospeech(
     root = corpus_root(path, "EmoSpeech", "the folder that holds train.csv and test.csv")
     _check_fraction(dev_fraction)
     train = read_table(find_file(root, train_csv, "train_csv"), ("id", "label", "transcription"))
+    if not train.rows:
+        raise HarnessError(
+            "the training CSV has no rows",
+            file=train.path,
+            fix="pass corpus_path=<the folder whose train.csv holds the training rows> "
+            "or corpus_options.train_csv=<that file>",
+        )
     frames = [_labelled_rows(train, "id", spec.known_labels(), "Train")]
     if test_csv is not None:
         test = read_table(find_file(root, test_csv, "test_csv"), ("id", "transcription"))

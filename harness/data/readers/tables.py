@@ -39,7 +39,7 @@ def read_table(path: Path, required: Sequence[str], *, what: str = "CSV file") -
     import io
 
     text = read_utf8(path, what)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
@@ -69,6 +69,15 @@ def read_table(path: Path, required: Sequence[str], *, what: str = "CSV file") -
             lines.append(line)
         line = reader.line_num + 1
     return Table(path, header, rows, lines)
+
+
+def _delimiter(text: str) -> str:
+    """``,``, or the ``;`` or tab that separates a header without commas: spreadsheets in a
+    Spanish locale save CSV with semicolons, and the columns are named in the header alone."""
+    header = text.split("\n", 1)[0]
+    if "," in header:
+        return ","
+    return next((d for d in (";", "\t") if d in header), ",")
 
 
 def read_utf8(path: Path, what: str) -> str:
