@@ -672,3 +672,18 @@ def test_an_empty_training_csv_is_one_line_naming_it(tmp_path):
     with pytest.raises(HarnessError, match="the training CSV has no rows") as caught:
         read_emospeech(tmp_path, check_audio=False)
     assert str(tmp_path / "train.csv") in str(caught.value)
+
+
+def test_a_meacorpus_folder_with_a_semicolon_csv_is_found_and_read(tmp_path):
+    from harness.data.readers import read_meacorpus
+
+    codes = ["anger", "disgust", "fear", "joy", "neutral", "sadness"]
+    rows = [
+        f"v{i % 8};{i};{codes[i % 6]};hola, {i};{'train' if i < 48 else 'test'}" for i in range(60)
+    ]
+    (tmp_path / "dataset.csv").write_text(
+        "youtube_key;segment_id;label;transcription;split\n" + "\n".join(rows) + "\n"
+    )
+    manifest = read_meacorpus(tmp_path, check_audio=False).manifest
+    assert len(manifest) == 60
+    assert manifest.loc[manifest["id"] == "v1/1", "text"].item() == "hola, 1"

@@ -45,6 +45,7 @@ from harness.data.readers.tables import (
     check_codes,
     check_ids,
     check_listed,
+    delimiter_of,
     first_index,
     na_cells,
     read_table,
@@ -381,11 +382,13 @@ def _meacorpus_csv(path: str | os.PathLike | None, csv_name: str | None) -> Path
 
 
 def _is_meacorpus_header(csv_path: Path) -> bool:
-    """Whether the first line names either form's columns (quoted or not, as ``dataset.csv``)."""
+    """Whether the first line names either form's columns (quoted or not, as ``dataset.csv``;
+    separated as :func:`~harness.data.readers.tables.delimiter_of` reads it)."""
     import csv
 
     with open(csv_path, encoding="utf-8-sig", errors="replace", newline="") as handle:
-        header = {h.strip() for h in next(csv.reader(handle), [])}
+        first = handle.readline()
+    header = {h.strip() for h in next(csv.reader([first], delimiter=delimiter_of(first)), [])}
     return set(MEA_COLUMNS) <= header or set(MEA_SEGMENT_COLUMNS) <= header
 
 

@@ -39,7 +39,7 @@ def read_table(path: Path, required: Sequence[str], *, what: str = "CSV file") -
     import io
 
     text = read_utf8(path, what)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter_of(text))
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
@@ -71,7 +71,7 @@ def read_table(path: Path, required: Sequence[str], *, what: str = "CSV file") -
     return Table(path, header, rows, lines)
 
 
-def _delimiter(text: str) -> str:
+def delimiter_of(text: str) -> str:
     """``,``, or the ``;`` or tab that separates a header without commas: spreadsheets in a
     Spanish locale save CSV with semicolons, and the columns are named in the header alone."""
     header = text.split("\n", 1)[0]
