@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import os
-from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from harness.params import (
     either,
     flag,
     integer,
+    is_number,
     items,
     mapping,
     optional,
@@ -92,12 +92,17 @@ COMMAND_OPTION_EXAMPLES = {
 """What a ``fix:`` offers for a bad option value (the commands' defaults)."""
 
 
-def check_command_options(options: dict[str, Any], known: set[str], command: str) -> None:
-    """Unknown options and bad values of a ``harness <command>``, one line each, before any
-    corpus is read. ``corpus_options.<key>=`` options are gathered into
-    ``options["corpus_options"]`` (in place), as ``harness run`` takes them."""
+def nest_corpus_options(options: dict[str, Any]) -> None:
+    """Gather ``corpus_options.<key>=`` options into ``options["corpus_options"]`` (in place),
+    the mapping ``harness run`` gets from its config."""
     for key in [k for k in options if k.startswith("corpus_options.")]:
         options.setdefault("corpus_options", {})[key.partition(".")[2]] = options.pop(key)
+
+
+def check_command_options(options: dict[str, Any], known: set[str], command: str) -> None:
+    """Unknown options and bad values of a ``harness <command>``, one line each, before any
+    corpus is read (``corpus_options.<key>=`` options nested first, in place)."""
+    nest_corpus_options(options)
     unknown = sorted(set(options) - known)
     if unknown:
         raise HarnessError(
@@ -114,7 +119,7 @@ def check_target_prior(value: Any, n_classes: int | None = None) -> None:
         return
     if value is None:
         return
-    if isinstance(value, list | tuple) and value and all(_is_number(v) for v in value):
+    if isinstance(value, list | tuple) and value and all(is_number(v) for v in value):
         if any(float(v) <= 0 for v in value):
             raise HarnessError(
                 f"target_prior={list(value)} has a weight that is not positive",
@@ -153,10 +158,6 @@ def writable_dir(path: str | os.PathLike, key: str) -> None:
             file=directory,
             fix=f"pass {key}=DIR with a directory you can write to",
         )
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
 
 
 def _asr(value: Any, params: Any = None) -> None:

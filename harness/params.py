@@ -53,7 +53,8 @@ class Rule:
         return "", (None if self.accepts(value) else self.wants)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A real number that is not a bool (YAML's ``true`` is an int to Python)."""
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
@@ -77,7 +78,7 @@ def _bounds(gt=None, ge=None, lt=None, le=None) -> tuple[Callable[[float], bool]
 def number(*, gt=None, ge=None, lt=None, le=None) -> Rule:
     """A real number (an int is a number) within the given bounds."""
     inside, said = _bounds(gt, ge, lt, le)
-    return Rule(lambda v: _is_number(v) and inside(float(v)), f"a number{said}")
+    return Rule(lambda v: is_number(v) and inside(float(v)), f"a number{said}")
 
 
 def integer(*, gt=None, ge=None, lt=None, le=None) -> Rule:

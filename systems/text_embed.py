@@ -81,9 +81,8 @@ class TextEmbed(System):
         return self.encoder_
 
     def check_ready(self) -> None:
-        """``C`` and ``alpha`` are valid and the encoder's package and weights are installed."""
-        for name in ("C", "alpha"):
-            _grid(name, getattr(self, name))
+        """The encoder's package and weights are installed (``C`` and ``alpha`` are checked
+        with every parameter, by ``param_rules``, before this is called)."""
         self._encoder().check()
 
     def embeddings(self, frame: pd.DataFrame) -> tuple[np.ndarray, int]:

