@@ -40,7 +40,18 @@ import pandas as pd
 from harness.data import predictions as P
 from harness.data.manifest import ATTRIBUTES
 from harness.errors import HarnessError
-from harness.params import Rule, choice, either, flag, integer, items, number, optional, text
+from harness.params import (
+    Rule,
+    choice,
+    either,
+    flag,
+    integer,
+    items,
+    mapping,
+    number,
+    optional,
+    text,
+)
 from harness.system import System
 from systems.components.params import model_config_rule, store_params
 from systems.components.speech_encoders import WHISPER_WINDOW_SECONDS
@@ -87,18 +98,9 @@ goes to ``int()`` and a numpy seed sequence, so null (the run's seed) is for the
 def _ensemble_rule(fields: Mapping[str, Rule]) -> Rule:
     """null (one model) or a non-empty list of override mappings (null or {}: no override)
     whose keys are among ``fields`` and whose values pass those keys' rules."""
-
-    def member(value: Any) -> bool:
-        if value is None:
-            return True
-        return (
-            isinstance(value, Mapping)
-            and set(value) <= set(fields)
-            and all(fields[k].accepts(v) for k, v in value.items())
-        )
-
+    entries = items(optional(mapping(**fields)))
     return Rule(
-        lambda v: v is None or items(Rule(member, "")).accepts(v),
+        lambda v: v is None or entries.accepts(v),
         "null, or a non-empty list of mappings of overrides with keys among "
         f"{', '.join(fields)} (each value as that parameter takes it)",
     )
