@@ -278,6 +278,7 @@ def check_params(config: dict[str, Any], prefix: str = "") -> None:
     """Reject unknown system (and member) parameters, and values their rules refuse, before any
     corpus is built or model trained. ``prefix``: how a member's parameters are written on the
     command line, so the ``fix:`` can be pasted."""
+    from harness.config import defaults as run_defaults
     from harness.config import member_name, system_defaults
     from harness.params import check_param_values
 
@@ -289,8 +290,6 @@ def check_params(config: dict[str, Any], prefix: str = "") -> None:
             f"system {config['system']!r} has no parameter {', '.join(map(repr, unknown))}",
             fix=f"valid parameters: {', '.join(system_cls.param_names())}",
         )
-    from harness.config import defaults as run_defaults
-
     own = system_defaults(config["system"]).get("params") or {}
     check_param_values(
         config["system"],

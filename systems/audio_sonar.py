@@ -31,8 +31,8 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.params import choice, integer, mapping, optional
-from systems.audio_w2vbert import DROPOUT, AudioW2VBert
-from systems.components.params import model_config_rule, store_params
+from systems.audio_w2vbert import AudioW2VBert
+from systems.components.params import DROPOUT, model_config_rule, store_params
 
 log = logging.getLogger(__name__)
 

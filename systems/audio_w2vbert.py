@@ -53,8 +53,9 @@ from harness.params import (
     text,
 )
 from harness.system import System
+from systems.components import backends
 from systems.components.attribute_scale import check_scale, to_challenge, to_network
-from systems.components.params import model_config_rule, store_params
+from systems.components.params import DROPOUT, PROBABILITY, model_config_rule, store_params
 from systems.components.speech_training import (
     check_choice,
     inverse_frequency_weights,
@@ -70,9 +71,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_RANGE = items(number(gt=0), length=2, ordered=True)
 """Seconds ``[shortest, longest]`` a training chunk is drawn uniformly from."""
-PROBABILITY = number(ge=0, le=1)
-DROPOUT = number(ge=0, lt=1)
-BACKENDS = ("lda_lr", "plda")
+BACKENDS = tuple(backends.BACKENDS)
 
 
 class AudioW2VBert(System):
@@ -126,8 +125,7 @@ class AudioW2VBert(System):
         "lda_dims": integer(ge=1),
         "extra_backends": items(choice(*BACKENDS, "none"), min_length=0),
         "output": choice("backend", "softmax"),
-        # The back-ends resolve the prior without the training prior or the challenge's:
-        # ``train`` would fail after training, so none/null (no shift) stands for it.
+        # the back-ends' own target: auto is uniform there (they are not given the challenge's)
         "target_prior": either(
             choice("uniform", "auto", "train", "none", "off", None), items(number(gt=0))
         ),

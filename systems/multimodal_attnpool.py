@@ -53,7 +53,7 @@ from harness.params import (
     text,
 )
 from harness.system import System
-from systems.components.params import model_config_rule, store_params
+from systems.components.params import DROPOUT, PROBABILITY, model_config_rule, store_params
 from systems.components.speech_encoders import WHISPER_WINDOW_SECONDS
 from systems.components.threads import torch_threads
 
@@ -81,14 +81,14 @@ _HEAD_RULES = {
     "fusion": choice(*FUSIONS),
     "hidden_layers": integer(ge=0),  # blocks after the input block: 0 is one block
     "hidden_width": integer(ge=1),
-    "dropout": number(ge=0, lt=1),
+    "dropout": DROPOUT,
     "class_weighting": choice("inverse_frequency", "none"),
     "epochs": integer(ge=1),
     "lr": number(gt=0),
     "weight_decay": number(ge=0),
     "batch_size": integer(ge=1),
     "crop_seconds": optional(number(ge=0)),  # null or 0: whole utterances
-    "augment_prob": number(ge=0, le=1),
+    "augment_prob": PROBABILITY,
 }
 MEMBER_RULES = {**_HEAD_RULES, "seed": integer(ge=0)}
 """What an ensemble member's overrides take: the top-level rules of those names, but a seed

@@ -76,7 +76,7 @@ from systems.components.hf_text import (  # noqa: F401  (re-exported: the module
     quantization_config,
     resolve_backbone,
 )
-from systems.components.params import store_params
+from systems.components.params import DROPOUT, PROBABILITY, store_params
 from systems.components.text_batching import PADDING_SIDES
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class _TextClassifier(System):
         "lora": flag(),
         "lora_rank": integer(ge=1),
         "lora_alpha": integer(ge=1),  # prepare_lora takes int(alpha): 0.5 would silently be 0
-        "lora_dropout": number(ge=0, lt=1),
+        "lora_dropout": DROPOUT,
         # a list of module names, or one string that peft reads as a regex or "all-linear"
         "lora_target_modules": either(text(), items(text())),
         "load_in_4bit": flag(),  # needs lora=true: check_ready says so in one line
@@ -128,7 +128,7 @@ class _TextClassifier(System):
         "batch_size": integer(ge=1),
         "effective_batch": optional(integer(ge=1)),  # null: batch_size, no accumulation
         "epochs": integer(ge=1),
-        "warmup_fraction": number(ge=0, le=1),
+        "warmup_fraction": PROBABILITY,
         "schedule": choice("linear", "cosine", "constant"),
         "max_length": integer(ge=1),  # tokens; cut to the model's own limit (and at least 2)
         "eval_batch_size": integer(ge=1),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from harness.params import number
+
 PROFILE_KEYS: tuple[str, ...] = ("members", "demo_fallback")
 """Profile keys that are not system parameters: a fusion's members, and the profile that
 stands in for this one on the demo corpus."""
@@ -48,6 +50,10 @@ def store_params(system: Any, values: dict[str, Any]) -> None:
 
 
 # -- what shared kinds of parameter accept (harness.params rules) ------------------------------
+PROBABILITY = number(ge=0, le=1)
+DROPOUT = number(ge=0, lt=1)
+"""A dropout of 1 zeroes its input."""
+
 _CONFIG_SIZES = (
     "hidden_size",
     "num_hidden_layers",
