@@ -268,6 +268,18 @@ def check_members(config: dict[str, Any]) -> None:
             f"fusion {config['system']!r} needs at least two members",
             fix="pass members=[text_tfidf,audio_egemaps]",
         )
+    names = [member_label(m) for m in members]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        # Members' predictions and the fused features are keyed by the member's label: a
+        # repeat would be one member counted twice.
+        unique = list(dict.fromkeys(names))
+        raise HarnessError(
+            f"fusion {config['system']!r} lists {', '.join(repeated)} more than once",
+            fix=f"pass members=[{','.join(unique)}]"
+            if len(unique) > 1
+            else "pass members=[text_tfidf,audio_egemaps]",
+        )
 
 
 def is_fusion(config: dict[str, Any]) -> bool:

@@ -154,10 +154,14 @@ class AudioEmbed(System):
         return self.encoder_
 
     def check_ready(self) -> None:
-        """Parameter values are known and the encoder's weights (for Whisper: CTranslate2 and
-        faster-whisper too) are local."""
+        """Parameter values are known, the encoder's weights (for Whisper: CTranslate2 and
+        faster-whisper too) are local, and a layer index is one the encoder has (read from its
+        config, so a wrong index fails before a single utterance is encoded)."""
         self._check_values()
-        self._encoder().check()
+        encoder = self._encoder()
+        encoder.check()
+        if self.layer not in ("last", "weighted"):
+            self._fixed_weights(encoder.num_hidden_states())
 
     def _check_values(self) -> None:
         for name in (self.backend, *(self.extra_backends or ())):
@@ -282,9 +286,11 @@ class AudioEmbed(System):
                     fix="pass layer=N, layer=last or layer=weighted",
                 ) from None
             if not -n_layers <= index < n_layers:
+                states = "hidden state" if n_layers == 1 else "hidden states"
+                also = "" if n_layers == 1 else f"; so does any of 0 to {n_layers - 1}"
                 raise HarnessError(
-                    f"layer={index} but the encoder has {n_layers} hidden states",
-                    fix=f"pass layer between 0 and {n_layers - 1}, last or weighted",
+                    f"layer={index} but the encoder has {n_layers} {states}",
+                    fix=f"pass layer=last (layer=weighted works too{also})",
                 )
             weights[index] = 1.0
         return weights

@@ -166,10 +166,35 @@ class AudioSonar(AudioW2VBert):
         return model
 
     def check_ready(self) -> None:
-        """The fairseq2 checkpoint is a local file, unless a ``scratch_config`` is given."""
+        """The fairseq2 checkpoint is a local file (unless a ``scratch_config`` is given), the
+        pooler's heads split the encoder's width, and LoRA targets name modules of the encoder.
+        The checkpoint fixes the architecture, so its module tree is built from SONAR's config
+        on the meta device without reading the file."""
+        from systems.components.sonar_pooler import SONAR_POOLER, sonar_encoder_config
+
         self._check_output()
+        config = sonar_encoder_config(**(self.scratch_config or {}))
+        heads = int({**SONAR_POOLER, **(self.pooler_config or {})}["num_heads"])
+        if config.hidden_size % heads:
+            raise HarnessError(
+                f"pooler_config.num_heads={heads} does not divide the encoder's width "
+                f"{config.hidden_size}",
+                fix=f"pass pooler_config.num_heads={_divisor_near(config.hidden_size, heads)}",
+            )
         if self.scratch_config is None:
             self._checkpoint_path()
+            if self.finetune == "lora":
+                from systems.components.model_checks import check_lora_targets, meta_modules
+                from systems.components.params import yaml_params
+                from systems.components.sonar_pooler import build_sonar_encoder
+
+                check_lora_targets(
+                    list(self.lora_targets),
+                    meta_modules(lambda: build_sonar_encoder(config)),
+                    param="lora_targets",
+                    model="the SONAR speech encoder",
+                    default=yaml_params("audio_sonar")["lora_targets"],
+                )
 
     def _checkpoint_path(self) -> Path:
         path = Path(str(self.backbone)).expanduser()
@@ -236,3 +261,10 @@ def paper_parameter_counts(**overrides: Any) -> dict[str, int]:
         "lora": trainable - head_trainable,
         "head": head_trainable,
     }
+
+
+def _divisor_near(width: int, heads: int) -> int:
+    """The head count nearest ``heads`` that splits ``width`` evenly (the smaller on a tie)."""
+    return min(
+        (d for d in range(1, width + 1) if width % d == 0), key=lambda d: (abs(d - heads), d)
+    )

@@ -196,12 +196,18 @@ class AudioW2VBert(System):
         store_params(self, locals())
 
     def check_ready(self) -> None:
-        """The backbone's weights are local, unless a ``scratch_config`` builds it at random."""
+        """The backbone's weights are local and its config is one this system builds, and LoRA
+        targets name its modules; a ``scratch_config`` builds it at random and trains it fully."""
         self._check_output()
         if self.scratch_config is None:
-            from systems.components.local_weights import local_model
+            from systems.components.params import yaml_params
+            from systems.components.speech_model import check_backbone
 
-            local_model(self.backbone, "backbone")
+            check_backbone(
+                self.backbone,
+                lora_targets=self.lora_targets if self.finetune == "lora" else None,
+                default_targets=yaml_params("audio_w2vbert")["lora_targets"],
+            )
 
     def _check_output(self) -> None:
         """``output=backend`` names a back-end; otherwise the run would fail only after the

@@ -249,13 +249,33 @@ class _TextClassifier(System):
         return len(self.classes_) if self.task_ == "categorical" else len(ATTRIBUTES)
 
     def check_ready(self) -> None:
-        """The backbone is local (alias, directory or hub cache); 4 bits need bitsandbytes."""
+        """The backbone is local (alias, directory or hub cache), its config and tokenizer load,
+        and with ``lora=true`` every target names one of its modules; 4 bits need bitsandbytes.
+        Nothing reads the weights: the module tree is built on the meta device."""
         from systems.components.local_weights import local_model, require_installed
+        from systems.components.model_checks import (
+            check_lora_targets,
+            check_tokenizer,
+            meta_modules,
+            read_config,
+        )
 
         self._check_quantization()
-        local_model(self.backbone, "backbone")
+        path = local_model(self.backbone, "backbone")
         if self.load_in_4bit:
             require_installed("bitsandbytes", "quant", QUANT_PURPOSE)
+        config = read_config(path, param="backbone", what="a language model")
+        check_tokenizer(path, param="backbone")
+        if self.lora:
+            from transformers import AutoModelForSequenceClassification
+
+            check_lora_targets(
+                self.lora_target_modules,
+                meta_modules(lambda: AutoModelForSequenceClassification.from_config(config)),
+                param="lora_target_modules",
+                model=f"{self.backbone} ({config.model_type})",
+                default=LLAMA_LORA_TARGETS,
+            )
 
     def _check_quantization(self) -> None:
         if self.load_in_4bit and not self.lora:

@@ -162,11 +162,17 @@ def _known_keys() -> set[str]:
     for corpus in registry.names("corpora"):
         keys |= {f"corpus_options.{k}" for k in reader_options(corpus)}
     keys |= SCORE_KEYS | {"runs", "format", "out", "all", "model", "splits", "asr_params"}
+    from harness.config import system_defaults
+
     for name in registry.names("systems"):
         try:
             keys |= set(registry.get("systems", name).param_names())
         except ImportError:
             continue
+        # A mapping parameter's own keys (pooler_config.num_heads=) are set with a dot.
+        for param, value in (system_defaults(name).get("params") or {}).items():
+            if isinstance(value, dict):
+                keys |= {f"{param}.{key}" for key in value}
     import inspect
 
     for name in registry.names("asr"):

@@ -82,7 +82,7 @@ class HFSpeechEncoder:
             try:
                 config = AutoConfig.from_pretrained(resolved, local_files_only=True)
                 self.model = AutoModel.from_pretrained(resolved, local_files_only=True)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:
                 raise HarnessError(
                     f"cannot load a speech encoder from {resolved} ({_first_line(exc)})",
                     fix="pass speech_backbone= a wav2vec2/XLS-R/WavLM/HuBERT model directory",
@@ -188,7 +188,7 @@ class HFTextEncoder:
             config = AutoConfig.from_pretrained(resolved, local_files_only=True)
             self.tokenizer = AutoTokenizer.from_pretrained(resolved, local_files_only=True)
             self.model = AutoModel.from_pretrained(resolved, local_files_only=True)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise HarnessError(
                 f"cannot load a text encoder from {resolved} ({_first_line(exc)})",
                 fix="pass text_backbone= a transformers encoder directory with its tokenizer",
@@ -331,6 +331,7 @@ def check_encoders(
 ) -> None:
     """What the encoders will need, checked without loading anything (``None``: not used)."""
     from systems.components.local_weights import is_installed
+    from systems.components.model_checks import check_tokenizer, read_config
 
     if speech is not None and speech_scratch is None:
         if is_whisper(speech):
@@ -340,9 +341,12 @@ def check_encoders(
                 )
             _whisper_path(speech)
         else:
-            _local_dir(speech, "speech_backbone")
+            path = _local_dir(speech, "speech_backbone")
+            read_config(path, param="speech_backbone", what="a speech encoder")
     if text is not None and text_scratch is None:
-        _local_dir(text, "text_backbone")
+        path = _local_dir(text, "text_backbone")
+        read_config(path, param="text_backbone", what="a text encoder")
+        check_tokenizer(path, param="text_backbone")
 
 
 def _first_line(exc: BaseException) -> str:

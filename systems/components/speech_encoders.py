@@ -96,10 +96,9 @@ class TransformersEncoder(SpeechEncoder):
         self._frontend = None
 
     def check(self) -> None:
+        """The weights are local and their config is a transformers one (read, not loaded)."""
         if self.scratch_config is None:
-            from systems.components.local_weights import local_model
-
-            local_model(self.model, "encoder")
+            self.num_hidden_states()
 
     def encoder_id(self) -> str:
         if self.scratch_config is not None:
@@ -118,12 +117,11 @@ class TransformersEncoder(SpeechEncoder):
         elif self.scratch_config is not None:
             config = _scratch_config(self.scratch_config)
         else:
-            import transformers
-
             from systems.components.local_weights import local_model
+            from systems.components.model_checks import read_config
 
             path = local_model(self.model, "encoder")
-            config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
+            config = read_config(path, param="encoder", what="a speech encoder")
         return int(config.num_hidden_layers) + 1
 
     def load(self):

@@ -59,6 +59,31 @@ def _transformers_class(table: dict[str, str], model_type: str):
     return getattr(transformers, table[model_type])
 
 
+def check_backbone(
+    backbone: str,
+    *,
+    lora_targets: Sequence[str] | None = None,
+    default_targets: Sequence[str] | None = None,
+) -> None:
+    """What :func:`load_backbone` and LoRA will need, read from the config alone (for
+    ``check_ready``): local weights, a supported model type, and LoRA targets that name modules
+    of that network (``None``: no LoRA)."""
+    from systems.components.local_weights import local_model
+    from systems.components.model_checks import check_lora_targets, meta_modules, read_config
+
+    path = local_model(backbone, "backbone")
+    config = read_config(path, param="backbone", what="a speech encoder")
+    model_class = _transformers_class(_MODEL_CLASSES, config.model_type)
+    if lora_targets is not None:
+        check_lora_targets(
+            list(lora_targets),
+            meta_modules(lambda: model_class(config)),
+            param="lora_targets",
+            model=f"{backbone} ({config.model_type})",
+            default=default_targets,
+        )
+
+
 def scratch_backbone_config(scratch_config: dict[str, Any]):
     """A transformers config from a dict; ``model_type`` picks the class (default w2v-BERT)."""
     settings = dict(scratch_config)

@@ -141,7 +141,13 @@ class SentenceTransformerEncoder(TextEncoder):
 
         if not is_installed("sentence_transformers"):
             raise _no_sentence_transformers()
-        local_model(self.model, "encoder")
+        path = local_model(self.model, "encoder")
+        if not (Path(path) / "modules.json").is_file():
+            # Not saved by sentence-transformers: it will wrap a transformers model (mean
+            # pooling), so that model's config must read.
+            from systems.components.model_checks import read_config
+
+            read_config(path, param="encoder", what="a sentence encoder")
 
     def load(self):
         if getattr(self, "_model", None) is not None:
