@@ -125,7 +125,9 @@ def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
     elif profile not in profiles:
         raise HarnessError(
             f"system {name!r} has no profile {profile!r}",
-            fix=f"choose one of {', '.join(['none', *profiles])}",
+            fix=f"pass profile= one of {', '.join(['none', *profiles])}"
+            if profiles
+            else f"remove profile={profile} ({name} has only its paper values)",
         )
     config["profile"] = profile
     if profile:

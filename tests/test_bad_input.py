@@ -64,6 +64,12 @@ def _run(tmp_path, *args):
             "not scored on the es demo",
         ),
         (["system=fusion_lr", "profile=light", "stacking_groups=spk"], "stacking_groups="),
+        (["system=text_tfidf", "profile=nope"], "fix: remove profile=nope"),
+        (["system=audio_embed", "profile=nope"], "fix: pass profile= one of none, demo"),
+        (
+            ["system=fusion_lr", "members=[text_tfidf,text_tfidf,audio_egemaps]"],
+            "fix: pass members=[text_tfidf,audio_egemaps]",
+        ),
     ],
 )
 def test_bad_values_fail_in_one_line_before_the_corpus_is_built(tmp_path, args, expected):
