@@ -68,3 +68,10 @@ def require(module: str, extra: str, purpose: str):
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingDependencyError(module.split(".")[0], extra, purpose) from exc
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a library's exception, to quote inside a one-line error (a
+    transformers message can run to a paragraph)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

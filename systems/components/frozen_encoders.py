@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import HarnessError, MissingDependencyError, MissingModelError
+from harness.errors import HarnessError, MissingDependencyError, MissingModelError, first_line
 
 WHISPER_ALIASES = ("whisper-tiny.en", "whisper_tiny_en")
 FRAME_SECONDS = 0.02  # wav2vec 2.0 family and Whisper encoders: one frame per 20 ms
@@ -84,7 +84,7 @@ class HFSpeechEncoder:
                 self.model = AutoModel.from_pretrained(resolved, local_files_only=True)
             except (OSError, ValueError) as exc:
                 raise HarnessError(
-                    f"cannot load a speech encoder from {resolved} ({_first_line(exc)})",
+                    f"cannot load a speech encoder from {resolved} ({first_line(exc)})",
                     fix="pass speech_backbone= a wav2vec2/XLS-R/WavLM/HuBERT model directory",
                 ) from None
             self.normalize = _reads_normalised(resolved)
@@ -190,7 +190,7 @@ class HFTextEncoder:
             self.model = AutoModel.from_pretrained(resolved, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise HarnessError(
-                f"cannot load a text encoder from {resolved} ({_first_line(exc)})",
+                f"cannot load a text encoder from {resolved} ({first_line(exc)})",
                 fix="pass text_backbone= a transformers encoder directory with its tokenizer",
             ) from None
         self.model.eval().requires_grad_(False).to(device)
@@ -347,8 +347,3 @@ def check_encoders(
         path = _local_dir(text, "text_backbone")
         read_config(path, param="text_backbone", what="a text encoder")
         check_tokenizer(path, param="text_backbone")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import HarnessError, MissingModelError, require
+from harness.errors import HarnessError, MissingModelError, first_line, require
 
 LLAMA_LORA_TARGETS: tuple[str, ...] = (
     "q_proj",
@@ -157,21 +157,16 @@ def _load(
         if not is_dir:
             raise MissingModelError(str(name), param) from None
         raise HarnessError(
-            f"cannot load a model and tokenizer from {path} ({_first_line(exc)})",
+            f"cannot load a model and tokenizer from {path} ({first_line(exc)})",
             fix=f"pass {param}= a Hugging Face model directory with config, weights and tokenizer",
         ) from None
     except ValueError as exc:
         raise HarnessError(
-            f"cannot build {what} from {name!r} ({_first_line(exc)})",
+            f"cannot build {what} from {name!r} ({first_line(exc)})",
             fix=f"pass {param}= an encoder or decoder model that transformers can load",
         ) from None
     set_padding_token(model, tokenizer)
     return model, tokenizer
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def set_padding_token(model, tokenizer) -> None:

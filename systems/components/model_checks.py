@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, first_line
 
 
 def read_config(path: str, *, param: str, what: str):
@@ -29,7 +29,7 @@ def read_config(path: str, *, param: str, what: str):
         return AutoConfig.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
         raise HarnessError(
-            f"cannot read {what} config from this directory ({_first_line(exc)})",
+            f"cannot read {what} config from this directory ({first_line(exc)})",
             file=path,
             fix=f"pass {param}= a directory saved by transformers (config.json with a model_type)",
         ) from None
@@ -43,7 +43,7 @@ def check_tokenizer(path: str, *, param: str) -> None:
         AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise HarnessError(
-            f"cannot load the tokenizer in this directory ({_first_line(exc)})",
+            f"cannot load the tokenizer in this directory ({first_line(exc)})",
             file=path,
             fix=f"pass {param}= a model directory that holds its tokenizer files",
         ) from None
@@ -110,8 +110,3 @@ def linear_leaves(modules: list[tuple[str, Any]]) -> list[str]:
             if not set(parts) & set(HEAD_NAMES):
                 seen.setdefault(parts[-1], None)
     return list(seen)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
