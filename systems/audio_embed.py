@@ -345,10 +345,6 @@ class AudioEmbed(System):
     ) -> AudioEmbed:
         self.check_task(task)
         self._check_values()
-        if task == "attributes" and self.backend != "lr":
-            raise HarnessError(
-                f"back-end {self.backend!r} is categorical only", fix="pass backend=lr (ridge)"
-            )
         self.task_, self.classes_ = task, tuple(classes)
         self.layer_scores_ = None
         self.head_ = None
@@ -504,7 +500,8 @@ class AudioEmbed(System):
     def report(self) -> dict[str, Any]:
         facts: dict[str, Any] = {
             "encoder": self.encoder,
-            "backend": self.backend,
+            # Attributes are regressed with ridge whatever the categorical back-end is.
+            "backend": "ridge" if getattr(self, "task_", None) == "attributes" else self.backend,
             "pooling": self.pooling,
             "train_utterances": int(getattr(self, "n_train_", 0)),
         }

@@ -104,6 +104,28 @@ def test_layer_choice_and_attributes(tmp_path):
         _tiny(layer=7).fit(frame, frame, task="categorical", classes=CLASSES)
 
 
+def test_a_categorical_back_end_leaves_attributes_to_ridge(tmp_path):
+    """``backend=plda`` (or ``lda_lr``) is for the classes; on an Odyssey run, which fits both
+    tasks, the attributes must still be regressed (with ridge, as the YAML says) rather than
+    fail after the categorical task has trained."""
+    frame = _tone_corpus(tmp_path, n_per_class=4)
+    outputs = {}
+    for backend in ("lr", "plda"):
+        system = _tiny(layer=1, backend=backend)
+        system.use_workspace(work_dir=None, cache_dir=tmp_path / "cache")
+        system.fit(frame, frame, task="attributes", classes=CLASSES)
+        outputs[backend] = system.predict(frame)
+        assert system.report()["backend"] == "ridge"
+        reloaded = type(system).load(_saved(system, tmp_path / backend))
+        pd.testing.assert_frame_equal(reloaded.predict(frame), outputs[backend])
+    pd.testing.assert_frame_equal(outputs["plda"], outputs["lr"])
+
+
+def _saved(system, directory):
+    system.save(directory)
+    return directory
+
+
 def test_mean_std_pooling_matches_numpy():
     frames = np.random.default_rng(1).standard_normal((2, 5, 3))
     pooled = mean_std(frames)
