@@ -9,7 +9,9 @@ predicted: an interrupted fit leaves only its resumable ``<key>.work/`` checkpoi
 from __future__ import annotations
 
 import logging
+import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -320,13 +322,32 @@ def check_params(config: dict[str, Any], prefix: str = "") -> None:
 def check_ready(config: dict[str, Any]) -> None:
     """Let the system and every member check what fitting will need (local weights, optional
     extras) before a corpus is loaded or a work directory made, so a run fails in one line."""
-    configs = [config, *(member_config(config, m) for m in config.get("members") or [])]
-    for each in configs:
+    configs = [(config, "", "")]
+    configs += [
+        (member_config(config, m), f"member_params.{member_name(m)}.", member_label(m))
+        for m in config.get("members") or []
+    ]
+    for each, prefix, label in configs:
         system_cls = registry.get("systems", each["system"])
         params = dict(each.get("params") or {})
         if "seed" in system_cls.param_names() and params.get("seed") is None:
             params["seed"] = 0
-        system_cls.from_params(params).check_ready()
+        try:
+            system_cls.from_params(params).check_ready()
+        except HarnessError as error:
+            if prefix:  # say which member, and write the fix for member_params
+                if not error.message.startswith(label):
+                    error.message = f"member {label}: {error.message}"
+                if error.fix:
+                    error.fix = prefixed_fix(error.fix, system_cls.param_names(), prefix)
+            raise
+
+
+def prefixed_fix(fix: str, names: Sequence[str], prefix: str) -> str:
+    """A system's ``fix: pass backend=...`` written for one of a fusion's members
+    (``member_params.audio_w2vbert.backend=...``), so that it still works when pasted."""
+    pattern = r"(?<![\w.])(" + "|".join(map(re.escape, names)) + r")(?=[.=])"
+    return re.sub(pattern, lambda m: prefix + m.group(1), fix)
 
 
 def check_dev_bal(splits: Splits, tasks: list[str]) -> None:

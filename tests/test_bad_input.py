@@ -65,6 +65,16 @@ def _run(tmp_path, *args):
         ),
         (["system=fusion_lr", "profile=light", "stacking_groups=spk"], "stacking_groups="),
         (["system=text_tfidf", "profile=nope"], "fix: remove profile=nope"),
+        (
+            [
+                "system=fusion_lr",
+                "members=[text_tfidf,audio_w2vbert]",
+                "member_params.audio_w2vbert.output=backend",
+                "member_params.audio_w2vbert.backend=none",
+            ],
+            "member audio_w2vbert: output=backend needs a back-end, but backend=none "
+            "(fix: pass member_params.audio_w2vbert.backend=lda_lr",
+        ),
         (["system=audio_embed", "profile=nope"], "fix: pass profile= one of none, demo"),
         (
             ["system=fusion_lr", "members=[text_tfidf,text_tfidf,audio_egemaps]"],
