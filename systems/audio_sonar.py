@@ -193,7 +193,7 @@ class AudioSonar(AudioW2VBert):
                     meta_modules(lambda: build_sonar_encoder(config)),
                     param="lora_targets",
                     model="the SONAR speech encoder",
-                    default=yaml_params("audio_sonar")["lora_targets"],
+                    default=yaml_params(self.name)["lora_targets"],
                 )
 
     def _checkpoint_path(self) -> Path:

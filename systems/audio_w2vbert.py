@@ -206,7 +206,7 @@ class AudioW2VBert(System):
             check_backbone(
                 self.backbone,
                 lora_targets=self.lora_targets if self.finetune == "lora" else None,
-                default_targets=yaml_params("audio_w2vbert")["lora_targets"],
+                default_targets=yaml_params(self.name)["lora_targets"],
             )
 
     def _check_output(self) -> None:

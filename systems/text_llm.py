@@ -259,6 +259,7 @@ class _TextClassifier(System):
             meta_modules,
             read_config,
         )
+        from systems.components.params import yaml_params
 
         self._check_quantization()
         path = local_model(self.backbone, "backbone")
@@ -274,7 +275,7 @@ class _TextClassifier(System):
                 meta_modules(lambda: AutoModelForSequenceClassification.from_config(config)),
                 param="lora_target_modules",
                 model=f"{self.backbone} ({config.model_type})",
-                default=LLAMA_LORA_TARGETS,
+                default=yaml_params(self.name)["lora_target_modules"],
             )
 
     def _check_quantization(self) -> None:

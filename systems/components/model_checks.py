@@ -70,10 +70,11 @@ def check_lora_targets(
     *,
     param: str,
     model: str,
-    default: Sequence[str] | str | None = None,
+    default: Sequence[str] | str,
 ) -> None:
     """Every LoRA target names a module of ``modules``; otherwise one error line whose fix is
-    ``default`` where that matches, else the model's own linear layers (which always do)."""
+    ``default`` (the system's YAML value) where that matches, else the model's own linear
+    layers (which always do)."""
     names = [name for name, _ in modules]
     if isinstance(targets, str):
         if targets == "all-linear":
@@ -84,11 +85,9 @@ def check_lora_targets(
     if not missing:
         return
     linear = linear_leaves(modules)
-    if default is not None and not isinstance(default, str):
-        fits = all(target_matches(str(t), names) for t in default)
-    else:
-        fits = False
-    suggestion = list(default) if fits and default is not None else linear
+    suggestion = linear
+    if not isinstance(default, str) and all(target_matches(str(t), names) for t in default):
+        suggestion = list(default)
     raise HarnessError(
         f"{param}: {', '.join(map(str, missing))} names no module of {model} "
         f"(its linear layers: {', '.join(linear)})",

@@ -62,8 +62,8 @@ def _transformers_class(table: dict[str, str], model_type: str):
 def check_backbone(
     backbone: str,
     *,
-    lora_targets: Sequence[str] | None = None,
-    default_targets: Sequence[str] | None = None,
+    lora_targets: Sequence[str] | None,
+    default_targets: Sequence[str],
 ) -> None:
     """What :func:`load_backbone` and LoRA will need, read from the config alone (for
     ``check_ready``): local weights, a supported model type, and LoRA targets that name modules
