@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, first_line
 
 
 def default_cache_dir() -> Path:
@@ -68,7 +68,7 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise HarnessError(f"invalid YAML ({str(exc).splitlines()[0]})", file=path) from None
+        raise HarnessError(f"invalid YAML ({first_line(exc)})", file=path) from None
     if not isinstance(data, dict):
         raise HarnessError("expected a mapping at the top level", file=path)
     return data

@@ -32,7 +32,7 @@ from harness.asr.base import (
     short_hash,
 )
 from harness.data.audio import SAMPLE_RATE
-from harness.errors import HarnessError, MissingDependencyError
+from harness.errors import HarnessError, MissingDependencyError, first_line
 from harness.params import flag, integer, optional, text
 
 DEFAULT_MODEL = "nvidia/canary-1b"
@@ -113,7 +113,7 @@ class CanaryASR(ASRBackend):
             from nemo.collections.asr.models import EncDecMultiTaskModel
         except ImportError as exc:
             raise MissingDependencyError(
-                "nemo_toolkit", "asr", f"asr=canary ({str(exc).splitlines()[0][:100]})"
+                "nemo_toolkit", "asr", f"asr=canary ({first_line(exc)[:100]})"
             ) from None
         device = _torch_device(self.device)
         path = self._resolve_model_file()
@@ -121,7 +121,7 @@ class CanaryASR(ASRBackend):
             model = EncDecMultiTaskModel.restore_from(str(path), map_location=device)
         except Exception as exc:  # NeMo raises many kinds for a wrong or truncated file
             raise HarnessError(
-                f"NeMo cannot restore the Canary model ({str(exc).splitlines()[0][:160]})",
+                f"NeMo cannot restore the Canary model ({first_line(exc)[:160]})",
                 file=path,
                 fix="pass model= an EncDecMultiTaskModel .nemo file such as canary-1b.nemo",
             ) from None

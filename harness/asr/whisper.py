@@ -49,7 +49,7 @@ from harness.asr.base import (
     short_hash,
 )
 from harness.data.audio import SAMPLE_RATE
-from harness.errors import HarnessError, MissingDependencyError
+from harness.errors import HarnessError, MissingDependencyError, first_line
 
 BUNDLED_NAME = "tiny.en"
 _DEFAULT_SETTINGS = {"compute_type": "int8", "language": "en", "beam_size": 1, "temperature": 0.0}
@@ -188,7 +188,7 @@ class WhisperASR(ASRBackend):
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise HarnessError(
-                f"faster-whisper cannot load the model ({str(exc).splitlines()[0][:160]})",
+                f"faster-whisper cannot load the model ({first_line(exc)[:160]})",
                 file=model_dir,
                 fix="pass model= a CTranslate2 Whisper directory; check device= and compute_type=",
             ) from None

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, first_line
 
 _FAIRSEQ1_TO_FAIRSEQ2: list[tuple[str, str]] = [
     (r"^encoder\.w2v_model\.layer_norm\.", "encoder_frontend.post_extract_layer_norm."),
@@ -190,7 +190,7 @@ def read_state(path: str | Path) -> dict[str, Any]:
         return unwrap(torch.load(str(path), map_location="cpu", weights_only=True))
     except Exception as exc:  # noqa: BLE001 - any unreadable file is one line for the user
         raise HarnessError(
-            f"cannot read the SONAR checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})",
+            f"cannot read the SONAR checkpoint ({type(exc).__name__}: {first_line(exc)[:160]})",
             file=path,
             fix="pass a fairseq2 .pt saved by torch.save, or a .safetensors file",
         ) from None

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from harness.data.audio import SAMPLE_RATE
-from harness.errors import HarnessError, MissingDependencyError, MissingModelError
+from harness.errors import HarnessError, MissingDependencyError, MissingModelError, first_line
 
 WHISPER_WINDOW_SECONDS = 30.0
 WHISPER_FRAME_SECONDS = 0.02
@@ -178,7 +178,7 @@ def _load_transformers(model: str, scratch_config: dict[str, Any] | None, seed: 
     except (OSError, ValueError) as exc:
         if os.path.isdir(path):
             raise HarnessError(
-                f"cannot load a speech encoder from this directory ({str(exc).splitlines()[0][:160]})",
+                f"cannot load a speech encoder from this directory ({first_line(exc)[:160]})",
                 file=path,
                 fix="pass encoder= a directory with config.json and weights saved by transformers",
             ) from None
@@ -256,7 +256,7 @@ class WhisperEncoder(SpeechEncoder):
             )
         except (RuntimeError, ValueError) as exc:
             raise HarnessError(
-                f"CTranslate2 cannot load the Whisper model ({str(exc).splitlines()[0][:160]})",
+                f"CTranslate2 cannot load the Whisper model ({first_line(exc)[:160]})",
                 file=directory,
                 fix="pass encoder=whisper:/path/to/ct2-whisper-dir (a CTranslate2 Whisper directory); check compute_type=",
             ) from None

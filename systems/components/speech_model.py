@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.errors import HarnessError, MissingModelError
+from harness.errors import HarnessError, MissingModelError, first_line
 from systems.components.pooling import build_pooling
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def load_backbone(
     except (OSError, ValueError) as exc:
         if os.path.isdir(path):
             raise HarnessError(
-                f"cannot load a speech encoder from this directory ({str(exc).splitlines()[0][:160]})",
+                f"cannot load a speech encoder from this directory ({first_line(exc)[:160]})",
                 file=path,
                 fix="pass a directory with config.json and model weights saved by transformers",
             ) from None

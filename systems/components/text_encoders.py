@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.errors import HarnessError, MissingModelError
+from harness.errors import HarnessError, MissingModelError, first_line
 
 EXTRA_HINT = "pip install 'ser-harness[multilingual]'"
 
@@ -164,7 +164,7 @@ class SentenceTransformerEncoder(TextEncoder):
         except (OSError, ValueError) as exc:
             if Path(path).is_dir():
                 raise HarnessError(
-                    f"cannot load a sentence encoder ({str(exc).splitlines()[0][:160]})",
+                    f"cannot load a sentence encoder ({first_line(exc)[:160]})",
                     file=path,
                     fix="pass encoder= a sentence-transformers or transformers model directory",
                 ) from None
