@@ -700,6 +700,7 @@ def _audio_paths(frame: pd.DataFrame) -> list[str]:
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, np.float64)
-    z = np.exp(z - z.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
+    """Posteriors in float64 (the network's outputs are float32)."""
+    from scipy.special import softmax
+
+    return softmax(np.asarray(logits, np.float64), axis=1)

@@ -101,12 +101,6 @@ def _is_device(value: Any) -> bool:
 DEVICE = Rule(_is_device, "a device such as cpu, cuda or cuda:1")
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 # -- the systems ---------------------------------------------------------------------------------
 class _TextClassifier(System):
     """Fit/predict/save/load shared by :class:`TextLLM` and :class:`TextRoberta`."""
@@ -478,7 +472,10 @@ class _TextClassifier(System):
         else:
             outputs = self._logits(self.model_, sequences, self.tokenizer_.pad_token_id)
         if self.task_ == "categorical":
-            return P.categorical(ids, _softmax(outputs) if len(outputs) else outputs, self.classes_)
+            from scipy.special import softmax
+
+            posteriors = softmax(outputs, axis=1) if len(outputs) else outputs
+            return P.categorical(ids, posteriors, self.classes_)
         return P.attributes(ids, self._denormalise(outputs))
 
     # -- persistence -------------------------------------------------------------------------
