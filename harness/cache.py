@@ -34,6 +34,21 @@ def digest(payload: Any, length: int = 20) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
 
+def file_fingerprint(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (20 hex digits): the key of what an encoder made of it, so a file
+    renamed or moved keeps its cached embedding and a file changed in place gets a new one."""
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:20]
+
+
+def text_fingerprint(text: str) -> str:
+    """SHA-256 of a text's UTF-8 bytes (20 hex digits): the key of its cached encoding."""
+    return hashlib.sha256(str(text).encode("utf-8")).hexdigest()[:20]
+
+
 def frame_fingerprint(frame: pd.DataFrame, columns: tuple[str, ...] = FINGERPRINT_COLUMNS) -> str:
     """Hash of a Manifest's content (not its object identity), order-independent by id."""
     present = [c for c in columns if c in frame.columns]

@@ -181,11 +181,11 @@ class AudioEmbed(System):
 
     def embeddings(self, frame: pd.DataFrame) -> np.ndarray:
         """``(rows, layers, 2 * dim)`` pooled statistics, from the cache where it has them."""
+        from harness.cache import file_fingerprint
         from harness.data.audio import load_audio
-        from systems.components.speech_encoders import audio_fingerprint
 
         paths = audio_paths(frame, who=self.name)
-        keys = [audio_fingerprint(p) for p in paths]
+        keys = [file_fingerprint(p) for p in paths]
         first = {}
         for key, path in zip(keys, paths):
             first.setdefault(key, path)
@@ -217,14 +217,13 @@ class AudioEmbed(System):
         """
         import torch
 
-        from harness.cache import digest
+        from harness.cache import digest, file_fingerprint
         from harness.data.audio import load_audio
         from harness.interrupts import deferred_interrupts
         from systems.components.frozen_encoders import FeatureStore
-        from systems.components.speech_encoders import audio_fingerprint
 
         paths = audio_paths(frame, who=self.name)
-        keys = [audio_fingerprint(p) for p in paths]
+        keys = [file_fingerprint(p) for p in paths]
         encoder = self._encoder()
         weights = np.asarray(self.layer_weights_, dtype=np.float64)
         store_id = f"{encoder.encoder_id()}-{digest([round(float(w), 6) for w in weights], 12)}"

@@ -286,7 +286,18 @@ class AudioW2VBert(System):
             head_dropout=self.head_dropout,
         )
         self.backbone_config_ = backbone.config.to_dict()
+        self.normalize_input_ = self._reads_normalised()
         return model
+
+    def _reads_normalised(self) -> bool:
+        """Whether the checkpoint's feature extractor normalises the waveform (WavLM base: no)."""
+        from systems.components.speech_features import reads_normalised
+
+        if self.scratch_config is not None:
+            return True
+        from systems.components.local_weights import local_model
+
+        return reads_normalised(local_model(self.backbone, "backbone"))
 
     def _device(self) -> str:
         """Where a loaded model runs: the GPU when there is one and ``cpu`` is not forced."""
@@ -297,7 +308,9 @@ class AudioW2VBert(System):
     def _frontend(self):
         from systems.components.speech_features import frontend_for
 
-        return frontend_for(self.backbone_config_["model_type"])
+        return frontend_for(
+            self.backbone_config_["model_type"], getattr(self, "normalize_input_", True)
+        )
 
     def _augmenter(self):
         return make_augmenter(

@@ -26,8 +26,6 @@ use the same head with 3 outputs and the negative mean CCC on standardised targe
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -213,6 +211,7 @@ class MultimodalAttnPool(System):
             self.speech_scratch,
             self.text_backbone if "text" in used else None,
             self.text_scratch,
+            window_seconds=self.whisper_window_seconds,
         )
 
     def _modalities(self) -> tuple[str, ...]:
@@ -287,17 +286,14 @@ class MultimodalAttnPool(System):
         self.speech_encoder_ = self.text_encoder_ = None
         self.speech_store_ = self.text_store_ = None
         if "audio" in self.modalities_:
-            if fe.is_whisper(self.speech_backbone):
-                encoder = fe.WhisperCT2Encoder(
-                    self.speech_backbone, window_seconds=self.whisper_window_seconds
-                )
-            else:
-                encoder = fe.HFSpeechEncoder(
-                    self.speech_backbone,
-                    scratch=self.speech_scratch,
-                    seed=self.seed,
-                    device=self._device(),
-                )
+            encoder = fe.speech_states(
+                self.speech_backbone,
+                scratch=self.speech_scratch,
+                window_seconds=self.whisper_window_seconds,
+                seed=self.seed,
+                device=self._device(),
+                num_threads=self.num_threads,
+            )
             self.speech_encoder_ = encoder
             self.speech_store_ = fe.FeatureStore(root, encoder.id)
             self.speech_layers_, self.speech_dim_ = encoder.num_layers, encoder.dim
@@ -323,26 +319,30 @@ class MultimodalAttnPool(System):
         return Path(self.cache_dir)
 
     def _audio_key(self, path: str, copy: int | None = None) -> str:
-        from systems.components.frozen_encoders import file_digest
+        from harness.cache import digest, file_fingerprint
 
         digests = self.__dict__.setdefault("file_digests_", {})
         if path not in digests:
-            digests[path] = file_digest(path)
-        digest = digests[path]
+            digests[path] = file_fingerprint(path)
+        content = digests[path]
         if copy is None:
-            return digest
-        tag = [digest, copy, self.seed, list(self.speed_factors), self.noise_dir, self.rir_dir,
+            return content
+        tag = [content, copy, self.seed, list(self.speed_factors), self.noise_dir, self.rir_dir,
                list(self.noise_snr_db)]  # fmt: skip
-        return hashlib.sha1(json.dumps(tag, default=str).encode()).hexdigest()
+        return digest(tag)
 
     def _states(self, frame: pd.DataFrame, *, speech: bool = True) -> dict[str, list]:
         """Whole-utterance states of every row: speech ``(L, T, D)`` and text ``(N, D)``."""
         from harness.data.audio import load_audio
-        from systems.components.features import texts
+        from systems.components.features import audio_paths, texts
 
         out: dict[str, list] = {}
         if self.speech_encoder_ is not None:
-            paths = _audio_paths(frame)
+            paths = audio_paths(
+                frame,
+                who=self.name,
+                fix="modalities=[text] runs without audio; audio needs a corpus with audio files",
+            )
             out["audio_paths"] = paths
             if speech:
                 out["speech"] = [
@@ -352,12 +352,12 @@ class MultimodalAttnPool(System):
                     for p in paths
                 ]
         if self.text_encoder_ is not None:
-            from systems.components.frozen_encoders import text_digest
+            from harness.cache import text_fingerprint
 
             strings, _ = texts(frame, who=self.name)
             out["text"] = [
                 self.text_store_.get_or_compute(
-                    text_digest(s), lambda s=s: self.text_encoder_.encode(s)
+                    text_fingerprint(s), lambda s=s: self.text_encoder_.encode(s)
                 )
                 for s in strings
             ]
@@ -471,6 +471,8 @@ class MultimodalAttnPool(System):
 
     def _checkpoint_dir(self, k, params, train, dev) -> str | None:
         """``work_dir/<task>-<fingerprint>/member<k>``: a changed config or data never resumes."""
+        from harness.cache import digest
+
         if self.work_dir is None:
             return None
         payload = {
@@ -481,8 +483,7 @@ class MultimodalAttnPool(System):
             "train": train["id"].astype(str).tolist(),
             "dev": [] if dev is None else dev["id"].astype(str).tolist(),
         }
-        digest = hashlib.sha1(json.dumps(payload, default=str).encode()).hexdigest()[:16]
-        return str(Path(self.work_dir) / f"{self.task_}-{digest}" / f"member{k + 1}")
+        return str(Path(self.work_dir) / f"{self.task_}-{digest(payload, 16)}" / f"member{k + 1}")
 
     # -- scoring on Dev_bal ---------------------------------------------------------------------
     def _outputs(self, model, states: dict[str, list], batch: int = 32) -> np.ndarray:
@@ -687,16 +688,6 @@ class MultimodalAttnPool(System):
                     "loaded": value.loaded,
                 }
         return facts
-
-
-def _audio_paths(frame: pd.DataFrame) -> list[str]:
-    if "path" not in frame or frame["path"].isna().any():
-        missing = frame["id"][frame["path"].isna()].iloc[0] if "path" in frame else "(all)"
-        raise HarnessError(
-            f"utterance {missing!r} has no audio path",
-            fix="modalities=[text] runs without audio; audio needs a corpus with audio files",
-        )
-    return frame["path"].astype(str).tolist()
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -87,7 +87,7 @@ class TextEmbed(System):
 
     def embeddings(self, frame: pd.DataFrame) -> tuple[np.ndarray, int]:
         """One row per utterance (and how many transcripts were empty), cached by text."""
-        from systems.components.text_encoders import text_fingerprint
+        from harness.cache import text_fingerprint
 
         text, empty = texts(frame, who=self.name)
         keys = [text_fingerprint(t) for t in text]

@@ -59,7 +59,7 @@ MISSING = [
     ("audio_w2vbert", "odyssey_baseline", {"backbone": "org/not-cached-wavlm"}, "backbone="),
     ("audio_sonar", None, {"backbone": "/nonexistent/sonar.pt"}, "backbone="),
     ("audio_embed", None, {"encoder": "/nonexistent/wavlm"}, "encoder="),
-    ("audio_embed", None, {"encoder": "whisper:/nonexistent/ct2"}, "model="),
+    ("audio_embed", None, {"encoder": "whisper:/nonexistent/ct2"}, "encoder=whisper:"),
     ("text_embed", None, {"encoder": "/nonexistent/st-model"}, "encoder="),
     ("multimodal_attnpool", None, {"speech_backbone": "/nonexistent/xlsr"}, "speech_backbone="),
     (

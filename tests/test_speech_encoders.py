@@ -1,0 +1,158 @@
+"""The frozen speech encoders shared by audio_embed and multimodal_attnpool: the input a checkpoint
+expects (filterbanks, raw or normalised waveforms), the Whisper input window, and fixes that work
+when pasted."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from harness.errors import HarnessError
+from systems.components.frozen_encoders import speech_states
+from systems.components.speech_encoders import TransformersEncoder, WhisperEncoder
+
+WAV2VEC2_TINY = {
+    "model_type": "wav2vec2",
+    "hidden_size": 16,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 32,
+    "conv_dim": [16] * 7,
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 2,
+}
+W2VBERT_TINY = {
+    "model_type": "wav2vec2-bert",
+    "hidden_size": 16,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 32,
+    "feature_projection_input_dim": 160,
+    "conv_depthwise_kernel_size": 3,
+    "output_hidden_size": 16,
+}
+
+
+def _wave(seconds: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (0.1 * rng.standard_normal(int(seconds * 16_000))).astype(np.float32)
+
+
+@pytest.mark.parametrize("scratch", [WAV2VEC2_TINY, W2VBERT_TINY], ids=["wav2vec2", "w2v-bert"])
+def test_attnpool_states_come_from_the_checkpoints_own_input(scratch):
+    """w2v-BERT reads filterbanks, not the waveform; its states are every transformer layer."""
+    encoder = speech_states(None, scratch=scratch)
+    states = encoder.encode(_wave(1.0))
+    assert tuple(states.shape[::2]) == (2, 16)  # (layers, frames, dim): the 2 transformer layers
+    assert encoder.num_layers == 2 and encoder.dim == 16
+    assert states.shape[1] > 10 and np.isfinite(states.numpy()).all()
+
+
+def test_a_file_shorter_than_the_convolutions_still_gives_states():
+    states = speech_states(None, scratch=WAV2VEC2_TINY).encode(_wave(0.005))
+    assert states.shape[0] == 2 and states.shape[1] >= 1
+
+
+def _saved_wav2vec2(directory, do_normalize: bool):
+    from transformers import AutoConfig, AutoModel
+
+    settings = {k: v for k, v in WAV2VEC2_TINY.items() if k != "model_type"}
+    AutoModel.from_config(AutoConfig.for_model("wav2vec2", **settings)).save_pretrained(directory)
+    (directory / "preprocessor_config.json").write_text(
+        json.dumps({"do_normalize": do_normalize, "sampling_rate": 16000})
+    )
+    return str(directory)
+
+
+def _network_input(encoder: TransformersEncoder, wave: np.ndarray) -> np.ndarray:
+    """The waveform the network's convolutions receive when ``encoder`` encodes ``wave``."""
+    seen = []
+    hook = encoder.load().feature_extractor.register_forward_pre_hook(
+        lambda module, args: seen.append(args[0][0].numpy().copy())
+    )
+    try:
+        encoder.frames([wave])
+    finally:
+        hook.remove()
+    return seen[0]
+
+
+def test_the_waveform_is_normalised_only_where_the_checkpoint_says_so(tmp_path):
+    """WavLM and HuBERT base models say do_normalize: false; they must see the raw waveform."""
+    wave = 0.05 + _wave(1.0)
+    raw = _network_input(TransformersEncoder(_saved_wav2vec2(tmp_path / "raw", False)), wave)
+    normed = _network_input(TransformersEncoder(_saved_wav2vec2(tmp_path / "normed", True)), wave)
+    np.testing.assert_allclose(raw, wave, atol=1e-7)
+    expected = (wave - wave.mean()) / np.sqrt(wave.var() + 1e-7)
+    np.testing.assert_allclose(normed, expected, atol=1e-4)
+
+
+def test_raw_waveform_checkpoints_get_their_own_cache_entries(tmp_path):
+    path = _saved_wav2vec2(tmp_path / "model", True)
+    normalised_id = TransformersEncoder(path).encoder_id()
+    (tmp_path / "model" / "preprocessor_config.json").write_text('{"do_normalize": false}')
+    assert TransformersEncoder(path).encoder_id() != normalised_id
+
+
+def test_audio_w2vbert_fine_tunes_a_raw_waveform_checkpoint_on_raw_input(tmp_path):
+    from systems.audio_w2vbert import AudioW2VBert
+    from systems.components.params import yaml_params
+    from systems.components.speech_model import load_backbone
+
+    load_backbone(
+        "unused", scratch_config={**W2VBERT_TINY, "model_type": "wavlm", "conv_dim": [16] * 7,
+                                  "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 2},
+        seed=0,
+    ).save_pretrained(tmp_path / "wavlm")  # fmt: skip
+    (tmp_path / "wavlm" / "preprocessor_config.json").write_text('{"do_normalize": false}')
+    params = yaml_params("audio_w2vbert", seed=0, finetune="frozen")
+    system = AudioW2VBert(**{**params, "backbone": str(tmp_path / "wavlm")})
+    system._new_model("categorical", 4)
+    frontend = system._frontend()
+    assert frontend.input_name == "input_values" and frontend.normalize is False
+    wave = _wave(0.5)
+    np.testing.assert_allclose(frontend([wave])["input_values"][0].numpy(), wave, atol=1e-7)
+
+
+# -- Whisper (CTranslate2, the bundled tiny.en) ----------------------------------------------------
+def test_a_short_whisper_window_keeps_every_frame_of_a_long_utterance():
+    """An utterance longer than the input window is cut into pieces, not truncated."""
+    encoder = WhisperEncoder(pack_seconds=0, window_seconds=8.0, batch_size=1)
+    long, short = _wave(19.0), _wave(2.0, seed=1)
+    frames = encoder.frames([long, short])
+    assert frames[0].shape == (1, 950, 384)  # 19 s at 20 ms per frame, over three windows
+    assert frames[1].shape == (1, 100, 384)
+    assert encoder.stats["windows"] == 4
+
+
+def test_attnpool_whisper_states_use_the_window_and_keep_the_utterances_frames():
+    encoder = speech_states("whisper-tiny.en", window_seconds=8.0)
+    states = encoder.encode(_wave(12.0))
+    assert tuple(states.shape) == (1, 600, 384) and encoder.num_layers == 1
+
+
+def test_whisper_window_values_are_checked():
+    with pytest.raises(HarnessError, match="between 0 and 30"):
+        WhisperEncoder(window_seconds=45)
+    with pytest.raises(HarnessError, match="longer than Whisper's 8 s window"):
+        WhisperEncoder(pack_seconds=30, window_seconds=8)
+
+
+def test_a_missing_whisper_directory_names_audio_embeds_own_parameter(tmp_path):
+    with pytest.raises(HarnessError) as error:
+        WhisperEncoder(str(tmp_path / "nowhere")).check()
+    message = str(error.value)
+    assert "pass encoder=whisper:/path/to/dir" in message and " model=" not in message
+
+
+def test_an_unreadable_whisper_model_names_attnpools_own_parameter(tmp_path):
+    (tmp_path / "model.bin").write_bytes(b"not a model")
+    (tmp_path / "config.json").write_text("{}")
+    from systems.components.frozen_encoders import _speech_encoder
+
+    encoder = _speech_encoder(str(tmp_path), None, 8.0, 0, "cpu", 1)
+    with pytest.raises(HarnessError) as error:
+        encoder.load()
+    assert "pass speech_backbone=/path/to/ct2-whisper-dir" in str(error.value)
