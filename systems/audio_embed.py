@@ -47,6 +47,7 @@ from harness.params import (
     Rule,
     choice,
     either,
+    flag,
     integer,
     items,
     mapping,
@@ -112,6 +113,7 @@ class AudioEmbed(System):
         "batch_size": integer(ge=1),
         "compute_type": choice(*COMPUTE_TYPES),  # CTranslate2's
         "num_threads": optional(integer(ge=0)),  # null or 0: every core (Whisper), torch as it is
+        "cpu": flag(),  # force the CPU even where a GPU is present
         "seed": optional(integer(ge=0)),  # null: the run's seed
     }
 
@@ -133,6 +135,7 @@ class AudioEmbed(System):
         batch_size: int,
         compute_type: str,
         num_threads: int | None,
+        cpu: bool,
         seed: int,
     ) -> None:
         store_params(self, locals())
@@ -150,6 +153,7 @@ class AudioEmbed(System):
                 compute_type=self.compute_type,
                 num_threads=self.num_threads,
                 seed=self.seed,
+                cpu=bool(self.cpu),
             )
         return self.encoder_
 

@@ -301,9 +301,9 @@ class AudioW2VBert(System):
 
     def _device(self) -> str:
         """Where a loaded model runs: the GPU when there is one and ``cpu`` is not forced."""
-        import torch
+        from systems.components.devices import torch_device
 
-        return "cuda" if torch.cuda.is_available() and not self.cpu else "cpu"
+        return torch_device(bool(self.cpu))
 
     def _frontend(self):
         from systems.components.speech_features import frontend_for

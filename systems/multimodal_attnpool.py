@@ -274,9 +274,9 @@ class MultimodalAttnPool(System):
 
     # -- encoders and their cache -------------------------------------------------------------
     def _device(self) -> str:
-        import torch
+        from systems.components.devices import torch_device
 
-        return "cuda" if torch.cuda.is_available() and not self.cpu else "cpu"
+        return torch_device(bool(self.cpu))
 
     def _prepare_encoders(self) -> None:
         """Build the frozen encoders the modalities need, and a content-keyed store for each."""
@@ -291,7 +291,7 @@ class MultimodalAttnPool(System):
                 scratch=self.speech_scratch,
                 window_seconds=self.whisper_window_seconds,
                 seed=self.seed,
-                device=self._device(),
+                cpu=bool(self.cpu),
                 num_threads=self.num_threads,
             )
             self.speech_encoder_ = encoder

@@ -29,7 +29,7 @@ import pandas as pd
 
 from harness.data import predictions as P
 from harness.errors import HarnessError
-from harness.params import choice, either, integer, items, number, optional, text
+from harness.params import choice, either, flag, integer, items, number, optional, text
 from harness.prior import class_prior
 from harness.system import System
 from systems.components.features import (
@@ -55,6 +55,7 @@ class TextEmbed(System):
         "class_weight": choice(None, "balanced"),
         "batch_size": integer(ge=1),
         "num_threads": optional(integer(ge=1)),
+        "cpu": flag(),  # force the CPU even where a GPU is present
         "seed": optional(integer(ge=0)),
     }
 
@@ -67,6 +68,7 @@ class TextEmbed(System):
         class_weight: str | None,
         batch_size: int,
         num_threads: int | None,
+        cpu: bool,
         seed: int,
     ) -> None:
         store_params(self, locals())
@@ -76,7 +78,10 @@ class TextEmbed(System):
             from systems.components.text_encoders import make_text_encoder
 
             self.encoder_ = make_text_encoder(
-                self.encoder, batch_size=self.batch_size, num_threads=self.num_threads
+                self.encoder,
+                batch_size=self.batch_size,
+                num_threads=self.num_threads,
+                cpu=bool(self.cpu),
             )
         return self.encoder_
 

@@ -152,7 +152,41 @@ def test_an_unreadable_whisper_model_names_attnpools_own_parameter(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     from systems.components.frozen_encoders import _speech_encoder
 
-    encoder = _speech_encoder(str(tmp_path), None, 8.0, 0, "cpu", 1)
+    encoder = _speech_encoder(str(tmp_path), None, 8.0, 0, True, 1)
     with pytest.raises(HarnessError) as error:
         encoder.load()
     assert "pass speech_backbone=/path/to/ct2-whisper-dir" in str(error.value)
+
+
+# -- where the encoders run -------------------------------------------------------------------------
+def test_auto_is_the_gpu_where_there_is_one_and_cpu_forces_the_cpu(monkeypatch):
+    import ctranslate2
+    import torch
+
+    from systems.components.devices import resolve
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 1)
+    assert resolve("auto") == "cuda" and resolve("auto", runtime="ctranslate2") == "cuda"
+    assert resolve("cpu") == "cpu" and resolve("cuda:1") == "cuda:1"
+
+    def no_cuda_build():
+        raise RuntimeError("CTranslate2 was built without CUDA")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", no_cuda_build)
+    assert resolve("auto") == "cpu" and resolve("auto", runtime="ctranslate2") == "cpu"
+
+
+@pytest.mark.parametrize("system", ["audio_embed", "text_embed"])
+def test_frozen_encoder_systems_use_the_gpu_unless_told_not_to(system):
+    """On a GPU machine the encoders run there (an hour of MSP-Podcast audio on a CPU is a day's
+    encoding); ``cpu=true`` keeps them on the CPU."""
+    from systems.components.params import yaml_params
+    from harness.system import system_class
+
+    cls = system_class(system)
+    encoder = "/models/wavlm" if system == "audio_embed" else "/models/minilm"
+    default = cls(**yaml_params(system, seed=0, encoder=encoder))._encoder()
+    forced = cls(**yaml_params(system, seed=0, encoder=encoder, cpu=True))._encoder()
+    assert default.device == "auto" and forced.device == "cpu"

@@ -70,12 +70,13 @@ def speech_states(
     scratch: dict | None = None,
     window_seconds: float | None = None,
     seed: int = 0,
-    device: str = "cpu",
+    cpu: bool = False,
     num_threads: int | None = None,
 ) -> SpeechStates:
     """The speech encoder ``speech_backbone`` names: Whisper through CTranslate2 (an alias or a
-    CTranslate2 directory), otherwise a transformers checkpoint, or a random one from ``scratch``."""
-    encoder = _speech_encoder(backbone, scratch, window_seconds, seed, device, num_threads)
+    CTranslate2 directory), otherwise a transformers checkpoint, or a random one from ``scratch``.
+    It runs on the GPU where there is one, unless ``cpu``."""
+    encoder = _speech_encoder(backbone, scratch, window_seconds, seed, cpu, num_threads)
     if scratch is None and is_whisper(backbone):
         return SpeechStates(encoder, num_layers=1, dim=encoder.dim(), skip_embedding=False)
     config = encoder.config()
@@ -87,7 +88,7 @@ def speech_states(
     )
 
 
-def _speech_encoder(backbone, scratch, window_seconds, seed, device, num_threads):
+def _speech_encoder(backbone, scratch, window_seconds, seed, cpu, num_threads):
     from systems.components.speech_encoders import (
         WHISPER_WINDOW_SECONDS,
         TransformersEncoder,
@@ -102,6 +103,7 @@ def _speech_encoder(backbone, scratch, window_seconds, seed, device, num_threads
             compute_type="default",
             num_threads=int(num_threads or 1),
             window_seconds=window_seconds or WHISPER_WINDOW_SECONDS,
+            device="cpu" if cpu else "auto",
             pass_as=WHISPER_PASS_AS,
             bundled=WHISPER_BUNDLED,
         )
@@ -110,7 +112,7 @@ def _speech_encoder(backbone, scratch, window_seconds, seed, device, num_threads
         scratch_config=scratch,
         num_threads=num_threads,
         seed=seed,
-        device=device,
+        device="cpu" if cpu else "auto",
         param="speech_backbone",
     )
 
@@ -291,7 +293,7 @@ def check_encoders(
     from systems.components.model_checks import check_tokenizer, read_config
 
     if speech is not None and speech_scratch is None:
-        _speech_encoder(speech, None, window_seconds, 0, "cpu", None).check()
+        _speech_encoder(speech, None, window_seconds, 0, True, None).check()
     if text is not None and text_scratch is None:
         path = _local_dir(text, "text_backbone")
         read_config(path, param="text_backbone", what="a text encoder")

@@ -90,7 +90,7 @@ class TransformersEncoder(SpeechEncoder):
         scratch_config: dict[str, Any] | None = None,
         num_threads: int | None = None,
         seed: int = 0,
-        device: str = "cpu",
+        device: str = "auto",
         param: str = "encoder",
     ) -> None:
         self.model = model
@@ -156,9 +156,11 @@ class TransformersEncoder(SpeechEncoder):
     def load(self):
         if self._network is not None:
             return self._network
+        from systems.components.devices import resolve
         from systems.components.speech_features import frontend_for
 
         network = _load_transformers(self.model, self.scratch_config, self.seed, self.param)
+        self.device = resolve(self.device)
         network.eval().requires_grad_(False).to(self.device)
         self._network = network
         self._frontend = frontend_for(network.config.model_type, self.normalizes_input())
@@ -237,6 +239,7 @@ class WhisperEncoder(SpeechEncoder):
         compute_type: str = "int8",
         num_threads: int = 0,
         window_seconds: float = WHISPER_WINDOW_SECONDS,
+        device: str = "auto",
         pass_as: str = "encoder=whisper:",
         bundled: str = "pass encoder=whisper",
     ) -> None:
@@ -257,6 +260,7 @@ class WhisperEncoder(SpeechEncoder):
         self.compute_type = compute_type
         self.num_threads = int(num_threads)
         self.window_seconds = float(window_seconds)
+        self.device = device
         self.mel_frames = 2 * math.ceil(self.window_seconds * 50)  # 10 ms frames, even
         self.pass_as, self.bundled = pass_as, bundled
         self._whisper = None
@@ -307,11 +311,17 @@ class WhisperEncoder(SpeechEncoder):
             raise MissingDependencyError(
                 "faster-whisper", "whisper", "the Whisper encoder"
             ) from None
+        from systems.components.devices import resolve
+
         directory = self.model_dir()
         threads = self.num_threads or _available_cores()
+        self.device = resolve(self.device, runtime="ctranslate2")
         try:
             self._whisper = ctranslate2.models.Whisper(
-                str(directory), device="cpu", compute_type=self.compute_type, intra_threads=threads
+                str(directory),
+                device=self.device,
+                compute_type=self.compute_type,
+                intra_threads=threads,
             )
         except (RuntimeError, ValueError) as exc:
             raise HarnessError(
@@ -415,6 +425,7 @@ def make_encoder(
     compute_type: str = "int8",
     num_threads: int | None = None,
     seed: int = 0,
+    cpu: bool = False,
 ) -> SpeechEncoder:
     """``whisper`` (the bundled tiny.en), ``whisper:/path/to/ct2-dir``, or a transformers encoder
     (local directory, hub id in the local cache, or ``scratch`` with a ``scratch_config``)."""
@@ -427,6 +438,7 @@ def make_encoder(
             batch_size=batch_size,
             compute_type=compute_type,
             num_threads=int(num_threads or 0),
+            device="cpu" if cpu else "auto",
         )
     if name == "scratch" and scratch_config is None:
         raise HarnessError(
@@ -437,6 +449,7 @@ def make_encoder(
         scratch_config=scratch_config if name == "scratch" else None,
         num_threads=num_threads,
         seed=seed,
+        device="cpu" if cpu else "auto",
     )
 
 

