@@ -15,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,10 @@ from harness.errors import HarnessError
 from harness.io import atomic_dir, write_json
 
 FINGERPRINT_COLUMNS = ("id", "path", "text", "split", "label", "arousal", "valence", "dominance")
+
+FEATURE_CHUNK_ROWS = 1024
+"""Rows computed between two writes of the feature store: small enough that an interrupt loses
+minutes, not hours, of encoding; large enough for the extractors' batching and worker pools."""
 
 
 def digest(payload: Any, length: int = 20) -> str:
@@ -149,40 +154,106 @@ class Cache:
         ids: list[str],
         payload: Any,
         compute: Callable[[list[str]], np.ndarray],
+        *,
+        chunk_rows: int = FEATURE_CHUNK_ROWS,
     ) -> np.ndarray:
         """Rows of a feature matrix for ``ids``, computing only the ids not cached yet.
 
         Features are stored per id under ``namespace``/``digest(payload)``, so that a corpus
-        extended by new files, or a second task on the same audio, reuses what is there.
+        extended by new files, or a second task on the same audio, reuses what is there. Missing
+        ids are computed ``chunk_rows`` at a time and each chunk is one shard file, written when
+        the chunk completed without an interrupt: an encoding of a real corpus that is stopped
+        after hours resumes at the chunk it was in, and nothing computed while interrupted is
+        ever stored. Shards are read one at a time into the result, so memory holds the result
+        and one shard, not the whole store twice.
         """
+        from harness.interrupts import deferred_interrupts
+
         directory = self.root / "features" / namespace / digest(payload)
         directory.mkdir(parents=True, exist_ok=True)
-        store = directory / "features.npz"
-        known: dict[str, np.ndarray] = {}
-        if store.exists():
-            with np.load(store, allow_pickle=False) as data:
-                known = dict(zip(data["ids"].tolist(), data["values"]))
-        missing = [i for i in ids if i not in known]
-        if missing:
-            from harness.interrupts import deferred_interrupts
+        positions: dict[str, list[int]] = {}
+        for row, key in enumerate(ids):
+            positions.setdefault(key, []).append(row)
+        result = _Rows(len(ids))
+        found: set[str] = set()
+        for shard in sorted(directory.glob("*.npz")):
+            with np.load(shard, allow_pickle=False) as data:
+                source, target = [], []
+                for j, key in enumerate(data["ids"].tolist()):
+                    if key in positions and key not in found:
+                        found.add(key)
+                        source += [j] * len(positions[key])
+                        target += positions[key]
+                if source:
+                    result.put(target, data["values"][source])
+        missing = [key for key in positions if key not in found]
+        with _chunk_progress(namespace, len(missing), chunk_rows) as advance:
+            for start in range(0, len(missing), chunk_rows):
+                chunk = missing[start : start + chunk_rows]
+                # A Ctrl-C during compute, even one a native library swallowed, raises here, so
+                # rows computed while interrupted are never stored.
+                with deferred_interrupts():
+                    values = np.asarray(compute(chunk))
+                _check_rows(namespace, chunk, values)
+                _write_shard(directory, chunk, values)
+                source = [j for j, key in enumerate(chunk) for _ in positions[key]]
+                result.put([row for key in chunk for row in positions[key]], values[source])
+                advance(len(chunk))
+        return result.array()
 
-            # A Ctrl-C during compute, even one a native library swallowed, raises here, so rows
-            # computed while interrupted are never stored.
-            with deferred_interrupts():
-                values = np.asarray(compute(missing))
-            _check_rows(namespace, missing, values)
-            known.update(zip(missing, values))
-            all_ids = sorted(known)
-            from harness.io import atomic_path
 
-            with atomic_path(store) as tmp:
-                with open(tmp, "wb") as handle:
-                    np.savez(
-                        handle,
-                        ids=np.asarray(all_ids),
-                        values=np.stack([known[i] for i in all_ids]),
-                    )
-        return np.stack([known[i] for i in ids])
+class _Rows:
+    """The result matrix, allocated from the first rows' shape and dtype."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.values: np.ndarray | None = None
+
+    def put(self, rows: list[int], values: np.ndarray) -> None:
+        """``values[k]`` goes to row ``rows[k]``."""
+        if self.values is None:
+            self.values = np.empty((self.n, *values.shape[1:]), dtype=values.dtype)
+        self.values[rows] = values
+
+    def array(self) -> np.ndarray:
+        return self.values if self.values is not None else np.empty((0,), dtype=np.float32)
+
+
+def _write_shard(directory: Path, ids: list[str], values: np.ndarray) -> None:
+    from harness.io import atomic_path
+
+    path = directory / f"part-{digest(ids, 16)}.npz"
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, ids=np.asarray(ids), values=values)
+
+
+@contextmanager
+def _chunk_progress(namespace: str, total: int, chunk_rows: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar over the rows to compute, on a terminal and when there is more than one
+    chunk; otherwise a no-op."""
+    import sys
+
+    if total <= chunk_rows or not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn(f"computing {namespace}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("", total=total)
+        yield lambda n: progress.advance(task, n)
 
 
 def _check_rows(namespace: str, ids: list[str], values: np.ndarray) -> None:

@@ -115,7 +115,7 @@ def test_interrupt_caches_no_features_and_a_rerun_computes_them_all(tmp_path, mo
     fake = _patch(monkeypatch, FakeSmile())
     values = _system(cache)._features(frame)
     assert fake.calls == 6 and np.isfinite(values).all() and (values != 0).all()
-    assert len(list(cache.rglob("features.npz"))) == 1
+    assert len(list(cache.rglob("*.npz"))) == 1
 
 
 def test_worker_interrupt_propagates_from_the_process_pool(tmp_path, monkeypatch):
@@ -208,7 +208,7 @@ def test_interrupted_run_caches_no_member_and_hides_the_run(tmp_path, monkeypatc
         run(config)
     members = tmp_path / "cache" / "members"
     assert not [p for p in members.glob("*") if not p.name.endswith(".work")]
-    assert not list((tmp_path / "cache").rglob("features.npz"))
+    assert not list((tmp_path / "cache").rglob("*.npz"))
     runs = tmp_path / "runs"
     assert not [p for p in runs.glob("*") if not p.name.startswith(".")]
     assert not list(runs.glob("**/metrics.json"))
