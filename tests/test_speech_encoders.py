@@ -190,3 +190,19 @@ def test_frozen_encoder_systems_use_the_gpu_unless_told_not_to(system):
     default = cls(**yaml_params(system, seed=0, encoder=encoder))._encoder()
     forced = cls(**yaml_params(system, seed=0, encoder=encoder, cpu=True))._encoder()
     assert default.device == "auto" and forced.device == "cpu"
+
+
+def test_a_long_recording_is_encoded_in_pieces_whose_frames_are_joined(monkeypatch):
+    import systems.components.speech_encoders as module
+
+    monkeypatch.setattr(module, "TRANSFORMERS_PIECE_SECONDS", 2.0)
+    encoder = TransformersEncoder("scratch", scratch_config=WAV2VEC2_TINY)
+    calls = []
+    encoder.load().register_forward_pre_hook(
+        lambda m, args, kwargs: calls.append(1), with_kwargs=True
+    )
+    long = _wave(5.0)
+    frames = encoder.frames([long])[0]
+    assert len(calls) == 3  # 2 s + 2 s + 1 s
+    assert frames.shape[:2] == (3, 247)  # 99 + 99 + 49 frames of 20 ms (each piece loses one)
+    np.testing.assert_allclose(frames[:, :99], encoder.frames([long[:32_000]])[0], atol=1e-5)

@@ -39,6 +39,11 @@ from harness.errors import HarnessError, MissingDependencyError, MissingModelErr
 
 WHISPER_WINDOW_SECONDS = 30.0
 WHISPER_FRAME_SECONDS = 0.02
+TRANSFORMERS_PIECE_SECONDS = 30.0
+"""A transformers encoder reads a longer recording in consecutive pieces of this length, whose
+frames are joined: self-attention memory grows with the square of the length (a 5-minute file
+would need gigabytes for one layer's attention), and the encoders were pretrained on crops of
+at most about 30 s."""
 EMBED_VERSION = 1
 """Bumped whenever pooling or packing changes, so that older cached embeddings are not reused."""
 
@@ -177,11 +182,14 @@ class TransformersEncoder(SpeechEncoder):
             out = []
             with torch.inference_mode():
                 for wave in waves:  # one at a time: no padding, so no mask can leak into a frame
-                    inputs = self._frontend([np.asarray(wave, dtype=np.float32)])
-                    inputs.pop("attention_mask", None)
-                    inputs = {k: v.to(self.device) for k, v in inputs.items()}
-                    hidden = network(**inputs, output_hidden_states=True).hidden_states
-                    out.append(torch.stack([h[0] for h in hidden]).float().cpu().numpy())
+                    pieces = []
+                    for _, piece in split_long([wave], TRANSFORMERS_PIECE_SECONDS):
+                        inputs = self._frontend([piece])
+                        inputs.pop("attention_mask", None)
+                        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+                        hidden = network(**inputs, output_hidden_states=True).hidden_states
+                        pieces.append(torch.stack([h[0] for h in hidden]).float().cpu())
+                    out.append(torch.cat(pieces, dim=1).numpy())
             return out
         finally:
             torch.set_num_threads(previous)
