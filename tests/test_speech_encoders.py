@@ -182,8 +182,8 @@ def test_auto_is_the_gpu_where_there_is_one_and_cpu_forces_the_cpu(monkeypatch):
 def test_frozen_encoder_systems_use_the_gpu_unless_told_not_to(system):
     """On a GPU machine the encoders run there (an hour of MSP-Podcast audio on a CPU is a day's
     encoding); ``cpu=true`` keeps them on the CPU."""
-    from systems.components.params import yaml_params
     from harness.system import system_class
+    from systems.components.params import yaml_params
 
     cls = system_class(system)
     encoder = "/models/wavlm" if system == "audio_embed" else "/models/minilm"
