@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,11 +28,14 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.io import atomic_dir, write_json
 
+log = logging.getLogger(__name__)
+
 FINGERPRINT_COLUMNS = ("id", "path", "text", "split", "label", "arousal", "valence", "dominance")
 
-FEATURE_CHUNK_ROWS = 1024
+FEATURE_CHUNK_ROWS = 256
 """Rows computed between two writes of the feature store: small enough that an interrupt loses
-minutes, not hours, of encoding; large enough for the extractors' batching and worker pools."""
+seconds to minutes of encoding and that the progress bar moves; large enough for the extractors'
+batching (about 28 packed Whisper windows) and worker pools (two eGeMAPS workers of 128 rows)."""
 
 
 def digest(payload: Any, length: int = 20) -> str:
@@ -187,6 +191,8 @@ class Cache:
                 if source:
                     result.put(target, data["values"][source])
         missing = [key for key in positions if key not in found]
+        if missing:
+            log.info("%s: computing %d of %d rows", namespace, len(missing), len(positions))
         with _chunk_progress(namespace, len(missing), chunk_rows) as advance:
             for start in range(0, len(missing), chunk_rows):
                 chunk = missing[start : start + chunk_rows]

@@ -196,7 +196,7 @@ class AudioEmbed(System):
         encoder = self._encoder()
 
         def compute(missing: list[str]) -> np.ndarray:
-            log.info("%s: encoding %d utterances", self.name, len(missing))
+            log.debug("%s: encoding %d utterances", self.name, len(missing))
             waves = [load_audio(first[key]) for key in missing]
             return np.stack(encoder.pooled(waves))
 
