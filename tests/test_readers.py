@@ -362,6 +362,29 @@ def test_emospeech_errors_name_file_and_row(tmp_path):
     assert "corpus_path=" in message
 
 
+def test_the_emospeech_release_folder_reads_under_its_own_file_names(tmp_path):
+    """The release ships EmoSPeech_phase_2_train.csv / _test_public.csv with the audio in
+    train_segments/ and test_segments/: the folder reads as it is, without options."""
+    root = make_emospeech(tmp_path / "release")
+    (root / "train.csv").rename(root / "EmoSPeech_phase_2_train.csv")
+    (root / "test.csv").rename(root / "EmoSPeech_phase_2_test_public.csv")
+    for folder, name in (("train_segments", "anger_0.mp3"), ("test_segments", "t_1.mp3")):
+        (root / folder).mkdir()
+        _wav(root / folder / name)
+    m = read_emospeech(root).manifest.set_index("id")
+    assert len(m) == 33 and m.loc["anger_0.mp3", "label"] == "anger"
+    assert m.loc["anger_0.mp3", "path"] == str(root / "train_segments" / "anger_0.mp3")
+    assert m.loc["t_1.mp3", "path"] == str(root / "test_segments" / "t_1.mp3")
+    assert m.loc["t_2.mp3", "text"] == "adiós"
+
+
+def test_a_missing_csv_names_the_option_as_it_is_passed(tmp_path):
+    """The fix is pasted on the command line, where a reader option is corpus_options.<name>."""
+    (tmp_path / "empty").mkdir()
+    message = _error(lambda: read_emospeech(tmp_path / "empty"))
+    assert "corpus_options.train_csv=" in message and " train_csv=" not in message
+
+
 def test_meacorpus_parses_the_public_csv(tmp_path):
     rows = ["filename,label,transcription,split"]
     for c in ["anger", "disgust", "fear", "joy", "neutral", "sadness"]:

@@ -73,14 +73,16 @@ def corpus_root(path: str | os.PathLike | None, corpus: str, hint: str) -> Path:
 
 
 def find_file(root: Path, name: str, option: str) -> Path:
-    """``name`` (absolute, or relative to ``root``), which must be a file."""
+    """``name`` (absolute, or relative to ``root``), which must be a file; ``option`` is the
+    reader option that names it, quoted in the fix as it is passed on the command line."""
     path = Path(name).expanduser()
     path = path if path.is_absolute() else root / path
     if not path.is_file():
         raise HarnessError(
             "CSV file not found",
             file=path,
-            fix=f"pass corpus_path=<the folder that holds it> or {option}=<its file name>",
+            fix=f"pass corpus_path=<the folder that holds it> or "
+            f"corpus_options.{option}=<its file name>",
         )
     return path
 

@@ -67,6 +67,14 @@ EMOSPEECH_AUDIO_DIRS = ("train_segments", "test_segments", "segments")
 """Where EmoSpeech audio is looked for after ``audio_dir``: the folders BSC-UPC's code reads the
 challenge's audio from (``data/train_segments/``) and their test and shared counterparts."""
 
+RELEASE_CSVS = {
+    "train.csv": ("EmoSPeech_phase_2_train.csv", "EmoSPeech_phase_1_train_codalab.csv"),
+    "test.csv": ("EmoSPeech_phase_2_test_public.csv", "EmoSPeech_phase_1_test_codalab.csv"),
+}
+"""The names the challenge's own release gives its CSVs (``id,label,transcription`` and
+``id,transcription``, audio in ``train_segments/`` and ``test_segments/``), read where the default
+name is absent: the final phase's first, then the development phase's."""
+
 EMOSPEECH_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{8}\.mp3$")
 EMOSPEECH_MIN_SIZES = {"training": 2_000, "Test": 300}
 """The EmoSpeech 2024 release has about 3,000 training rows (Train and the carved Development)
@@ -115,9 +123,12 @@ def read_emospeech(
     text-only systems.
     """
     spec = challenge_for(challenge, "emospeech")
-    root = corpus_root(path, "EmoSpeech", "the folder that holds train.csv and test.csv")
+    root = corpus_root(
+        path, "EmoSpeech", "the folder that holds train.csv (or EmoSPeech_phase_2_train.csv)"
+    )
     _check_fraction(dev_fraction)
-    train = read_table(find_file(root, train_csv, "train_csv"), ("id", "label", "transcription"))
+    train_path = _release_csv(root, train_csv, "train_csv")
+    train = read_table(train_path, ("id", "label", "transcription"))
     if not train.rows:
         raise HarnessError(
             "the training CSV has no rows",
@@ -127,7 +138,7 @@ def read_emospeech(
         )
     frames = [_labelled_rows(train, "id", spec.known_labels(), "Train")]
     if test_csv is not None:
-        test = read_table(find_file(root, test_csv, "test_csv"), ("id", "transcription"))
+        test = read_table(_release_csv(root, test_csv, "test_csv"), ("id", "transcription"))
         test_frame = _test_rows(test, root, test_labels_csv, spec.known_labels())
         frames.append(test_frame)
     frame = _join_splits(frames)
@@ -142,6 +153,17 @@ def read_emospeech(
     if videos is not None:
         info["videos"] = videos
     return _finish(frame, root, info, "emospeech", spec.name, train.path)
+
+
+def _release_csv(root: Path, name: str, option: str) -> Path:
+    """``name``, or, where the default name is absent, the file the challenge's release ships
+    under its own name (:data:`RELEASE_CSVS`), so the release folder reads as it is."""
+    if not (root / name).is_file():
+        for release_name in RELEASE_CSVS.get(name, ()):
+            if (root / release_name).is_file():
+                log.info("EmoSpeech: reading %s (no %s in %s)", release_name, name, root)
+                return root / release_name
+    return find_file(root, name, option)
 
 
 @option_rules(
