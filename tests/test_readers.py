@@ -710,3 +710,15 @@ def test_a_meacorpus_folder_with_a_semicolon_csv_is_found_and_read(tmp_path):
     manifest = read_meacorpus(tmp_path, check_audio=False).manifest
     assert len(manifest) == 60
     assert manifest.loc[manifest["id"] == "v1/1", "text"].item() == "hola, 1"
+
+
+def test_meacorpus_repository_root_reads_its_output_folder(tmp_path):
+    """The corpus's repository keeps spanish-meacorpus-2023-dataset.csv in output/, where its
+    download script also writes the audio: the repository root is a valid corpus_path."""
+    csv_path = _mea_dataset_csv(tmp_path / "output")
+    csv_path.rename(csv_path.with_name("spanish-meacorpus-2023-dataset.csv"))
+    (tmp_path / "output" / "angVid0_x").mkdir()
+    _wav(tmp_path / "output" / "angVid0_x" / "0.mp3")
+    m = read_meacorpus(tmp_path).manifest.set_index("id")
+    assert len(m) == 54 and m.loc["angVid0_x/0.mp3", "label"] == "anger"
+    assert m.loc["angVid0_x/0.mp3", "path"] == str(tmp_path / "output" / "angVid0_x" / "0.mp3")

@@ -391,7 +391,10 @@ def _meacorpus_csv(path: str | os.PathLike | None, csv_name: str | None) -> Path
     root = corpus_root(path, "MEACorpus", "the folder that holds the MEACorpus CSV")
     if csv_name is not None:
         return find_file(root, csv_name, "csv_name")
+    # The corpus's repository keeps its CSV (and the download script's audio) in output/.
     candidates = [p for p in sorted(root.glob("*.csv")) if _is_meacorpus_header(p)]
+    if not candidates:
+        candidates = [p for p in sorted(root.glob("output/*.csv")) if _is_meacorpus_header(p)]
     if len(candidates) != 1:
         found = ", ".join(p.name for p in candidates) or "none"
         raise HarnessError(
