@@ -206,3 +206,15 @@ def test_a_long_recording_is_encoded_in_pieces_whose_frames_are_joined(monkeypat
     assert len(calls) == 3  # 2 s + 2 s + 1 s
     assert frames.shape[:2] == (3, 247)  # 99 + 99 + 49 frames of 20 ms (each piece loses one)
     np.testing.assert_allclose(frames[:, :99], encoder.frames([long[:32_000]])[0], atol=1e-5)
+
+
+def test_the_whisper_width_is_measured_not_assumed(monkeypatch):
+    """A CTranslate2 directory's config.json has no d_model: a larger Whisper (1,280 wide for
+    large) must not be taken for tiny's 384, or the attention head is built the wrong width."""
+    encoder = WhisperEncoder(pack_seconds=0, window_seconds=8.0)
+    assert encoder.dim() == 384 == encoder.frames([_wave(1.0)])[0].shape[-1]
+    wider = WhisperEncoder(pack_seconds=0, window_seconds=8.0)
+    monkeypatch.setattr(
+        WhisperEncoder, "_encode", staticmethod(lambda whisper, mels: np.zeros((1, 400, 1280)))
+    )
+    assert wider.dim() == 1280
