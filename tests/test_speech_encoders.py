@@ -218,3 +218,25 @@ def test_the_whisper_width_is_measured_not_assumed(monkeypatch):
         WhisperEncoder, "_encode", staticmethod(lambda whisper, mels: np.zeros((1, 400, 1280)))
     )
     assert wider.dim() == 1280
+
+
+@pytest.mark.parametrize(
+    ("model_type", "message", "fix"),
+    [
+        ("whisper", "runs through CTranslate2", "encoder=whisper:/path/to/converted-dir"),
+        ("bert", "not a speech encoder", "encoder= a wav2vec2, wav2vec2-bert"),
+    ],
+)
+def test_a_checkpoint_that_is_no_speech_encoder_is_refused_before_encoding(
+    tmp_path, model_type, message, fix
+):
+    """A transformers Whisper or a text model read as a speech encoder would fail on the first
+    utterance, after the corpus was built; its config says so at check time."""
+    from transformers import AutoConfig
+
+    AutoConfig.for_model(model_type).save_pretrained(tmp_path)
+    with pytest.raises(HarnessError) as error:
+        TransformersEncoder(str(tmp_path)).check()
+    assert message in str(error.value) and fix in str(error.value)
+    with pytest.raises(HarnessError, match="speech_backbone="):
+        speech_states(str(tmp_path)).encoder.check()

@@ -39,6 +39,20 @@ from harness.errors import HarnessError, MissingDependencyError, MissingModelErr
 
 WHISPER_WINDOW_SECONDS = 30.0
 WHISPER_FRAME_SECONDS = 0.02
+SPEECH_MODEL_TYPES = (
+    "wav2vec2",
+    "wav2vec2-bert",
+    "wav2vec2-conformer",
+    "hubert",
+    "wavlm",
+    "data2vec-audio",
+    "unispeech",
+    "unispeech-sat",
+    "sew",
+    "sew-d",
+)
+"""transformers ``model_type`` values of the self-supervised speech encoders read here: w2v-BERT
+from filterbanks, the others from the waveform (see :func:`speech_features.frontend_for`)."""
 TRANSFORMERS_PIECE_SECONDS = 30.0
 """A transformers encoder reads a longer recording in consecutive pieces of this length, whose
 frames are joined: self-attention memory grows with the square of the length (a 5-minute file
@@ -109,9 +123,24 @@ class TransformersEncoder(SpeechEncoder):
         self._config = None
 
     def check(self) -> None:
-        """The weights are local and their config is a transformers one (read, not loaded)."""
-        if self.scratch_config is None:
-            self.config()
+        """The weights are local and their config is a speech encoder this class feeds (read,
+        not loaded): a Whisper or text checkpoint would otherwise fail at the first utterance."""
+        model_type = str(self.config().model_type)
+        if model_type == "whisper":
+            raise HarnessError(
+                f"{self.model} is a transformers Whisper checkpoint; the Whisper encoder runs "
+                "through CTranslate2",
+                fix="convert it with ct2-transformers-converter and pass "
+                f"{self.param}=whisper:/path/to/converted-dir"
+                if self.param == "encoder"
+                else "convert it with ct2-transformers-converter and pass "
+                f"{self.param}=/path/to/converted-dir",
+            )
+        if model_type not in SPEECH_MODEL_TYPES:
+            raise HarnessError(
+                f"{self.model} is a {model_type!r} model, not a speech encoder this harness reads",
+                fix=f"pass {self.param}= a {', '.join(SPEECH_MODEL_TYPES)} checkpoint",
+            )
 
     def encoder_id(self) -> str:
         if self.scratch_config is not None:
