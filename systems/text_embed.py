@@ -53,6 +53,7 @@ class TextEmbed(System):
         "C": either(number(gt=0), items(number(gt=0))),
         "alpha": either(number(gt=0), items(number(gt=0))),
         "class_weight": choice(None, "balanced"),
+        "prompt": optional(text()),  # prepended to every transcript ("query: " for E5 models)
         "batch_size": integer(ge=1),
         "num_threads": optional(integer(ge=1)),
         "cpu": flag(),  # force the CPU even where a GPU is present
@@ -66,6 +67,7 @@ class TextEmbed(System):
         C: float | list[float],
         alpha: float | list[float],
         class_weight: str | None,
+        prompt: str | None,
         batch_size: int,
         num_threads: int | None,
         cpu: bool,
@@ -95,6 +97,8 @@ class TextEmbed(System):
         from harness.cache import text_fingerprint
 
         text, empty = texts(frame, who=self.name)
+        if self.prompt:  # part of the text, so part of its cache key too
+            text = [f"{self.prompt}{t}" for t in text]
         keys = [text_fingerprint(t) for t in text]
         first = dict(zip(keys, text))
         unique = list(first)

@@ -183,3 +183,28 @@ def test_missing_multilingual_extra_is_one_line(monkeypatch):
 def test_an_unknown_model_is_one_line():
     with pytest.raises(HarnessError, match="not available offline"):
         make_text_encoder("nobody/no-such-sentence-model").encode(["hi"])
+
+
+def test_a_prompt_is_put_before_every_transcript_and_keys_the_cache(tmp_path, monkeypatch):
+    """E5 models are trained to read "query: " before a sentence to classify; the prompt is part
+    of the text the encoder sees, so embeddings with and without it never share a cache entry."""
+    seen: list[str] = []
+
+    class Recorder:
+        def encoder_id(self):
+            return "recorder"
+
+        def encode(self, texts):
+            seen.extend(texts)
+            return np.array([[float(len(t)), 1.0] for t in texts])
+
+    frame = pd.DataFrame({"id": ["a", "b"], "text": ["hola", "adiós"]})
+    plain = TextEmbed(**yaml_params("text_embed", seed=0))
+    prompted = TextEmbed(**yaml_params("text_embed", seed=0, prompt="query: "))
+    for system in (plain, prompted):
+        system.use_workspace(work_dir=None, cache_dir=tmp_path)
+        monkeypatch.setattr(system, "_encoder", lambda: Recorder())
+    without, _ = plain.embeddings(frame)
+    with_prompt, _ = prompted.embeddings(frame)
+    assert seen == ["hola", "adiós", "query: hola", "query: adiós"]
+    assert with_prompt[:, 0].tolist() == [11.0, 12.0] and without[:, 0].tolist() == [4.0, 5.0]
