@@ -29,7 +29,7 @@ import pandas as pd
 
 from harness.data import predictions as P
 from harness.errors import HarnessError
-from harness.params import choice, either, flag, integer, items, number, optional, text
+from harness.params import Rule, choice, either, flag, integer, items, number, optional, text
 from harness.prior import class_prior
 from harness.system import System
 from systems.components.features import (
@@ -53,7 +53,11 @@ class TextEmbed(System):
         "C": either(number(gt=0), items(number(gt=0))),
         "alpha": either(number(gt=0), items(number(gt=0))),
         "class_weight": choice(None, "balanced"),
-        "prompt": optional(text()),  # prepended to every transcript ("query: " for E5 models)
+        # prepended to every transcript ("query: " for E5 models)
+        "prompt": Rule(
+            lambda v: v is None or (isinstance(v, str) and bool(v)),
+            """text, or null; quote it to keep its trailing space: 'prompt="query: "'""",
+        ),
         "batch_size": integer(ge=1),
         "num_threads": optional(integer(ge=1)),
         "cpu": flag(),  # force the CPU even where a GPU is present
