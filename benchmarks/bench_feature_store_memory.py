@@ -4,7 +4,9 @@ Why: on a real corpus the store is large. WavLM base+ pools to 13 hidden states 
 utterance (80 KB as float32), so 90,000 MSP-Podcast utterances are 7 GB. The store is written in
 chunks (shards); a read copies each shard's rows into the result and lets the shard go, so the
 peak should be about the result plus one shard. The reference is the single-file read the store
-used before chunking: the whole file, a dict of its rows, then the stacked result.
+used before chunking: the whole file, a dict of its rows, then the stacked result. ``one-layer``
+reads the same store keeping one hidden state per row, block by block, as ``audio_embed`` does
+with a fixed layer and when it predicts with its chosen weighting.
 
 Each measurement runs in a fresh process and reports its peak resident set size (``VmHWM`` in
 ``/proc/self/status``, which a new program starts afresh, unlike ``ru_maxrss``), so one
@@ -38,10 +40,14 @@ root, mode, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
 ids = [f"utt_{i:06d}" for i in range(rows)]
 base = peak_kb()
 started = time.perf_counter()
+def must_not_compute(missing):
+    raise AssertionError(f"{len(missing)} rows recomputed")
 if mode == "sharded":
-    def must_not_compute(missing):
-        raise AssertionError(f"{len(missing)} rows recomputed")
     values = Cache(root).features("bench", ids, {"v": 1}, must_not_compute)
+elif mode == "one-layer":  # audio_embed with a fixed layer, or predicting with its weighting
+    values = Cache(root).features(
+        "bench", ids, {"v": 1}, must_not_compute, reduce=lambda block: block[:, -1]
+    )
 else:  # the single-file read of the store before chunking
     with np.load(f"{root}/single.npz", allow_pickle=False) as data:
         known = dict(zip(data["ids"].tolist(), data["values"]))
@@ -79,7 +85,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         build(root, args.rows, args.layers, args.dims)
-        for mode in ("sharded", "single-file"):
+        for mode in ("sharded", "one-layer", "single-file"):
             out = subprocess.run(
                 [sys.executable, "-c", MEASURE, str(root), mode, str(args.rows)],
                 check=True,

@@ -160,6 +160,7 @@ class Cache:
         compute: Callable[[list[str]], np.ndarray],
         *,
         chunk_rows: int = FEATURE_CHUNK_ROWS,
+        reduce: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> np.ndarray:
         """Rows of a feature matrix for ``ids``, computing only the ids not cached yet.
 
@@ -169,8 +170,11 @@ class Cache:
         the chunk completed without an interrupt: an encoding of a real corpus that is stopped
         after hours resumes at the chunk it was in, and nothing computed while interrupted is
         ever stored. Shards are read one at a time into the result, so memory holds the result
-        and one shard, not the whole store twice.
+        and one shard, not the whole store twice. ``reduce`` maps a block of rows to what the
+        caller keeps of them (a layer weighting of per-layer statistics): applied shard by shard,
+        the full rows are never all in memory; the store always keeps them whole.
         """
+        keep = reduce if reduce is not None else (lambda block: block)
         from harness.interrupts import deferred_interrupts
 
         directory = self.root / "features" / namespace / digest(payload)
@@ -189,7 +193,7 @@ class Cache:
                         source += [j] * len(positions[key])
                         target += positions[key]
                 if source:
-                    result.put(target, data["values"][source])
+                    result.put(target, keep(data["values"][source]))
         missing = [key for key in positions if key not in found]
         if missing:
             log.info("%s: computing %d of %d rows", namespace, len(missing), len(positions))
@@ -203,7 +207,7 @@ class Cache:
                 _check_rows(namespace, chunk, values)
                 _write_shard(directory, chunk, values)
                 source = [j for j, key in enumerate(chunk) for _ in positions[key]]
-                result.put([row for key in chunk for row in positions[key]], values[source])
+                result.put([row for key in chunk for row in positions[key]], keep(values[source]))
                 advance(len(chunk))
         return result.array()
 

@@ -183,8 +183,10 @@ class AudioEmbed(System):
                         fix=f"pass attention.{key}=... (see systems/configs/audio_embed.yaml)",
                     )
 
-    def embeddings(self, frame: pd.DataFrame) -> np.ndarray:
-        """``(rows, layers, 2 * dim)`` pooled statistics, from the cache where it has them."""
+    def embeddings(self, frame: pd.DataFrame, weights: np.ndarray | None = None) -> np.ndarray:
+        """``(rows, layers, 2 * dim)`` pooled statistics, from the cache where it has them; with
+        ``weights``, their layer weighting ``(rows, 2 * dim)``, taken block by block, so a large
+        encoder's every layer of a whole corpus is never in memory at once."""
         from harness.cache import file_fingerprint
         from harness.data.audio import load_audio
 
@@ -201,13 +203,17 @@ class AudioEmbed(System):
             return np.stack(encoder.pooled(waves))
 
         unique = list(first)
+        reduce = None if weights is None else (lambda block: self.combine(block, weights))
         if self.cache_dir is None:
             values = compute(unique)
+            values = values if reduce is None else reduce(values)
         else:
             from harness.cache import Cache
 
             payload = {"encoder": encoder.encoder_id(), "pooling": "mean_std"}
-            values = Cache(self.cache_dir).features("speech_embed", unique, payload, compute)
+            values = Cache(self.cache_dir).features(
+                "speech_embed", unique, payload, compute, reduce=reduce
+            )
         index = {key: i for i, key in enumerate(unique)}
         return values[[index[k] for k in keys]]
 
@@ -352,22 +358,23 @@ class AudioEmbed(System):
         self.layer_scores_ = None
         self.head_ = None
         rows, targets = self._rows_and_targets(train)
-        # mean + std reads the layer count off its (cached) statistics; the attentive pooling
-        # needs the statistics only to choose a layer weighting.
-        stats = self.embeddings(rows) if self.pooling == "mean_std" else None
-        n_layers = stats.shape[1] if stats is not None else self._encoder().num_hidden_states()
-        self.layer_weights_ = self._fixed_weights(n_layers)
+        # Every layer's statistics are needed only to choose a weighting (layer=weighted); a
+        # fixed layer reads just its own, shard by shard.
+        stats = None
+        self.layer_weights_ = self._fixed_weights(self._encoder().num_hidden_states())
         if self.layer_weights_ is None:
-            stats = self.embeddings(rows) if stats is None else stats
+            stats = self.embeddings(rows)
             dev_stats = dev_targets = None
             if dev is not None and len(dev):
                 dev_rows, dev_targets = self._rows_and_targets(dev)
                 dev_stats = self.embeddings(dev_rows)
             self.layer_weights_ = self._choose_weights(stats, targets, dev_stats, dev_targets)
-        if self.pooling == "mean_std":
+        if self.pooling != "mean_std":
+            features = self._fit_attention(rows, targets, dev)
+        elif stats is not None:
             features = self.combine(stats, self.layer_weights_)
         else:
-            features = self._fit_attention(rows, targets, dev)
+            features = self.embeddings(rows, self.layer_weights_)
         self.models_: dict[str, Any] = {}
         extra = (self.extra_backends or ()) if task == "categorical" else ()  # ridge only
         for name in dict.fromkeys((self.backend, *extra)):
@@ -447,7 +454,7 @@ class AudioEmbed(System):
     def _features(self, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         """Pooled vectors of ``data`` and, with attentive pooling, the head's own outputs."""
         if self.pooling == "mean_std":
-            return self.combine(self.embeddings(data), self.layer_weights_), None
+            return self.embeddings(data, self.layer_weights_), None
         from systems.components.attentive_head import apply_head
 
         load = self.frame_loader(data)

@@ -68,3 +68,27 @@ def test_a_store_written_in_one_file_is_still_read(tmp_path):
 
     values = Cache(tmp_path).features("probe", ["u2", "u3", "u1"], {"v": 1}, compute)
     np.testing.assert_array_equal(values, _rows(["u2", "u3", "u1"]))
+
+
+def test_reduce_keeps_a_weighting_of_each_block_and_never_the_whole_rows(tmp_path):
+    """audio_embed with a fixed layer keeps one layer of every row; the rows are weighted shard
+    by shard, so all layers of the whole corpus are never in memory at once."""
+    ids = [f"u{i}" for i in range(10)]
+    Cache(tmp_path).features("probe", ids, {"v": 1}, _rows, chunk_rows=3)  # stored whole
+    blocks: list[int] = []
+
+    def second_layer(block):
+        blocks.append(len(block))
+        return block[:, 1]
+
+    values = Cache(tmp_path).features(
+        "probe", ids, {"v": 1}, _rows, chunk_rows=3, reduce=second_layer
+    )
+    np.testing.assert_array_equal(values, _rows(ids)[:, 1])
+    assert max(blocks) <= 3 and sum(blocks) == 10
+    fresh = Cache(tmp_path / "fresh").features(
+        "probe", ids, {"v": 1}, _rows, chunk_rows=4, reduce=second_layer
+    )
+    np.testing.assert_array_equal(fresh, _rows(ids)[:, 1])
+    again = Cache(tmp_path / "fresh").features("probe", ids, {"v": 1}, _rows)
+    assert again.shape == (10, 2, 3)  # the store kept every layer
