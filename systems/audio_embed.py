@@ -102,6 +102,9 @@ class AudioEmbed(System):
             weight_decay=number(ge=0),
             batch_size=integer(ge=1),
         ),
+        # Train rows that choose the weighting (layer=weighted): all their hidden states are
+        # held in memory and one LR per layer is fit on them
+        "weighting_rows": integer(ge=1),
         "backend": choice(*BACKENDS),
         "extra_backends": optional(items(choice(*BACKENDS), min_length=0)),
         "C": number(gt=0),
@@ -123,6 +126,7 @@ class AudioEmbed(System):
         encoder: str,
         scratch_config: dict[str, Any] | None,
         layer: int | str,
+        weighting_rows: int,
         pooling: str,
         attention: dict[str, Any],
         backend: str,
@@ -304,6 +308,27 @@ class AudioEmbed(System):
             weights[index] = 1.0
         return weights
 
+    def _weighting_sample(self, rows: pd.DataFrame, targets: np.ndarray):
+        """At most ``weighting_rows`` Train rows, stratified by class and seeded, to choose the
+        layer weighting on: every hidden state of them is held in memory (205 KB an utterance
+        for a 24-layer, 1,024-wide encoder), and one LR per layer is fit on them. The back-ends
+        are then fit on all of Train, under the chosen weighting."""
+        n = len(rows)
+        if n <= self.weighting_rows:
+            return rows, targets
+        rng = np.random.default_rng(self.seed or 0)
+        if self.task_ == "categorical":
+            share = self.weighting_rows / n
+            keep = []
+            for label in np.unique(targets):
+                members = np.flatnonzero(targets == label)
+                take = min(len(members), max(1, int(round(len(members) * share))))
+                keep.extend(rng.choice(members, take, replace=False).tolist())
+            keep = np.sort(np.asarray(keep))
+        else:
+            keep = np.sort(rng.choice(n, self.weighting_rows, replace=False))
+        return rows.iloc[keep].reset_index(drop=True), targets[keep]
+
     def _choose_weights(self, stats, targets, dev_stats, dev_targets) -> np.ndarray:
         """Best layer weighting on Dev_bal among single layers, uniform, and score-proportional
         (``layer=weighted`` on a multi-layer encoder)."""
@@ -360,19 +385,22 @@ class AudioEmbed(System):
         rows, targets = self._rows_and_targets(train)
         # Every layer's statistics are needed only to choose a weighting (layer=weighted); a
         # fixed layer reads just its own, shard by shard.
-        stats = None
+        self.weighting_rows_ = None
         self.layer_weights_ = self._fixed_weights(self._encoder().num_hidden_states())
         if self.layer_weights_ is None:
-            stats = self.embeddings(rows)
+            sample, sample_targets = self._weighting_sample(rows, targets)
+            stats = self.embeddings(sample)
             dev_stats = dev_targets = None
             if dev is not None and len(dev):
                 dev_rows, dev_targets = self._rows_and_targets(dev)
                 dev_stats = self.embeddings(dev_rows)
-            self.layer_weights_ = self._choose_weights(stats, targets, dev_stats, dev_targets)
+            self.layer_weights_ = self._choose_weights(
+                stats, sample_targets, dev_stats, dev_targets
+            )
+            self.weighting_rows_ = len(sample)
+            del stats, dev_stats
         if self.pooling != "mean_std":
             features = self._fit_attention(rows, targets, dev)
-        elif stats is not None:
-            features = self.combine(stats, self.layer_weights_)
         else:
             features = self.embeddings(rows, self.layer_weights_)
         self.models_: dict[str, Any] = {}
@@ -521,6 +549,8 @@ class AudioEmbed(System):
         if weights is not None and len(weights) > 1:
             facts["layer_weights"] = [round(float(w), 4) for w in weights]
             facts["layer_dev_scores"] = self.layer_scores_
+            if getattr(self, "weighting_rows_", None) is not None:
+                facts["weighting_train_rows"] = self.weighting_rows_
         encoder = getattr(self, "encoder_", None)
         if encoder is not None and getattr(encoder, "stats", None):
             facts["encoder_frames"] = dict(encoder.stats)
@@ -542,6 +572,7 @@ class AudioEmbed(System):
             **head_state(self),
             "layer_weights": [float(w) for w in self.layer_weights_],
             "layer_scores": self.layer_scores_,
+            "weighting_rows": getattr(self, "weighting_rows_", None),
             "models": list(self.models_),
             "n_train": self.n_train_,
         }
@@ -569,6 +600,7 @@ class AudioEmbed(System):
         restore_head(system, extra)
         system.layer_weights_ = np.asarray(extra["layer_weights"], dtype=float)
         system.layer_scores_ = extra["layer_scores"]
+        system.weighting_rows_ = extra.get("weighting_rows")
         system.n_train_ = int(extra["n_train"])
         system.head_ = None
         if extra.get("attentive_head"):

@@ -92,6 +92,30 @@ def test_tiny_wav2vec2_layer_weighting_cache_and_save_load(tmp_path):
     assert refit.layer_weights_[-1] == 1.0
 
 
+def test_a_large_train_chooses_its_weighting_on_a_stratified_sample(tmp_path, monkeypatch):
+    """Choosing a weighting holds every hidden state of the rows it reads: on a corpus larger
+    than weighting_rows, only a class-stratified sample is read whole; every other read keeps
+    the chosen weighting, and the back-end is fit on all of Train."""
+    frame = _tone_corpus(tmp_path, n_per_class=10)
+    train, dev = frame[frame.split == "Train"], frame[frame.split == "Development"]
+    system = _tiny(weighting_rows=12)
+    system.use_workspace(work_dir=None, cache_dir=tmp_path / "cache")
+    whole_reads: list[int] = []
+    original = AudioEmbed.embeddings
+
+    def recording(self, rows, weights=None):
+        if weights is None:
+            whole_reads.append(len(rows))
+        return original(self, rows, weights)
+
+    monkeypatch.setattr(AudioEmbed, "embeddings", recording)
+    system.fit(train, dev, task="categorical", classes=CLASSES)
+    assert len(train) == 28 and whole_reads == [12, len(dev)]  # 3 of each class, then Dev_bal
+    assert system.report()["weighting_train_rows"] == 12 and system.n_train_ == 28
+    system.predict(frame)
+    assert whole_reads == [12, len(dev)]  # predicting keeps the weighting, block by block
+
+
 def test_layer_choice_and_attributes(tmp_path):
     frame = _tone_corpus(tmp_path, n_per_class=4)
     system = _tiny(layer=1)
