@@ -112,6 +112,9 @@ class AudioEmbed(System):
         "lda_dims": integer(ge=1),
         # Whisper packs utterances into its 30 s window; 0: one utterance per window
         "pack_seconds": number(ge=0, le=WHISPER_WINDOW_SECONDS),
+        # Whisper's input window; shorter than 30 s with pack_seconds=0: one utterance per short
+        # window, each embedding its utterance's alone
+        "window_seconds": number(gt=0, le=WHISPER_WINDOW_SECONDS),
         "pack_gap": number(ge=0),
         "batch_size": integer(ge=1),
         "compute_type": choice(*COMPUTE_TYPES),  # CTranslate2's
@@ -135,6 +138,7 @@ class AudioEmbed(System):
         alpha: float,
         lda_dims: int,
         pack_seconds: float,
+        window_seconds: float,
         pack_gap: float,
         batch_size: int,
         compute_type: str,
@@ -152,6 +156,7 @@ class AudioEmbed(System):
                 self.encoder,
                 scratch_config=self.scratch_config,
                 pack_seconds=self.pack_seconds,
+                window_seconds=self.window_seconds,
                 pack_gap=self.pack_gap,
                 batch_size=self.batch_size,
                 compute_type=self.compute_type,

@@ -201,6 +201,17 @@ def test_whisper_packing_keeps_each_utterances_own_frames(whisper_waves):
     assert cosine.min() > 0.9
 
 
+def test_one_utterance_per_window_embeds_each_utterance_alone(whisper_waves):
+    """The feature store keys an embedding by its audio alone. Packed, an utterance's embedding
+    depends on its window's company (here: encoded alone or behind four others); one per
+    window, with a short window for speed, it does not."""
+    last = whisper_waves[-1]
+    packed = WhisperEncoder(pack_seconds=30.0)
+    assert not np.allclose(packed.pooled(whisper_waves)[-1], packed.pooled([last])[0], atol=1e-3)
+    alone = WhisperEncoder(pack_seconds=0, window_seconds=8.0)
+    np.testing.assert_array_equal(alone.pooled(whisper_waves)[-1], alone.pooled([last])[0])
+
+
 @pytest.mark.slow
 def test_whisper_audio_embed_beats_chance_on_held_out_demo(demo_corpus_small, tmp_path):
     from scoring import macro_f1

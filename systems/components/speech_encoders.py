@@ -463,6 +463,7 @@ def make_encoder(
     num_threads: int | None = None,
     seed: int = 0,
     cpu: bool = False,
+    window_seconds: float = WHISPER_WINDOW_SECONDS,
 ) -> SpeechEncoder:
     """``whisper`` (the bundled tiny.en), ``whisper:/path/to/ct2-dir``, or a transformers encoder
     (local directory, hub id in the local cache, or ``scratch`` with a ``scratch_config``)."""
@@ -476,6 +477,7 @@ def make_encoder(
             compute_type=compute_type,
             num_threads=int(num_threads or 0),
             device="cpu" if cpu else "auto",
+            window_seconds=window_seconds,
         )
     if name == "scratch" and scratch_config is None:
         raise HarnessError(
