@@ -391,21 +391,25 @@ class AudioEmbed(System):
         # Every layer's statistics are needed only to choose a weighting (layer=weighted); a
         # fixed layer reads just its own, shard by shard.
         self.weighting_rows_ = None
+        stats = None  # every layer of all of Train, when the weighting was chosen on all of it
         self.layer_weights_ = self._fixed_weights(self._encoder().num_hidden_states())
         if self.layer_weights_ is None:
             sample, sample_targets = self._weighting_sample(rows, targets)
-            stats = self.embeddings(sample)
+            sample_stats = self.embeddings(sample)
             dev_stats = dev_targets = None
             if dev is not None and len(dev):
                 dev_rows, dev_targets = self._rows_and_targets(dev)
                 dev_stats = self.embeddings(dev_rows)
             self.layer_weights_ = self._choose_weights(
-                stats, sample_targets, dev_stats, dev_targets
+                sample_stats, sample_targets, dev_stats, dev_targets
             )
             self.weighting_rows_ = len(sample)
-            del stats, dev_stats
+            if sample is rows:  # no sample was drawn: Train is not read (or encoded) again
+                stats = sample_stats
         if self.pooling != "mean_std":
             features = self._fit_attention(rows, targets, dev)
+        elif stats is not None:
+            features = self.combine(stats, self.layer_weights_)
         else:
             features = self.embeddings(rows, self.layer_weights_)
         self.models_: dict[str, Any] = {}

@@ -116,6 +116,21 @@ def test_a_large_train_chooses_its_weighting_on_a_stratified_sample(tmp_path, mo
     assert whole_reads == [12, len(dev)]  # predicting keeps the weighting, block by block
 
 
+def test_without_a_cache_train_is_encoded_once_when_no_sample_is_drawn(tmp_path):
+    """layer=weighted on a Train smaller than weighting_rows chooses on all of it, and the
+    back-ends reuse those statistics instead of encoding Train a second time."""
+    frame = _tone_corpus(tmp_path)
+    train, dev = frame[frame.split == "Train"], frame[frame.split == "Development"]
+    system = _tiny()
+    system.use_workspace(work_dir=None, cache_dir=None)
+    encoder = system._encoder()
+    encoded: list[int] = []
+    original = encoder.pooled
+    encoder.pooled = lambda waves: encoded.append(len(waves)) or original(waves)
+    system.fit(train, dev, task="categorical", classes=CLASSES)
+    assert sum(encoded) == len(train) + len(dev)
+
+
 def test_layer_choice_and_attributes(tmp_path):
     frame = _tone_corpus(tmp_path, n_per_class=4)
     system = _tiny(layer=1)
