@@ -174,9 +174,9 @@ class Cache:
         caller keeps of them (a layer weighting of per-layer statistics): applied shard by shard,
         the full rows are never all in memory; the store always keeps them whole.
         """
-        keep = reduce if reduce is not None else (lambda block: block)
         from harness.interrupts import deferred_interrupts
 
+        keep = reduce if reduce is not None else (lambda block: block)
         directory = self.root / "features" / namespace / digest(payload)
         directory.mkdir(parents=True, exist_ok=True)
         positions: dict[str, list[int]] = {}

@@ -290,14 +290,13 @@ class AudioW2VBert(System):
         return model
 
     def _reads_normalised(self) -> bool:
-        """Whether the checkpoint's feature extractor normalises the waveform (WavLM base: no)."""
+        """Whether the checkpoint's feature extractor normalises the waveform (WavLM base: no;
+        a random backbone from ``scratch_config`` has no extractor: yes)."""
+        from systems.components.local_weights import local_model
         from systems.components.speech_features import reads_normalised
 
-        if self.scratch_config is not None:
-            return True
-        from systems.components.local_weights import local_model
-
-        return reads_normalised(local_model(self.backbone, "backbone"))
+        scratch = self.scratch_config is not None
+        return reads_normalised(None if scratch else local_model(self.backbone, "backbone"))
 
     def _device(self) -> str:
         """Where a loaded model runs: the GPU when there is one and ``cpu`` is not forced."""

@@ -127,14 +127,13 @@ class TransformersEncoder(SpeechEncoder):
         not loaded): a Whisper or text checkpoint would otherwise fail at the first utterance."""
         model_type = str(self.config().model_type)
         if model_type == "whisper":
+            # audio_embed names a CTranslate2 directory whisper:DIR; multimodal_attnpool, DIR
+            prefix = "whisper:" if self.param == "encoder" else ""
             raise HarnessError(
                 f"{self.model} is a transformers Whisper checkpoint; the Whisper encoder runs "
                 "through CTranslate2",
                 fix="convert it with ct2-transformers-converter and pass "
-                f"{self.param}=whisper:/path/to/converted-dir"
-                if self.param == "encoder"
-                else "convert it with ct2-transformers-converter and pass "
-                f"{self.param}=/path/to/converted-dir",
+                f"{self.param}={prefix}/path/to/converted-dir",
             )
         if model_type not in SPEECH_MODEL_TYPES:
             raise HarnessError(
