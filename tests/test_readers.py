@@ -378,6 +378,19 @@ def test_the_emospeech_release_folder_reads_under_its_own_file_names(tmp_path):
     assert m.loc["t_2.mp3", "text"] == "adiós"
 
 
+def test_the_revised_emospeech_test_csv_is_preferred_where_both_versions_are_present(tmp_path):
+    """The final phase's test CSV ships as _test_public.csv and, with its transcriptions
+    revised, _test_public2.csv: the revised text is what Task 1 systems read."""
+    root = make_emospeech(tmp_path / "release")
+    (root / "train.csv").rename(root / "EmoSPeech_phase_2_train.csv")
+    test = root / "test.csv"
+    revised = test.read_text(encoding="utf-8").replace("adiós", "adiós revisado")
+    test.rename(root / "EmoSPeech_phase_2_test_public.csv")
+    (root / "EmoSPeech_phase_2_test_public2.csv").write_text(revised, encoding="utf-8")
+    m = read_emospeech(root).manifest.set_index("id")
+    assert m.loc["t_2.mp3", "text"] == "adiós revisado"
+
+
 def test_a_missing_csv_names_the_option_as_it_is_passed(tmp_path):
     """The fix is pasted on the command line, where a reader option is corpus_options.<name>."""
     (tmp_path / "empty").mkdir()

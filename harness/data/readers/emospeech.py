@@ -69,11 +69,18 @@ challenge's audio from (``data/train_segments/``) and their test and shared coun
 
 RELEASE_CSVS = {
     "train.csv": ("EmoSPeech_phase_2_train.csv", "EmoSPeech_phase_1_train_codalab.csv"),
-    "test.csv": ("EmoSPeech_phase_2_test_public.csv", "EmoSPeech_phase_1_test_codalab.csv"),
+    "test.csv": (
+        "EmoSPeech_phase_2_test_public2.csv",
+        "EmoSPeech_phase_2_test_public.csv",
+        "EmoSPeech_phase_1_test_codalab.csv",
+    ),
 }
 """The names the challenge's own release gives its CSVs (``id,label,transcription`` and
 ``id,transcription``, audio in ``train_segments/`` and ``test_segments/``), read where the default
-name is absent: the final phase's first, then the development phase's."""
+name is absent: the final phase's first, then the development phase's. The final test CSV exists
+in two versions with the same ids; ``_public2`` is the revised one, whose transcriptions no longer
+hold Whisper's repetition loops (``db4fbc45-c25e9b17.mp3`` repeats one clause about 40 times in
+``_public``), so it is preferred where both are present."""
 
 EMOSPEECH_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{8}\.mp3$")
 EMOSPEECH_MIN_SIZES = {"training": 2_000, "Test": 300}
