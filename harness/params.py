@@ -201,9 +201,16 @@ def check_param_values(
             if default is not _MISSING and rule_accepts(rules, key, default)
             else f"pass {written}{key}=<{wants}>"
         )
+        value = _lookup(params, key)
+        # YAML reads on/off/yes/no as booleans: stacking=off arrives as false.
+        read_as = (
+            " (the command line reads on/off/yes/no as true/false)"
+            if isinstance(value, bool)
+            else ""
+        )
         raise HarnessError(
-            f"{system}: {written}{key}={pasteable(_lookup(params, key))} is not accepted "
-            f"({key} takes {wants})",
+            f"{system}: {written}{key}={pasteable(value)} is not accepted "
+            f"({key} takes {wants}){read_as}",
             fix=fix,
         )
 
