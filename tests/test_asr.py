@@ -310,19 +310,34 @@ def test_an_utterance_its_window_skips_is_decoded_alone(monkeypatch):
 
 
 class WindowedASR(CountingASR):
-    """A fake packing back-end: decodes its batch in windows of 3, and can fail in one window."""
+    """A fake packing back-end: decodes its batch in windows of 3 (skipping windows with nothing
+    wanted, as Whisper does), and can fail in one window. With ``name_window``, a transcript
+    also names its window's company, as a packed decoder's text depends on it."""
 
-    def __init__(self, fail_in_window: int | None = None, batch_size: int = 10) -> None:
+    packs_batch = True
+
+    def __init__(
+        self, fail_in_window: int | None = None, batch_size: int = 10, name_window: bool = False
+    ) -> None:
         super().__init__(batch_size=batch_size)
         self.fail_in_window = fail_in_window
+        self.name_window = name_window
+        self.decoded = 0
 
-    def _transcribe_stream(self, audios, deliver) -> None:
-        for window, start in enumerate(range(0, len(audios), 3)):
-            if window == self.fail_in_window:
+    def _transcribe_stream(self, audios, deliver, wanted) -> None:
+        for start in range(0, len(audios), 3):
+            window = range(start, min(start + 3, len(audios)))
+            if not any(wanted[j] for j in window):
+                continue
+            if self.decoded == self.fail_in_window:
                 raise RuntimeError("killed mid-batch")
-            for j in range(start, min(start + 3, len(audios))):
-                self.calls.append(len(audios[j]))
-                deliver(j, f"a heard {len(audios[j])} samples")
+            self.decoded += 1
+            company = "+".join(str(len(audios[j])) for j in window)
+            for j in window:
+                if wanted[j]:
+                    self.calls.append(len(audios[j]))
+                    text = f"a heard {len(audios[j])} samples"
+                    deliver(j, f"{text} beside {company}" if self.name_window else text)
 
 
 def test_windows_are_saved_as_soon_as_they_are_done(tmp_path):
@@ -347,9 +362,52 @@ def test_windows_are_saved_as_soon_as_they_are_done(tmp_path):
     assert result.wer.wer == pytest.approx(0.0)
 
 
+def test_a_resumed_run_decodes_each_utterance_beside_the_same_neighbours(tmp_path):
+    """Batches of 5, windows of 3: an uninterrupted run decodes (0,1,2) (3,4) | (5,6,7) (8,9).
+    Killed after its first window, the resumed run must not re-batch the missing rows 3..9
+    into (3,4,5) (6,7) (8,9): packed, a transcript depends on its window's company."""
+    corpus = tone_corpus(tmp_path / "corpus", n=10)
+    cold = transcribe_corpus(
+        corpus, WindowedASR(batch_size=5, name_window=True), cache_dir=tmp_path / "a"
+    )
+    with pytest.raises(RuntimeError, match="killed mid-batch"):
+        transcribe_corpus(
+            corpus,
+            WindowedASR(fail_in_window=1, batch_size=5, name_window=True),
+            cache_dir=tmp_path / "b",
+        )
+    backend = WindowedASR(batch_size=5, name_window=True)
+    resumed = transcribe_corpus(corpus, backend, cache_dir=tmp_path / "b")
+    assert (resumed.n_skipped, resumed.n_transcribed) == (3, 7)
+    assert backend.calls == [1600 * (i + 2) for i in range(3, 10)]  # (0,1,2) not decoded again
+    assert resumed.transcripts == cold.transcripts
+
+
+def test_whisper_decodes_only_the_packed_windows_that_hold_a_wanted_utterance(monkeypatch):
+    from harness.asr.whisper import WhisperASR
+
+    audios = [np.full(n, 0.1, dtype=np.float32) for n in (16_000, 16_000, 16_000)]
+    backend = WhisperASR(pack_seconds=2.5, pack_gap=0.5)  # windows (0, 1) and (2)
+    windows: list[int] = []
+
+    def words(audio):
+        windows.append(len(audio))
+        return iter([(0.2, 0.4, " one"), (1.7, 2.0, " two")])
+
+    monkeypatch.setattr(backend, "load", lambda: None)
+    monkeypatch.setattr(backend, "_words", words)
+    monkeypatch.setattr(backend, "_transcribe_one", lambda audio: "alone")
+    saved: dict[int, str] = {}
+    texts = backend.transcribe_batch(
+        audios, on_result=saved.__setitem__, wanted=[False, True, False]
+    )
+    assert saved == {1: "two"} and texts == ["", "two", ""]
+    assert windows == [16_000 * 2 + 8_000]  # the window of 0 and 1, decoded once; 2's skipped
+
+
 def test_a_backend_that_loses_an_utterance_is_an_error():
     class Lossy(CountingASR):
-        def _transcribe_stream(self, audios, deliver) -> None:
+        def _transcribe_stream(self, audios, deliver, wanted) -> None:
             deliver(0, "only the first")
 
     with pytest.raises(RuntimeError, match="no transcript for 1 of 2"):

@@ -56,7 +56,10 @@ def _run(tmp_path, *args):
             "member_params",
         ),
         (["system=fusion_lr", "profile=light", "stacking=stack"], "stacking="),
-        (["system=fusion_lr", "profile=light", "stacking=off"], "reads on/off/yes/no as true/false"),
+        (
+            ["system=fusion_lr", "profile=light", "stacking=off"],
+            "reads on/off/yes/no as true/false",
+        ),
         (["system=fusion_lr", "members=text_tfidf"], "needs at least two members"),
         (["system=fusion_lr", "members=5"], "members=5 is not a list of systems"),
         (["system=text_tfidf", "challenge=emospeech2024"], "fix: pass demo.lang=es, or leave"),

@@ -45,6 +45,9 @@ class ASRBackend(ABC):
     name: ClassVar[str] = "asr"
     """Registry name (``whisper``, ``canary``)."""
     batch_size: int = 1
+    packs_batch: bool = False
+    """Whether a transcript depends on the other utterances of its batch (Whisper's packed
+    windows): the caller then reads a batch's cached neighbours too, as context."""
     """How many utterances :func:`harness.asr.transcribe.transcribe_corpus` hands over at once."""
     packages: ClassVar[tuple[str, ...]] = ()
     """Distributions whose versions are recorded with the transcripts."""
@@ -91,6 +94,7 @@ class ASRBackend(ABC):
         self,
         audios: Sequence[np.ndarray],
         on_result: Callable[[int, str], None] | None = None,
+        wanted: Sequence[bool] | None = None,
     ) -> list[str]:
         """Transcripts of several utterances, in order. Silent ones come back as ``""``.
 
@@ -98,50 +102,69 @@ class ASRBackend(ABC):
         (silent ones first), so a caller can save each transcript before the rest of the batch
         is decoded: a back-end that packs a batch into several windows finishes it window by
         window, and a run killed mid-batch then loses one window, not the whole batch.
+
+        ``wanted`` marks the utterances to transcribe (default: all); the others are context.
+        A packing back-end plans its windows over the whole batch and decodes only the windows
+        that hold a wanted utterance, so a resumed run puts each utterance in the window an
+        uninterrupted run would have, and writes the same text. Unwanted ones come back ``""``.
         """
         arrays = [_as_waveform(audio) for audio in audios]
+        want = [True] * len(arrays) if wanted is None else [bool(w) for w in wanted]
+        if len(want) != len(arrays):
+            raise ValueError(f"wanted has {len(want)} flags for {len(arrays)} utterances")
         texts = [""] * len(arrays)
         voiced = [i for i, audio in enumerate(arrays) if not is_silent(audio)]
         if on_result is not None:
             for i in sorted(set(range(len(arrays))) - set(voiced)):
-                on_result(i, "")
-        if not voiced:
+                if want[i]:
+                    on_result(i, "")
+        voiced_wanted = [want[i] for i in voiced]
+        if not any(voiced_wanted):
             return texts
-        pending = set(range(len(voiced)))
+        pending = {j for j, w in enumerate(voiced_wanted) if w}
+        delivered: set[int] = set()
 
         def deliver(j: int, text: str) -> None:
-            if j not in pending:
+            if not 0 <= j < len(voiced) or j in delivered:
                 raise RuntimeError(
                     f"{type(self).__name__} delivered input {j} twice or out of range"
                 )
+            delivered.add(j)
+            if not voiced_wanted[j]:  # context decoded with its window: not saved
+                return
             pending.discard(j)
             texts[voiced[j]] = clean_text(text)
             if on_result is not None:
                 on_result(voiced[j], texts[voiced[j]])
 
-        self._transcribe_stream([arrays[i] for i in voiced], deliver)
+        self._transcribe_stream([arrays[i] for i in voiced], deliver, voiced_wanted)
         if pending:
             raise RuntimeError(
                 f"{type(self).__name__} returned no transcript for {len(pending)} of "
-                f"{len(voiced)} inputs"
+                f"{sum(voiced_wanted)} inputs"
             )
         return texts
 
     def _transcribe_stream(
-        self, audios: Sequence[np.ndarray], deliver: Callable[[int, str], None]
+        self,
+        audios: Sequence[np.ndarray],
+        deliver: Callable[[int, str], None],
+        wanted: Sequence[bool],
     ) -> None:
-        """Decode non-silent waveforms, calling ``deliver(j, text)`` once for each ``audios[j]``.
+        """Decode non-silent waveforms, calling ``deliver(j, text)`` once for each wanted
+        ``audios[j]`` (delivering an unwanted one too is allowed: it is dropped).
 
-        The default decodes the whole batch with :meth:`_transcribe_batch` and then delivers it;
-        a back-end that finishes parts of a batch earlier (Whisper's packed windows) overrides
-        this to deliver each part as soon as it is done.
+        The default decodes the wanted ones with :meth:`_transcribe_batch` and then delivers
+        them; a back-end that finishes parts of a batch earlier (Whisper's packed windows)
+        overrides this to deliver each part as soon as it is done.
         """
-        decoded = self._transcribe_batch(audios)
-        if len(decoded) != len(audios):
+        chosen = [j for j, w in enumerate(wanted) if w]
+        decoded = self._transcribe_batch([audios[j] for j in chosen])
+        if len(decoded) != len(chosen):
             raise RuntimeError(
-                f"{type(self).__name__} returned {len(decoded)} transcripts for {len(audios)} inputs"
+                f"{type(self).__name__} returned {len(decoded)} transcripts for {len(chosen)} inputs"
             )
-        for j, text in enumerate(decoded):
+        for j, text in zip(chosen, decoded):
             deliver(j, text)
 
     def __repr__(self) -> str:

@@ -129,7 +129,8 @@ def transcribe_corpus(
     _write_model_info(directory, backend)
 
     ids = rows["id"].tolist()
-    todo = rows[_needs_transcript(corpus, rows, directory)]
+    needs = _needs_transcript(corpus, rows, directory)
+    todo = rows[needs]
     total, skipped = len(rows), len(rows) - len(todo)
     if progress is not None:
         progress(skipped, total)
@@ -140,7 +141,7 @@ def transcribe_corpus(
         backend.load()
         load_seconds = time.perf_counter() - start
     audio_seconds, seconds = _transcribe_rows(
-        corpus, todo, backend, directory, skipped, total, progress
+        corpus, rows, needs, backend, directory, skipped, total, progress
     )
 
     transcripts = {i: read_transcript(directory, i) for i in ids}
@@ -377,16 +378,22 @@ def _select_splits(manifest: pd.DataFrame, splits: Sequence[str] | None) -> pd.D
 def _transcribe_rows(
     corpus: Corpus,
     rows: pd.DataFrame,
+    needs: list[bool],
     backend: ASRBackend,
     directory: Path,
     done: int,
     total: int,
     progress: Progress | None,
 ) -> tuple[float, float]:
-    """Decode ``rows`` batch by batch (in corpus order), writing each transcript as it arrives.
+    """Decode the rows that ``needs`` a transcript, writing each transcript as it arrives.
 
-    The back-end reports every transcript through ``on_result`` as soon as it has it (a packing
-    back-end finishes a batch window by window), so an interrupted run keeps all of them.
+    Batches are cut from all of ``rows`` (in corpus order), not from the missing ones, and a
+    batch without a missing row is not read: a packing back-end plans its windows over the
+    whole batch and decodes only the windows that hold a missing row. So an interrupted run,
+    resumed, decodes each utterance beside the neighbours an uninterrupted run gave it and
+    writes the same text. The back-end reports every transcript through ``on_result`` as soon
+    as it has it (a packing back-end finishes a batch window by window), so an interrupted run
+    keeps all of them.
     """
     from harness.io import write_text
 
@@ -394,14 +401,24 @@ def _transcribe_rows(
     size = max(1, int(backend.batch_size))
     records = rows[["id", "path"]].to_dict("records")
     for start in range(0, len(records), size):
-        batch = records[start : start + size]
+        batch, wanted = records[start : start + size], needs[start : start + size]
+        if not any(wanted):
+            continue
         began = time.perf_counter()
-        for record in batch:  # fingerprint first: a stale transcript never outlives its stamp
+        for record, want in zip(batch, wanted):  # fingerprint first: a stale transcript never
+            if not want:  # outlives its stamp
+                continue
             (directory / transcript_filename(record["id"])).unlink(missing_ok=True)
             stamp = file_stamp(_audio_path(corpus, record["path"]))
             if stamp is not None:
                 write_text(directory / fingerprint_filename(record["id"]), stamp + "\n")
-        audios = [_read_audio(corpus, record) for record in batch]
+        # Cached neighbours are read only where the back-end packs them with the missing rows.
+        audios = [
+            _read_audio(corpus, record)
+            if want or backend.packs_batch
+            else np.zeros(0, dtype=np.float32)
+            for record, want in zip(batch, wanted)
+        ]
 
         def save(i: int, text: str, batch: list[dict[str, Any]] = batch) -> None:
             nonlocal done
@@ -410,9 +427,9 @@ def _transcribe_rows(
             if progress is not None:
                 progress(done, total)
 
-        backend.transcribe_batch(audios, on_result=save)
+        backend.transcribe_batch(audios, on_result=save, wanted=wanted)
         seconds += time.perf_counter() - began
-        audio_seconds += sum(len(audio) for audio in audios) / 16_000
+        audio_seconds += sum(len(a) for a, want in zip(audios, wanted) if want) / 16_000
     return audio_seconds, seconds
 
 

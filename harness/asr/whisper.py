@@ -20,10 +20,11 @@ last utterance of a window out (it then has to be decoded alone), and a 1.0 s ga
 more accurate (WER 0.33 against 0.31).
 
 Packing changes the text a little, so it is part of :attr:`WhisperASR.model_id`: packed and
-per-utterance transcripts never share a cache directory. A resumed run may decode an utterance in a
-different window than an uninterrupted run would, so its text can differ slightly; every
-transcript is still written whole. ``pack_seconds=0`` decodes one utterance at a time, exactly as
-before. A window longer than 30 s works (Whisper seeks through it) but saves nothing.
+per-utterance transcripts never share a cache directory. Windows are planned over batches cut
+from the whole corpus, cached utterances included, and only the windows that hold a missing
+utterance are decoded, so a resumed run decodes each utterance beside the neighbours an
+uninterrupted run gave it and writes the same text. ``pack_seconds=0`` decodes one utterance at
+a time, exactly as before. A window longer than 30 s works (Whisper seeks through it) but saves nothing.
 
 The model is only ever read from disk: a size name such as ``model=large-v3`` is looked up in the
 local Hugging Face cache with ``local_files_only=True``, never downloaded.
@@ -118,6 +119,7 @@ class WhisperASR(ASRBackend):
                 fix="pass pack_seconds=0 to decode one utterance at a time",
             )
         self.batch_size = PACK_BATCH if self.pack_seconds > 0 else 1
+        self.packs_batch = self.pack_seconds > 0
         self._whisper: Any = None
         self._model_dir: Path | None = None
 
@@ -206,26 +208,38 @@ class WhisperASR(ASRBackend):
         def keep(j: int, text: str) -> None:
             texts[j] = text
 
-        self._transcribe_stream(audios, keep)
+        self._transcribe_stream(audios, keep, [True] * len(audios))
         return texts
 
     def _transcribe_stream(
-        self, audios: Sequence[np.ndarray], deliver: Callable[[int, str], None]
+        self,
+        audios: Sequence[np.ndarray],
+        deliver: Callable[[int, str], None],
+        wanted: Sequence[bool],
     ) -> None:
-        """Decode window by window, delivering each window's transcripts as soon as it is done."""
+        """Decode window by window, delivering each window's transcripts as soon as it is done.
+
+        Windows are planned over the whole batch, wanted or not, and a window without a wanted
+        utterance is skipped: an utterance is decoded with the same neighbours whichever of
+        them are already cached."""
         self.load()
         if self.pack_seconds <= 0:
             for j, audio in enumerate(audios):
-                deliver(j, self._transcribe_one(audio))
+                if wanted[j]:
+                    deliver(j, self._transcribe_one(audio))
             return
         durations = [len(audio) / SAMPLE_RATE for audio in audios]
         for window in plan_windows(durations, self.pack_seconds, self.pack_gap):
+            if not any(wanted[j] for j in window):
+                continue
             if len(window) == 1:  # a lone (or over-long) utterance: nothing to separate
                 deliver(window[0], self._transcribe_one(audios[window[0]]))
                 continue
             packed, spans = pack_audio([audios[j] for j in window], self.pack_gap)
             texts = assign_words(self._words(packed), spans)
             for j, text in zip(window, texts, strict=True):
+                if not wanted[j]:
+                    continue
                 # The decoder can skip a whole utterance inside a window (it ends a window early,
                 # or drops a quiet one between loud ones): decode it alone rather than lose it.
                 deliver(j, text if text.strip() else self._transcribe_one(audios[j]))
