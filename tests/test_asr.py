@@ -383,6 +383,22 @@ def test_a_resumed_run_decodes_each_utterance_beside_the_same_neighbours(tmp_pat
     assert resumed.transcripts == cold.transcripts
 
 
+def test_a_transcribed_neighbour_whose_audio_is_gone_is_silent_context(tmp_path):
+    """A packing back-end reads a missing row's cached neighbours as context. One whose audio
+    file was deleted after it was transcribed keeps its transcript and is silence there, where
+    reading it would fail the whole run."""
+    corpus = tone_corpus(tmp_path / "corpus", n=6)
+    cache = tmp_path / "cache"
+    first = transcribe_corpus(corpus, WindowedASR(batch_size=6), cache_dir=cache)
+    paths = corpus.manifest["path"].tolist()
+    Path(paths[1]).unlink()  # transcribed, then deleted
+    (first.directory / transcript_filename(corpus.manifest["id"].iloc[2])).unlink()  # redo this one
+    backend = WindowedASR(batch_size=6)
+    again = transcribe_corpus(corpus, backend, cache_dir=cache)
+    assert again.n_transcribed == 1 and backend.calls == [1600 * 4]
+    assert again.transcripts == first.transcripts
+
+
 def test_whisper_decodes_only_the_packed_windows_that_hold_a_wanted_utterance(monkeypatch):
     from harness.asr.whisper import WhisperASR
 

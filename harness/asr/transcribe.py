@@ -415,7 +415,9 @@ def _transcribe_rows(
         # Cached neighbours are read only where the back-end packs them with the missing rows.
         audios = [
             _read_audio(corpus, record)
-            if want or backend.packs_batch
+            if want
+            else _context_audio(corpus, record)
+            if backend.packs_batch
             else np.zeros(0, dtype=np.float32)
             for record, want in zip(batch, wanted)
         ]
@@ -447,6 +449,18 @@ def _read_audio(corpus: Corpus, record: dict[str, Any]) -> np.ndarray:
     if audio_duration(path) == 0:
         return np.zeros(0, dtype=np.float32)
     return load_audio(path, row=record["id"])
+
+
+def _context_audio(corpus: Corpus, record: dict[str, Any]) -> np.ndarray:
+    """A transcribed neighbour's audio, read only as context for a packed window: where it is
+    gone or unreadable (its transcript was kept), it is silence, not an error."""
+    path = _audio_path(corpus, record["path"])
+    if path is None or not path.is_file():
+        return np.zeros(0, dtype=np.float32)
+    try:
+        return _read_audio(corpus, record)
+    except HarnessError:
+        return np.zeros(0, dtype=np.float32)
 
 
 def _audio_path(corpus: Corpus, path: Any) -> Path | None:
