@@ -45,10 +45,10 @@ class ASRBackend(ABC):
     name: ClassVar[str] = "asr"
     """Registry name (``whisper``, ``canary``)."""
     batch_size: int = 1
+    """How many utterances :func:`harness.asr.transcribe.transcribe_corpus` hands over at once."""
     packs_batch: bool = False
     """Whether a transcript depends on the other utterances of its batch (Whisper's packed
     windows): the caller then reads a batch's cached neighbours too, as context."""
-    """How many utterances :func:`harness.asr.transcribe.transcribe_corpus` hands over at once."""
     packages: ClassVar[tuple[str, ...]] = ()
     """Distributions whose versions are recorded with the transcripts."""
     param_rules: ClassVar[Mapping[str, Rule]] = {}
@@ -121,7 +121,6 @@ class ASRBackend(ABC):
         voiced_wanted = [want[i] for i in voiced]
         if not any(voiced_wanted):
             return texts
-        pending = {j for j, w in enumerate(voiced_wanted) if w}
         delivered: set[int] = set()
 
         def deliver(j: int, text: str) -> None:
@@ -132,15 +131,15 @@ class ASRBackend(ABC):
             delivered.add(j)
             if not voiced_wanted[j]:  # context decoded with its window: not saved
                 return
-            pending.discard(j)
             texts[voiced[j]] = clean_text(text)
             if on_result is not None:
                 on_result(voiced[j], texts[voiced[j]])
 
         self._transcribe_stream([arrays[i] for i in voiced], deliver, voiced_wanted)
-        if pending:
+        lost = [j for j, w in enumerate(voiced_wanted) if w and j not in delivered]
+        if lost:
             raise RuntimeError(
-                f"{type(self).__name__} returned no transcript for {len(pending)} of "
+                f"{type(self).__name__} returned no transcript for {len(lost)} of "
                 f"{sum(voiced_wanted)} inputs"
             )
         return texts

@@ -412,13 +412,8 @@ def _transcribe_rows(
             stamp = file_stamp(_audio_path(corpus, record["path"]))
             if stamp is not None:
                 write_text(directory / fingerprint_filename(record["id"]), stamp + "\n")
-        # Cached neighbours are read only where the back-end packs them with the missing rows.
         audios = [
-            _read_audio(corpus, record)
-            if want
-            else _context_audio(corpus, record)
-            if backend.packs_batch
-            else np.zeros(0, dtype=np.float32)
+            _batch_audio(corpus, record, want, backend.packs_batch)
             for record, want in zip(batch, wanted)
         ]
 
@@ -449,6 +444,16 @@ def _read_audio(corpus: Corpus, record: dict[str, Any]) -> np.ndarray:
     if audio_duration(path) == 0:
         return np.zeros(0, dtype=np.float32)
     return load_audio(path, row=record["id"])
+
+
+def _batch_audio(corpus: Corpus, record: dict[str, Any], wanted: bool, packs: bool) -> np.ndarray:
+    """A batch row's audio: read where it is to be transcribed, read as context where the
+    back-end packs it with the rows to transcribe, and not read (silence) otherwise."""
+    if wanted:
+        return _read_audio(corpus, record)
+    if packs:
+        return _context_audio(corpus, record)
+    return np.zeros(0, dtype=np.float32)
 
 
 def _context_audio(corpus: Corpus, record: dict[str, Any]) -> np.ndarray:

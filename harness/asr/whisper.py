@@ -24,7 +24,8 @@ per-utterance transcripts never share a cache directory. Windows are planned ove
 from the whole corpus, cached utterances included, and only the windows that hold a missing
 utterance are decoded, so a resumed run decodes each utterance beside the neighbours an
 uninterrupted run gave it and writes the same text. ``pack_seconds=0`` decodes one utterance at
-a time, exactly as before. A window longer than 30 s works (Whisper seeks through it) but saves nothing.
+a time, exactly as before. A window longer than 30 s works (Whisper seeks through it) but saves
+nothing.
 
 The model is only ever read from disk: a size name such as ``model=large-v3`` is looked up in the
 local Hugging Face cache with ``local_files_only=True``, never downloaded.
