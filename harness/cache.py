@@ -247,21 +247,9 @@ def _chunk_progress(namespace: str, total: int, chunk_rows: int) -> Iterator[Cal
     if total <= chunk_rows or not sys.stderr.isatty():
         yield lambda n: None
         return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from harness.progress import rich_bar
 
-    with Progress(
-        TextColumn(f"computing {namespace}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-    ) as progress:
+    with rich_bar(f"computing {namespace}") as progress:
         task = progress.add_task("", total=total)
         yield lambda n: progress.advance(task, n)
 

@@ -101,22 +101,9 @@ class _Bar:
     """A rich progress bar exposed as the ``progress(done, total)`` callable that loaders take."""
 
     def __init__(self, description: str) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from harness.progress import rich_bar
 
-        self.progress = Progress(
-            TextColumn(description),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=_console(stderr=True),
-            transient=True,
-        )
+        self.progress = rich_bar(description, console=_console(stderr=True))
         self.task = None
 
     def __call__(self, done: int, total: int) -> None:

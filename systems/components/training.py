@@ -369,18 +369,6 @@ class _NullProgress:
 def _progress(enabled: bool):
     if not enabled:
         return _NullProgress()
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from harness.progress import rich_bar
 
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-    )
+    return rich_bar("{task.description}")
