@@ -307,7 +307,6 @@ class WhisperEncoder(SpeechEncoder):
         self.num_threads = int(num_threads)
         self.window_seconds = float(window_seconds)
         self.device = device
-        self.mel_frames = 2 * math.ceil(self.window_seconds * 50)  # 10 ms frames, even
         self.pass_as, self.bundled = pass_as, bundled
         self._whisper = None
         self._mel = None
@@ -334,7 +333,8 @@ class WhisperEncoder(SpeechEncoder):
         if self._dim is None:
             whisper = self.load()
             window, _ = pack([np.zeros(1600, np.float32)], self.pack_gap, self.window_seconds)
-            self._dim = int(self._encode(whisper, self.log_mel(window)[None]).shape[-1])
+            mel = self.log_mel(window, self.window_seconds)
+            self._dim = int(self._encode(whisper, mel[None]).shape[-1])
         return self._dim
 
     def check(self) -> None:
@@ -420,16 +420,14 @@ class WhisperEncoder(SpeechEncoder):
 
     def window_for(self, duration: float) -> float:
         """The input window of one unpacked segment: the smallest multiple of ``window_seconds``
-        that holds it, at most 30 s. Packed, every window is ``window_seconds`` long."""
-        if self.pack_seconds > 0:
-            return self.window_seconds
+        that holds it, at most 30 s (packed, every window is ``window_seconds`` long)."""
         steps = max(1, math.ceil(round(duration / self.window_seconds, 6)))
         return min(WHISPER_WINDOW_SECONDS, steps * self.window_seconds)
 
-    def log_mel(self, window: np.ndarray, seconds: float | None = None) -> np.ndarray:
-        """80 log-mel bins x 100 frames per second of a waveform already padded to its window
-        (``seconds``, by default ``window_seconds``; 30 s: 3000 frames)."""
-        frames = self.mel_frames if seconds is None else 2 * math.ceil(seconds * 50)
+    def log_mel(self, window: np.ndarray, seconds: float) -> np.ndarray:
+        """80 log-mel bins x 100 frames per second of a waveform already padded to its window of
+        ``seconds`` (30 s: 3000 frames; rounded up to an even count)."""
+        frames = 2 * math.ceil(seconds * 50)
         mel = self._mel(window, padding=0)
         return np.ascontiguousarray(mel[:, :frames], dtype=np.float32)
 
