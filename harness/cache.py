@@ -16,8 +16,7 @@ import hashlib
 import json
 import logging
 import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.io import atomic_dir, write_json
+from harness.progress import counting
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,9 @@ class Cache:
         missing = [key for key in positions if key not in found]
         if missing:
             log.info("%s: computing %d of %d rows", namespace, len(missing), len(positions))
-        with _chunk_progress(namespace, len(missing), chunk_rows) as advance:
+        # A bar over the rows to compute, where there is more than one chunk of them.
+        bar = counting(f"computing {namespace}", len(missing), show=len(missing) > chunk_rows)
+        with bar as advance:
             for start in range(0, len(missing), chunk_rows):
                 chunk = missing[start : start + chunk_rows]
                 # A Ctrl-C during compute, even one a native library swallowed, raises here, so
@@ -236,22 +238,6 @@ def _write_shard(directory: Path, ids: list[str], values: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, ids=np.asarray(ids), values=values)
-
-
-@contextmanager
-def _chunk_progress(namespace: str, total: int, chunk_rows: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar over the rows to compute, on a terminal and when there is more than one
-    chunk; otherwise a no-op."""
-    import sys
-
-    if total <= chunk_rows or not sys.stderr.isatty():
-        yield lambda n: None
-        return
-    from harness.progress import rich_bar
-
-    with rich_bar(f"computing {namespace}") as progress:
-        task = progress.add_task("", total=total)
-        yield lambda n: progress.advance(task, n)
 
 
 def _check_rows(namespace: str, ids: list[str], values: np.ndarray) -> None:

@@ -7,11 +7,15 @@ stays fast.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
 def rich_bar(description: str, **options: Any):
-    """A transient ``rich.progress.Progress``; ``options`` go to it (``console=``)."""
+    """A transient ``rich.progress.Progress`` on standard error (standard output stays for what a
+    command prints); ``options`` go to it (``console=``)."""
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -26,5 +30,19 @@ def rich_bar(description: str, **options: Any):
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         transient=True,
-        **options,
+        **{"console": Console(stderr=True), **options},
     )
+
+
+@contextmanager
+def counting(description: str, total: int, *, show: bool = True) -> Iterator[Callable[[int], None]]:
+    """``advance(n)`` for a bar over ``total`` items, drawn only on a terminal and when ``show``
+    (a log file gets no bar frames); otherwise ``advance`` does nothing."""
+    import sys
+
+    if not show or total <= 0 or not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    with rich_bar(description) as progress:
+        task = progress.add_task("", total=total)
+        yield lambda n: progress.advance(task, n)

@@ -334,6 +334,7 @@ class MultimodalAttnPool(System):
     def _states(self, frame: pd.DataFrame, *, speech: bool = True) -> dict[str, list]:
         """Whole-utterance states of every row: speech ``(L, T, D)`` and text ``(N, D)``."""
         from harness.data.audio import load_audio
+        from systems.components import frozen_encoders as fe
         from systems.components.features import audio_paths, texts
 
         out: dict[str, list] = {}
@@ -345,22 +346,23 @@ class MultimodalAttnPool(System):
             )
             out["audio_paths"] = paths
             if speech:
-                out["speech"] = [
-                    self.speech_store_.get_or_compute(
-                        self._audio_key(p), lambda p=p: self.speech_encoder_.encode(load_audio(p))
-                    )
-                    for p in paths
-                ]
+                keys = [self._audio_key(p) for p in paths]
+                out["speech"] = fe.encode_all(
+                    self.speech_store_,
+                    keys,
+                    lambda i: self.speech_encoder_.encode(load_audio(paths[i])),
+                    f"{self.name}: encoding speech",
+                )
         if self.text_encoder_ is not None:
             from harness.cache import text_fingerprint
 
             strings, _ = texts(frame, who=self.name)
-            out["text"] = [
-                self.text_store_.get_or_compute(
-                    text_fingerprint(s), lambda s=s: self.text_encoder_.encode(s)
-                )
-                for s in strings
-            ]
+            out["text"] = fe.encode_all(
+                self.text_store_,
+                [text_fingerprint(s) for s in strings],
+                lambda i: self.text_encoder_.encode(strings[i]),
+                f"{self.name}: encoding text",
+            )
         return out
 
     def augmented_states(self, path: str, copy: int):
@@ -423,7 +425,7 @@ class MultimodalAttnPool(System):
             seed=int(params["seed"]),
             checkpoint_dir=self._checkpoint_dir(k, params, train, dev),
             cpu=self._device() == "cpu",
-            progress=False,
+            progress=True,  # on a terminal: the first epochs also encode augmented copies
         )
         evaluate = None
         if dev_states is not None:

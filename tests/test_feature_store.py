@@ -114,3 +114,20 @@ def test_a_terminal_shows_a_bar_over_the_chunks_and_the_rows_are_the_same(tmp_pa
     values = Cache(tmp_path / "tty").features("probe", ids, {"v": 1}, _rows, chunk_rows=3)
     assert built == ["computing probe"]
     np.testing.assert_array_equal(values, _rows(ids))
+
+
+def test_bars_write_nothing_off_a_terminal(capfd):
+    """Off a terminal (a log file, CI) the bars draw nothing at all: rich would still write a
+    blank line when a bar closes, which lands between a run's log lines."""
+    pytest.importorskip("torch")
+    from harness.progress import counting
+    from systems.components.training import _progress
+
+    with counting("computing probe", 3) as advance:
+        advance(3)
+    with _progress(True) as bar:
+        task = bar.add_task("training", total=2)
+        bar.advance(task)
+        bar.advance(task)
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")

@@ -247,7 +247,13 @@ class FeatureStore:
         return self.directory / key[:2] / f"{key}.safetensors"
 
     def get_or_compute(self, key: str, compute: Callable[[], Any]):
-        """float16 states for ``key``: from memory, from disk, or computed (and stored)."""
+        """float16 states for ``key``: from memory, from disk, or computed (and stored).
+
+        ``compute`` runs under :func:`harness.interrupts.deferred_interrupts`: a Ctrl-C that the
+        encoder's native code swallowed is raised when it returns, before anything is stored.
+        """
+        from harness.interrupts import deferred_interrupts
+
         if key in self.memory:
             return self.memory[key]
         if self.has(key):
@@ -256,20 +262,27 @@ class FeatureStore:
             if self.keep_in_memory:
                 self.memory[key] = states
             return states
-        self.put(key, compute())
+        with deferred_interrupts():
+            states = compute()
+        self.put(key, states)
         self.computed += 1
         return self.load(key)
 
 
 def encode_all(
-    store: FeatureStore, keys: Sequence[str], compute: Callable[[int], Any], progress=None
+    store: FeatureStore, keys: Sequence[str], compute: Callable[[int], Any], description: str
 ) -> list:
-    """States of every row (``compute(i)`` for the rows the store does not have)."""
+    """States of every row, ``compute(i)`` for the rows the store lacks, with a progress bar over
+    those rows on a terminal (a real corpus's encoding takes minutes to hours on a CPU)."""
+    from harness.progress import counting
+
+    todo = {key for key in keys if not store.has(key)}
     out = []
-    for i, key in enumerate(keys):
-        out.append(store.get_or_compute(key, lambda i=i: compute(i)))
-        if progress is not None:
-            progress(i + 1, len(keys))
+    with counting(description, len(todo)) as advance:
+        for i, key in enumerate(keys):
+            before = store.computed
+            out.append(store.get_or_compute(key, lambda i=i: compute(i)))
+            advance(store.computed - before)
     return out
 
 

@@ -367,7 +367,11 @@ class _NullProgress:
 
 
 def _progress(enabled: bool):
-    if not enabled:
+    """A bar over the training steps on a terminal; elsewhere (a log file, a captured stream)
+    none, where rich would still write a blank line when the bar closes."""
+    import sys
+
+    if not enabled or not sys.stderr.isatty():
         return _NullProgress()
     from harness.progress import rich_bar
 
