@@ -241,6 +241,7 @@ class AudioEmbed(System):
         from harness.cache import digest, file_fingerprint
         from harness.data.audio import load_audio
         from harness.interrupts import deferred_interrupts
+        from harness.progress import counting
         from systems.components.frozen_encoders import FeatureStore
 
         paths = audio_paths(frame, who=self.name)
@@ -264,19 +265,22 @@ class AudioEmbed(System):
         if missing:
             log.info("%s: encoding frames of %d utterances", self.name, len(missing))
         chunk = max(1, int(self.batch_size)) * 8
-        for start in range(0, len(missing), chunk):
-            part = missing[start : start + chunk]
-            with deferred_interrupts():
-                layers = encoder.frames([load_audio(first[k]) for k in part])
-                combined = [np.tensordot(weights, x, axes=1) for x in layers]
-            for key, value in zip(part, combined):
-                if not np.isfinite(value).all():
-                    raise HarnessError(
-                        f"speech frames of {first[key]} are NaN or infinite; nothing was cached",
-                        file=first[key],
-                        fix="check that input's audio (re-export it or remove it from the corpus)",
-                    )
-                store.put(key, torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
+        bar = counting(f"{self.name}: encoding frames", len(missing), show=len(missing) > chunk)
+        with bar as advance:
+            for start in range(0, len(missing), chunk):
+                part = missing[start : start + chunk]
+                with deferred_interrupts():
+                    layers = encoder.frames([load_audio(first[k]) for k in part])
+                    combined = [np.tensordot(weights, x, axes=1) for x in layers]
+                for key, value in zip(part, combined):
+                    if not np.isfinite(value).all():
+                        raise HarnessError(
+                            f"speech frames of {first[key]} are NaN or infinite; nothing was cached",
+                            file=first[key],
+                            fix="check that input's audio (re-export it or remove it from the corpus)",
+                        )
+                    store.put(key, torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
+                advance(len(part))
 
         def load(i: int) -> np.ndarray:
             return store.load(keys[i]).float().numpy()
