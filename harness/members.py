@@ -38,6 +38,10 @@ from harness.system import FusionSystem, System
 
 log = logging.getLogger("harness")
 
+DISPLAY_ONLY_PARAMS = ("progress",)
+"""System parameters that change what is shown, never what is predicted: a run that only turns
+the bars off reuses the cached predictions."""
+
 
 def member_key(
     config: dict[str, Any], corpus: Corpus, splits: Splits, task: str, classes
@@ -54,7 +58,9 @@ def member_key(
     payload = {
         "system": config["system"],
         "profile": config.get("profile"),
-        "params": config.get("params") or {},
+        "params": {
+            k: v for k, v in (config.get("params") or {}).items() if k not in DISPLAY_ONLY_PARAMS
+        },
         "task": task,
         "classes": list(classes),
         "corpus": corpus.name,

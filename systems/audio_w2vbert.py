@@ -406,6 +406,8 @@ class AudioW2VBert(System):
             max_seconds=self.max_seconds,
             batch_seconds=self.infer_batch_seconds,
             device=device,
+            description=f"{self.name}: predicting",
+            show_progress=bool(self.progress),
         )
 
     def _run_frame(self, data: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -398,6 +398,8 @@ class _TextClassifier(System):
             batch_size=int(self.eval_batch_size),
             side=self.padding_side_,
             decoder=self.decoder_,
+            description=f"{self.name}: predicting",
+            show_progress=bool(self.progress),
         )
 
     def _denormalise(self, outputs: np.ndarray) -> np.ndarray:

@@ -175,6 +175,24 @@ def test_two_profiles_of_one_system_never_share_a_cache_entry(demo_corpus_small)
     assert len(set(keys.values())) == 3
 
 
+def test_turning_the_bars_off_keeps_the_cached_predictions(demo_corpus_small):
+    """progress=false changes what is shown, not what is predicted: same member key. Any
+    parameter that changes the predictions still changes it."""
+    from harness.members import member_key
+    from harness.splits import make_splits
+
+    challenge = registry.get("challenges", "odyssey2024")
+    splits = make_splits(demo_corpus_small, challenge, 4, 0)
+    base = resolve({"system": "text_llm", "corpus": "msp_podcast"})
+
+    def key(**params):
+        config = {**base, "params": {**base["params"], **params}}
+        return member_key(config, demo_corpus_small, splits, "categorical", challenge.classes)[0]
+
+    assert key(progress=False) == key(progress=True) == key()
+    assert key(lr=1e-5) != key()
+
+
 def test_stacked_fusion_trains_its_meta_learner_on_out_of_fold_train_predictions(
     cache_dir, tmp_path
 ):

@@ -205,12 +205,17 @@ def run_model(
     batch_seconds: float = 120.0,
     max_batch_size: int = 32,
     device: torch.device | str = "cpu",
+    description: str = "running the model",
+    show_progress: bool = True,
 ) -> dict[str, np.ndarray]:
     """Outputs and embeddings of every utterance (whole, or its first ``max_seconds``), in order.
 
     Utterances are length-bucketed under a padded budget of ``batch_seconds`` per batch; masking
-    makes the result independent of the bucketing.
+    makes the result independent of the bucketing. On a terminal, a bar over the utterances (a
+    real corpus's Development set is tens of thousands of them).
     """
+    from harness.progress import counting
+
     was_training = model.training
     model.eval()
     durations = (
@@ -218,18 +223,20 @@ def run_model(
     )
     batches = bucket_batches(durations, max_batch_size=max_batch_size, max_padded=batch_seconds)
     results: dict[str, list] = {"output": [None] * len(source), "embedding": [None] * len(source)}
-    for batch in batches:
-        inputs = {
-            k: v.to(device)
-            for k, v in pad_features(
-                [source.features(i, frontend, max_seconds) for i in batch]
-            ).items()
-        }
-        out = model(**inputs)
-        for key in results:
-            values = out[key].float().cpu().numpy()
-            for row, index in enumerate(batch):
-                results[key][index] = values[row]
+    with counting(description, len(source), show=show_progress and len(batches) > 1) as advance:
+        for batch in batches:
+            inputs = {
+                k: v.to(device)
+                for k, v in pad_features(
+                    [source.features(i, frontend, max_seconds) for i in batch]
+                ).items()
+            }
+            out = model(**inputs)
+            for key in results:
+                values = out[key].float().cpu().numpy()
+                for row, index in enumerate(batch):
+                    results[key][index] = values[row]
+            advance(len(batch))
     model.train(was_training)
     return {
         key: np.stack(values) if values else np.zeros((0, 0), np.float32)

@@ -324,24 +324,31 @@ def predict_logits(
     batch_size: int,
     side: str,
     decoder: bool,
+    description: str = "running the model",
+    show_progress: bool = True,
 ) -> np.ndarray:
-    """Logits in input order, computed on length-sorted, dynamically padded batches."""
+    """Logits in input order, computed on length-sorted, dynamically padded batches (with a bar
+    over the sequences on a terminal)."""
     import torch
 
+    from harness.progress import counting
     from systems.components.text_batching import inference_batches, pad
 
     model.eval()
     device = next(model.parameters()).device
     out: np.ndarray | None = None
     lengths = [len(s) for s in sequences]
-    with torch.no_grad(), _autocast(device):
-        for rows in inference_batches(lengths, batch_size):
+    batches = inference_batches(lengths, batch_size)
+    bar = counting(description, len(sequences), show=show_progress and len(batches) > 1)
+    with torch.no_grad(), _autocast(device), bar as advance:
+        for rows in batches:
             batch = pad([sequences[i] for i in rows], pad_id, side=side)
             batch = {k: v.to(device) for k, v in batch.items()}
             logits = forward_logits(model, batch, decoder=decoder).float().cpu().numpy()
             if out is None:
                 out = np.zeros((len(sequences), logits.shape[1]), dtype=np.float64)
             out[rows] = logits
+            advance(len(rows))
     return out if out is not None else np.zeros((0, 0))
 
 
