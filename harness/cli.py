@@ -357,6 +357,8 @@ def score(
     predictions = _read_scorable(file, challenge, task)
     if options.get("labels"):
         reference = _reference_labels(str(options["labels"]), challenge, task)
+        if not options.get("split") and "split" in reference:
+            options["split"] = _split_of_predictions(reference, predictions, str(options["labels"]))
         if options.get("split"):
             if "split" not in reference:
                 raise HarnessError(
@@ -399,11 +401,29 @@ def score(
     console.print(
         f"{metric} = {result['metrics'][metric]:.4f}"
         + (f"  95% CI [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
-        + f"  (n={len(reference)})"
+        + f"  (n={len(reference)}"
+        + (f", split {options['split']}" if options.get("split") else "")
+        + ")"
     )
     for key, value in result["metrics"].items():
         if isinstance(value, float) and key != metric:
             console.print(f"{key} = {value:.4f}")
+
+
+def _split_of_predictions(reference, predictions, path: str) -> str | None:
+    """The one split of a labels file that holds every predicted id, so that a Test3 submission
+    scored against ``labels_consensus.csv`` (every split) is scored on Test3 alone."""
+    from harness.errors import HarnessError
+
+    splits = reference.loc[reference["id"].isin(predictions.index), "split"].dropna()
+    names = sorted(splits.astype(str).unique())
+    if len(names) > 1:
+        raise HarnessError(
+            f"the predicted ids lie in {len(names)} splits of the labels file ({', '.join(names)})",
+            file=path,
+            fix=f"pass split={names[0]} (or another of them) to score one split",
+        )
+    return names[0] if names else None
 
 
 def _reference_labels(path: str, challenge, task: str):

@@ -302,8 +302,24 @@ def test_score_with_a_labels_file_honours_split(tmp_path):
     one = runner.invoke(app, ["score", str(path), f"labels={labels}", "split=Test1", "bootstrap=0"])
     two = runner.invoke(app, ["score", str(path), f"labels={labels}", "split=Test2", "bootstrap=0"])
     assert one.exit_code == 0 and two.exit_code == 0, one.output + two.output
-    assert "macro_f1 = 1.0000" in one.output and "(n=16)" in one.output
+    assert "macro_f1 = 1.0000" in one.output and "(n=16, split Test1)" in one.output
     assert "macro_f1 = 0.0000" in two.output
+
+
+def test_score_against_a_labels_file_of_every_split_scores_the_predicted_split(tmp_path):
+    """A Test1 submission against a labels file of every split (MSP-Podcast's
+    labels_consensus.csv) is scored on Test1, the split that holds its ids; predictions that
+    span two splits ask for split= in one line."""
+    values = np.full((32, 8), 0.01)
+    values[np.arange(32), np.arange(32) % 8] = 0.93
+    labels = _labels(tmp_path)
+    test1 = _posteriors(tmp_path, values[:16])
+    result = runner.invoke(app, ["score", str(test1), f"labels={labels}", "bootstrap=0"])
+    assert result.exit_code == 0, result.output
+    assert "macro_f1 = 1.0000" in result.output and "(n=16, split Test1)" in result.output
+    both = _posteriors(tmp_path, values)
+    text = _one_line_error(runner.invoke(app, ["score", str(both), f"labels={labels}"]))
+    assert "2 splits" in text and "split=Test1" in text
 
 
 def test_an_audio_system_on_utterances_without_audio_is_one_line(tmp_path):
