@@ -45,3 +45,30 @@ def demo_corpus_es_small(tmp_path_factory):
 
     cache = tmp_path_factory.mktemp("harness-cache-es")
     return load_demo_corpus(lang="es", n=SMALL_N_ES, seed=0, cache_dir=cache)
+
+
+@pytest.fixture
+def bars(monkeypatch):
+    """Every progress bar drawn, as ``(what it counts, completed, total)`` when it closes, with
+    standard error posing as a terminal (off one, the bars draw nothing)."""
+    import sys
+
+    from harness import progress
+
+    drawn: list[tuple[str, float, float | None]] = []
+    real = progress.rich_bar
+
+    def recording(description, **options):
+        bar = real(description, **options)
+        stop = bar.stop
+
+        def record_and_stop():
+            drawn.extend((t.description or description, t.completed, t.total) for t in bar.tasks)
+            stop()
+
+        bar.stop = record_and_stop
+        return bar
+
+    monkeypatch.setattr(progress, "rich_bar", recording)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    return drawn

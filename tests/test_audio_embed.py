@@ -414,35 +414,15 @@ def test_frames_computed_during_an_interrupt_are_not_cached(tmp_path):
     assert len(list((tmp_path / "cache").rglob("*.safetensors"))) == len(frame)
 
 
-def test_frame_encoding_shows_a_bar_on_a_terminal(tmp_path, monkeypatch):
+def test_frame_encoding_shows_a_bar_on_a_terminal(tmp_path, bars):
     """More than one chunk of utterances to encode draws a bar over them, ending at the count."""
-    import sys
-
-    from harness import progress
-
-    totals: list[tuple[str, float]] = []
-    real = progress.rich_bar
-
-    def recording(description, **options):
-        bar = real(description, **options)
-        stop = bar.stop
-
-        def record_and_stop():
-            totals.extend((description, t.completed) for t in bar.tasks)
-            stop()
-
-        bar.stop = record_and_stop
-        return bar
-
-    monkeypatch.setattr(progress, "rich_bar", recording)
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     frame = _tone_corpus(tmp_path, n_per_class=3)  # 12 utterances; chunks of 8 with batch 1
     system = _tiny(pooling="attentive_stats", attention=ATTENTION, layer="last", batch_size=1)
     system.use_workspace(work_dir=None, cache_dir=tmp_path / "cache")
     system.task_, system.classes_ = "categorical", CLASSES
     system.layer_weights_ = np.array([0.0, 0.0, 1.0])
     system.frame_loader(frame)
-    assert totals == [("audio_embed: encoding frames", 12)]
+    assert bars == [("audio_embed: encoding frames", 12, 12)]
 
 
 @pytest.mark.parametrize(

@@ -237,49 +237,27 @@ def test_cache_is_content_addressed_and_reused(fitted, demo_corpus_es_small):
     assert facts["text_cache"]["computed"] == 0
 
 
-def test_encoding_shows_a_bar_over_the_utterances_it_computes(
-    demo_corpus_es_small, tmp_path, monkeypatch
-):
+def test_encoding_shows_a_bar_over_the_utterances_it_computes(demo_corpus_es_small, tmp_path, bars):
     """On a terminal, encoding draws one bar per modality over the utterances the cache lacks
     (a real corpus's encoding runs for minutes to hours); a second fit, all cached, draws none."""
-    import sys
-
-    from harness import progress
-
-    counted: list[tuple[str, int]] = []
-    real = progress.rich_bar
-
-    def recording(description, **options):
-        bar = real(description, **options)
-        add_task = bar.add_task
-
-        def add(label, total=None, **kw):
-            counted.append((description if label == "" else label, total))
-            return add_task(label, total=total, **kw)
-
-        bar.add_task = add
-        return bar
-
-    monkeypatch.setattr(progress, "rich_bar", recording)
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     train, dev, _ = _splits(demo_corpus_es_small)
     train, dev = train.head(12), dev.head(6)
     system = _tiny(epochs=1)
     system.use_workspace(work_dir=None, cache_dir=tmp_path)
     system.fit(train, dev, task="categorical", classes=CLASSES)
-    encoding = [c for c in counted if "encoding" in c[0]]
+    encoding = [b for b in bars if "encoding" in b[0]]
     assert encoding == [
-        ("multimodal_attnpool: encoding speech", 12),
-        ("multimodal_attnpool: encoding text", 12),
-        ("multimodal_attnpool: encoding speech", 6),
-        ("multimodal_attnpool: encoding text", 6),
+        ("multimodal_attnpool: encoding speech", 12, 12),
+        ("multimodal_attnpool: encoding text", 12, 12),
+        ("multimodal_attnpool: encoding speech", 6, 6),
+        ("multimodal_attnpool: encoding text", 6, 6),
     ]
-    assert any("member 1" in d for d, _ in counted)  # the training steps have their bar too
-    counted.clear()
+    assert any("member 1" in b[0] for b in bars)  # the training steps have their bar too
+    bars.clear()
     again = _tiny(epochs=1)
     again.use_workspace(work_dir=None, cache_dir=tmp_path)
     again.fit(train, dev, task="categorical", classes=CLASSES)
-    assert not [c for c in counted if "encoding" in c[0]]
+    assert not [b for b in bars if "encoding" in b[0]]
 
 
 def test_a_swallowed_interrupt_during_encoding_stores_nothing(tmp_path):

@@ -3,37 +3,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
-
-
-@pytest.fixture
-def bars(monkeypatch):
-    """``(description, completed, total)`` of every bar drawn, with stderr posing as a terminal."""
-    from harness import progress
-
-    drawn: list[tuple[str, float, float]] = []
-    real = progress.rich_bar
-
-    def recording(description, **options):
-        bar = real(description, **options)
-        stop = bar.stop
-
-        def record_and_stop():
-            drawn.extend((description, t.completed, t.total) for t in bar.tasks)
-            stop()
-
-        bar.stop = record_and_stop
-        return bar
-
-    monkeypatch.setattr(progress, "rich_bar", recording)
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    return drawn
 
 
 class _Source:
