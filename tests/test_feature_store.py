@@ -94,25 +94,12 @@ def test_reduce_keeps_a_weighting_of_each_block_and_never_the_whole_rows(tmp_pat
     assert again.shape == (10, 2, 3)  # the store kept every layer
 
 
-def test_a_terminal_shows_a_bar_over_the_chunks_and_the_rows_are_the_same(tmp_path, monkeypatch):
+def test_a_terminal_shows_a_bar_over_the_chunks_and_the_rows_are_the_same(tmp_path, bars):
     """On a terminal, more than one chunk to compute draws a progress bar (the shared
     harness.progress look); the rows it returns are those of a run without one."""
-    import sys
-
-    from harness import progress
-
     ids = [f"u{i}" for i in range(7)]
-    built: list[str] = []
-    real = progress.rich_bar
-
-    def recording(description, **options):
-        built.append(description)
-        return real(description, **options)
-
-    monkeypatch.setattr(progress, "rich_bar", recording)
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     values = Cache(tmp_path / "tty").features("probe", ids, {"v": 1}, _rows, chunk_rows=3)
-    assert built == ["computing probe"]
+    assert bars == [("computing probe", 7, 7)]
     np.testing.assert_array_equal(values, _rows(ids))
 
 
