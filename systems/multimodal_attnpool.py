@@ -188,8 +188,8 @@ class MultimodalAttnPool(System):
         targets = self._targets(train)
         self._prepare_encoders()
         # Without the cache, training crops are re-encoded: only their paths (and text) are needed.
-        train_states = self._states(train, speech=bool(self.feature_cache))
-        dev_states = self._states(dev) if dev is not None and len(dev) else None
+        train_states = self.inputs_.states(train, speech=bool(self.feature_cache))
+        dev_states = self.inputs_.states(dev) if dev is not None and len(dev) else None
         self.members_, self.histories_ = [], []
         for k, params in enumerate(self.members_params_):
             model, history = self._fit_member(
@@ -279,101 +279,32 @@ class MultimodalAttnPool(System):
         return torch_device(bool(self.cpu))
 
     def _prepare_encoders(self) -> None:
-        """Build the frozen encoders the modalities need, and a content-keyed store for each."""
-        from systems.components import frozen_encoders as fe
+        """Build the frozen encoders the modalities need, each with a content-keyed store."""
+        from systems.components.encoded_inputs import EncodedInputs
 
-        root = self._cache_root()
-        self.speech_encoder_ = self.text_encoder_ = None
-        self.speech_store_ = self.text_store_ = None
-        if "audio" in self.modalities_:
-            encoder = fe.speech_states(
-                self.speech_backbone,
-                scratch=self.speech_scratch,
-                window_seconds=self.whisper_window_seconds,
-                seed=self.seed,
-                cpu=bool(self.cpu),
-                num_threads=self.num_threads,
-            )
-            self.speech_encoder_ = encoder
-            self.speech_store_ = fe.FeatureStore(root, encoder.id)
-            self.speech_layers_, self.speech_dim_ = encoder.num_layers, encoder.dim
-        if "text" in self.modalities_:
-            if self.text_scratch is not None:
-                encoder = fe.ScratchTextEncoder(
-                    self.text_scratch, seed=self.seed, max_length=self.text_max_length
-                )
-            else:
-                encoder = fe.HFTextEncoder(
-                    self.text_backbone, max_length=self.text_max_length, device=self._device()
-                )
-            self.text_encoder_ = encoder
-            self.text_store_ = fe.FeatureStore(root, encoder.id)
-            self.text_dim_ = encoder.dim
-        self.speech_layers_ = getattr(self, "speech_layers_", 1)
-        self.speech_dim_ = getattr(self, "speech_dim_", getattr(self, "text_dim_", 1))
-        self.text_dim_ = getattr(self, "text_dim_", self.speech_dim_)
-
-    def _cache_root(self) -> Path | None:
-        if not self.feature_cache or self.cache_dir is None:
-            return None
-        return Path(self.cache_dir)
-
-    def _audio_key(self, path: str, copy: int | None = None) -> str:
-        from harness.cache import digest, file_fingerprint
-
-        digests = self.__dict__.setdefault("file_digests_", {})
-        if path not in digests:
-            digests[path] = file_fingerprint(path)
-        content = digests[path]
-        if copy is None:
-            return content
-        tag = [content, copy, self.seed, list(self.speed_factors), self.noise_dir, self.rir_dir,
-               list(self.noise_snr_db)]  # fmt: skip
-        return digest(tag)
-
-    def _states(self, frame: pd.DataFrame, *, speech: bool = True) -> dict[str, list]:
-        """Whole-utterance states of every row: speech ``(L, T, D)`` and text ``(N, D)``."""
-        from harness.data.audio import load_audio
-        from systems.components import frozen_encoders as fe
-        from systems.components.features import audio_paths, texts
-
-        out: dict[str, list] = {}
-        if self.speech_encoder_ is not None:
-            paths = audio_paths(
-                frame,
-                who=self.name,
-                fix="modalities=[text] runs without audio; audio needs a corpus with audio files",
-            )
-            out["audio_paths"] = paths
-            if speech:
-                keys = [self._audio_key(p) for p in paths]
-                out["speech"] = fe.encode_all(
-                    self.speech_store_,
-                    keys,
-                    lambda i: self.speech_encoder_.encode(load_audio(paths[i])),
-                    f"{self.name}: encoding speech",
-                )
-        if self.text_encoder_ is not None:
-            from harness.cache import text_fingerprint
-
-            strings, _ = texts(frame, who=self.name)
-            out["text"] = fe.encode_all(
-                self.text_store_,
-                [text_fingerprint(s) for s in strings],
-                lambda i: self.text_encoder_.encode(strings[i]),
-                f"{self.name}: encoding text",
-            )
-        return out
+        self.inputs_ = EncodedInputs(
+            self.modalities_,
+            who=self.name,
+            speech_backbone=self.speech_backbone,
+            speech_scratch=self.speech_scratch,
+            whisper_window_seconds=self.whisper_window_seconds,
+            text_backbone=self.text_backbone,
+            text_scratch=self.text_scratch,
+            text_max_length=self.text_max_length,
+            cache_root=Path(self.cache_dir) if self.feature_cache and self.cache_dir else None,
+            seed=self.seed,
+            cpu=bool(self.cpu),
+            num_threads=self.num_threads,
+            device=self._device(),
+        )
+        self.speech_layers_ = self.inputs_.speech_layers
+        self.speech_dim_, self.text_dim_ = self.inputs_.speech_dim, self.inputs_.text_dim
 
     def augmented_states(self, path: str, copy: int):
         """Cached states of augmented copy ``copy`` of one training utterance."""
-        from harness.data.audio import load_audio
-
-        def compute():
-            rng = np.random.default_rng([self.seed, copy, int(self._audio_key(path)[:8], 16)])
-            return self.speech_encoder_.encode(self.augmenter_(load_audio(path), rng))
-
-        return self.speech_store_.get_or_compute(self._audio_key(path, copy), compute)
+        settings = [self.seed, list(self.speed_factors), self.noise_dir, self.rir_dir,
+                    list(self.noise_snr_db)]  # fmt: skip
+        return self.inputs_.augmented(path, copy, settings, self.augmenter_)
 
     def _augmenter(self):
         from systems.components.attnpool_data import OneEffectAugmenter
@@ -554,16 +485,13 @@ class MultimodalAttnPool(System):
         if not hasattr(self, "members_"):
             raise HarnessError(f"{self.name} is not fitted", fix="call fit() or load() first")
         with torch_threads(self.num_threads):
-            if (
-                getattr(self, "speech_encoder_", None) is None
-                and getattr(self, "text_encoder_", None) is None
-            ):
+            if getattr(self, "inputs_", None) is None:
                 self._prepare_encoders()
             ids = data["id"].astype(str).tolist()
             if len(data) == 0:
                 outputs = [np.zeros((0, len(self.outputs_))) for _ in self.members_]
             else:
-                states = self._states(data.reset_index(drop=True))
+                states = self.inputs_.states(data.reset_index(drop=True))
                 outputs = [self._outputs(m, states) for m in self.members_]
         combined = self._combine(outputs)
         primary = self._frame(ids, combined, combined=True)
@@ -658,12 +586,9 @@ class MultimodalAttnPool(System):
         facts: dict[str, Any] = {
             "modalities": list(self.modalities_),
             "fusion": [p["fusion"] for p in self.members_params_],
-            "speech_encoder": getattr(self.speech_encoder_, "id", None)
-            if getattr(self, "speech_encoder_", None)
-            else None,
-            "text_encoder": getattr(self.text_encoder_, "id", None)
-            if getattr(self, "text_encoder_", None)
-            else None,
+            "speech_encoder": None,  # until the encoders are built (a loaded system predicts)
+            "text_encoder": None,
+            **(self.inputs_.ids() if getattr(self, "inputs_", None) else {}),
             "dev_bal": self.dev_scores_,
             "members": [],
             "dropped_train_rows": self.dropped_train_rows_,
@@ -682,13 +607,8 @@ class MultimodalAttnPool(System):
                     round(float(w), 4) for w in model.layer_weights.weights().detach()
                 ]
             facts["members"].append(member)
-        for store in ("speech_store_", "text_store_"):
-            value = getattr(self, store, None)
-            if value is not None:
-                facts[store.rstrip("_").replace("_store", "_cache")] = {
-                    "computed": value.computed,
-                    "loaded": value.loaded,
-                }
+        if getattr(self, "inputs_", None) is not None:
+            facts.update(self.inputs_.cache_use())
         return facts
 
 

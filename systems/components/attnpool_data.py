@@ -121,7 +121,7 @@ class TrainCollate:
             wave = s.augmenter_(wave, rng)
         if self.crop_frames > 0:
             wave = wave[crop_indices(wave.size, self.crop_frames * 320, rng)]
-        return s.speech_encoder_.encode(wave)
+        return s.inputs_.speech.encode(wave)
 
     def _crop(self, states, i: int, rng: np.random.Generator):
         frames = int(states["speech"][i].shape[1])
