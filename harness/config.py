@@ -147,9 +147,16 @@ def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
         param_overrides = {**merged, **param_overrides}
     for key, value in param_overrides.items():
         _set_dotted(config["params"], key, value)
+    _switch_bars(config)
     config["members"] = _member_list(config.get("members"))
     config["label"] = run_label(name, config["profile"] if chosen else None, param_overrides)
     return config
+
+
+def _switch_bars(config: dict[str, Any]) -> None:
+    """``progress=false`` for the run turns off the bars a system draws itself too."""
+    if config.get("progress") is False and "progress" in config["params"]:
+        config["params"]["progress"] = False
 
 
 def _member_list(members: Any) -> list:
@@ -254,6 +261,7 @@ def member_config(config: dict[str, Any], member: MemberSpec) -> dict[str, Any]:
     resolved = resolve(overrides)
     for key in RUN_KEYS:
         resolved[key] = copy.deepcopy(config.get(key))
+    _switch_bars(resolved)
     resolved["members"] = []
     resolved["member_label"] = label
     if requested and requested != profile:

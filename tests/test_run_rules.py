@@ -193,6 +193,17 @@ def test_turning_the_bars_off_keeps_the_cached_predictions(demo_corpus_small):
     assert key(lr=1e-5) != key()
 
 
+def test_the_runs_progress_switch_reaches_the_systems_and_members_bars():
+    """progress=false on the command line turns off the bars a system draws itself (training,
+    inference), in a fusion's members too; left alone, the system keeps its YAML value."""
+    assert resolve({"system": "text_llm", "progress": False})["params"]["progress"] is False
+    assert resolve({"system": "text_llm"})["params"]["progress"] is True
+    fusion = resolve({"system": "fusion_lr", "progress": False})
+    members = [member_config(fusion, spec) for spec in fusion["members"]]
+    assert members and all(m["params"].get("progress", False) is False for m in members)
+    assert any("progress" in m["params"] for m in members)
+
+
 def test_stacked_fusion_trains_its_meta_learner_on_out_of_fold_train_predictions(
     cache_dir, tmp_path
 ):
