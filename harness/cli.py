@@ -136,7 +136,7 @@ def run(ctx: typer.Context, verbose: bool = typer.Option(False, "--verbose", "-v
     config = resolve(_overrides(ctx))
     path = run_config(
         config,
-        progress=_Bar("building demo corpus") if config.get("progress", True) else None,
+        bars=_Bar if config.get("progress", True) else None,
         argv=sys.argv,
     )
     _print_run_summary(path)
@@ -580,7 +580,7 @@ def transcribe(ctx: typer.Context) -> None:
 
     _setup_logging()
     options = _overrides(ctx)
-    summary = cli_main(options, progress=_Bar("transcribing"))
+    summary = cli_main(options, bars=_Bar)
     console = _console()
     for key, value in summary.items():
         console.print(f"{key}: {value}")

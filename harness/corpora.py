@@ -28,10 +28,13 @@ def load_corpus(
     cache_dir: str | Path | None = None,
     asr: str | None = None,
     asr_params: dict[str, Any] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    bars: Callable[[str], Callable[[int, int], None]] | None = None,
     challenge: str | None = None,
 ) -> Corpus:
     """The corpus ``name`` (a registry name), transcribed by ``asr`` when one is given.
+
+    ``bars(description)`` gives the ``progress(done, total)`` of one phase (building the demo,
+    transcribing), so that each bar says what it counts.
 
     ``asr="auto"`` transcribes the English demo with Whisper when the extra is installed, so text
     systems see ASR errors as on a real challenge; other corpora keep the text they ship.
@@ -46,7 +49,11 @@ def load_corpus(
     options = dict(corpus_options or {})
     if name == "demo":
         corpus = loader(
-            corpus_path, cache_dir=cache_dir, progress=progress, **(demo or {}), **options
+            corpus_path,
+            cache_dir=cache_dir,
+            progress=bars("building the demo corpus") if bars else None,
+            **(demo or {}),
+            **options,
         )
     else:
         if challenge and "challenge" in inspect.signature(loader).parameters:
@@ -57,12 +64,16 @@ def load_corpus(
         from harness.asr.transcribe import apply_transcripts
 
         corpus = apply_transcripts(
-            corpus, asr, asr_params=asr_params or {}, cache_dir=cache_dir, progress=progress
+            corpus,
+            asr,
+            asr_params=asr_params or {},
+            cache_dir=cache_dir,
+            progress=bars(f"transcribing ({asr})") if bars else None,
         )
     return corpus
 
 
-def load_for_run(config: dict[str, Any], progress=None) -> Corpus:
+def load_for_run(config: dict[str, Any], bars=None) -> Corpus:
     """The corpus of a resolved run config; ASR runs only if some system reads transcripts."""
     return load_corpus(
         config["corpus"],
@@ -72,7 +83,7 @@ def load_for_run(config: dict[str, Any], progress=None) -> Corpus:
         cache_dir=config.get("cache_dir"),
         asr=config.get("asr") if reads_text(config) else None,
         asr_params=config.get("asr_params"),
-        progress=progress,
+        bars=bars,
         challenge=config.get("challenge"),
     )
 

@@ -50,7 +50,7 @@ from harness.splits import Splits, make_splits
 log = logging.getLogger("harness")
 
 
-def run(config: dict[str, Any], *, progress=None, argv: list[str] | None = None) -> Path:
+def run(config: dict[str, Any], *, bars=None, argv: list[str] | None = None) -> Path:
     """Execute one resolved config and return the completed run directory."""
     started = time.perf_counter()
     check_run_config(config)
@@ -59,7 +59,7 @@ def run(config: dict[str, Any], *, progress=None, argv: list[str] | None = None)
     seed = int(config.get("seed", 0))
     cache = Cache(config.get("cache_dir") or default_cache_dir())
     system_cls = registry.get("systems", config["system"])
-    corpus = load_for_run(config, progress=progress)
+    corpus = load_for_run(config, bars=bars)
     check_audio_present(config, corpus)
     challenge = registry.get("challenges", config.get("challenge") or corpus.challenge)
     check_target_prior(config.get("target_prior", "auto"), len(challenge.classes))

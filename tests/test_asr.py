@@ -752,7 +752,7 @@ def test_cli_main_collects_asr_params(tmp_path, monkeypatch):
     corpus = tone_corpus(tmp_path / "corpus", n=6)
     seen = {}
 
-    def fake_load_corpus(name, progress=None, **config):
+    def fake_load_corpus(name, bars=None, **config):
         seen.update(config, corpus=name, asr=config.get("asr"))
         return corpus
 
@@ -772,3 +772,28 @@ def test_corpus_language_reaches_the_asr_and_english_only_model_refuses(tmp_path
     corpus.info["demo"] = {"lang": "es"}
     with pytest.raises(HarnessError, match="English-only but language=es"):
         transcribe_corpus(corpus, "whisper", cache_dir=tmp_path / "cache")
+
+
+def _tones_loader(path, **options):
+    return tone_corpus(Path(path), n=4)
+
+
+def test_each_bar_of_a_run_says_what_it_counts(tmp_path, monkeypatch):
+    """The corpus phase of a run hands each bar its own description: a transcription's bar says
+    it transcribes (it read "building demo corpus" whatever the phase)."""
+    from harness import registry
+    from harness.corpora import load_corpus
+
+    monkeypatch.setitem(registry._EXTRA["asr"], "counting", f"{__name__}:CountingASR")
+    monkeypatch.setitem(registry._EXTRA["corpora"], "tones", f"{__name__}:_tones_loader")
+    calls: dict[str, list[tuple[int, int]]] = {}
+
+    def bars(description):
+        return lambda done, total: calls.setdefault(description, []).append((done, total))
+
+    corpus = load_corpus(
+        "tones", corpus_path=tmp_path / "c", cache_dir=tmp_path / "cache", asr="counting", bars=bars
+    )
+    assert list(calls) == ["transcribing (counting)"]
+    assert calls["transcribing (counting)"][-1] == (4, 4)
+    assert corpus.manifest["text"].notna().all()

@@ -735,3 +735,18 @@ def test_meacorpus_repository_root_reads_its_output_folder(tmp_path):
     m = read_meacorpus(tmp_path).manifest.set_index("id")
     assert len(m) == 54 and m.loc["angVid0_x/0.mp3", "label"] == "anger"
     assert m.loc["angVid0_x/0.mp3", "path"] == str(tmp_path / "output" / "angVid0_x" / "0.mp3")
+
+
+def test_checking_many_audio_headers_shows_a_bar(bars, tmp_path):
+    """A real corpus's header check (152,000 files for MSP-Podcast) counts its files on a
+    terminal; a small folder's takes no bar."""
+    from harness.data.readers.common import audio_durations
+
+    source = tmp_path / "labels.csv"
+    n = 9 * 1024
+    durations = audio_durations([None] * n, [(source, i + 2) for i in range(n)])
+    assert np.isnan(durations).all() and len(durations) == n
+    assert bars == [("checking audio headers", n, n)]
+    bars.clear()
+    audio_durations([None] * 10, [(source, i + 2) for i in range(10)])
+    assert bars == []

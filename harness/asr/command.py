@@ -7,6 +7,7 @@ loading (corpus loading applies transcripts; the dependency runs one way).
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 from harness import registry
@@ -19,7 +20,9 @@ _CLI_KEYS = {"asr", "corpus", "corpus_path", "cache_dir", "lang", "n", "seed", "
 _CLI_KEYS |= {"asr_params", "corpus_options", "progress"}
 
 
-def cli_main(options: dict[str, Any], progress: Progress | None = None) -> dict[str, Any]:
+def cli_main(
+    options: dict[str, Any], bars: Callable[[str], Progress] | None = None
+) -> dict[str, Any]:
     """``harness transcribe asr=whisper corpus=demo [corpus_path=...] [model=...] [splits=...]``.
 
     ``options`` are the parsed ``key=value`` overrides. ASR parameters may be given plainly
@@ -46,11 +49,12 @@ def cli_main(options: dict[str, Any], progress: Progress | None = None) -> dict[
         corpus_options=options.get("corpus_options") or {},
         cache_dir=cache_dir,
         demo={key: options[key] for key in ("lang", "n", "seed") if key in options},
-        progress=progress,
+        bars=bars,
     )
     splits = options.get("splits", options.get("split"))
     if isinstance(splits, str):
         splits = [part.strip() for part in splits.split(",") if part.strip()]
+    progress = bars(f"transcribing ({asr})") if bars else None
     return main(asr, corpus, asr_params, cache_dir, progress, splits)
 
 

@@ -106,6 +106,8 @@ def audio_durations(paths: Sequence[str | None], rows: Sequence[tuple[Path, int]
 
     import soundfile as sf
 
+    from harness.progress import counting
+
     def probe(path: str | None) -> tuple[float, str | None]:
         if path is None:
             return np.nan, None
@@ -123,8 +125,13 @@ def audio_durations(paths: Sequence[str | None], rows: Sequence[tuple[Path, int]
     size = 1024
     chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
     workers = min(8, len(chunks)) or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = [r for chunk in pool.map(lambda c: [probe(p) for p in c], chunks) for r in chunk]
+    results: list[tuple[float, str | None]] = []
+    # A full MSP-Podcast folder takes seconds to minutes (more on a network file system).
+    bar = counting("checking audio headers", len(paths), show=len(chunks) > 8)
+    with ThreadPoolExecutor(max_workers=workers) as pool, bar as advance:
+        for chunk in pool.map(lambda c: [probe(p) for p in c], chunks):
+            results += chunk
+            advance(len(chunk))
     for (_, problem), path, (source, row) in zip(results, paths, rows):
         if problem is not None:
             raise HarnessError(
