@@ -8,6 +8,7 @@ printed as one line (``error: <file>: row N: <what> (fix: <how>)``) with exit st
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -95,6 +96,9 @@ def _setup_logging(verbose: bool = False) -> None:
         "peft",
     ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not sys.stderr.isatty():
+        # transformers' own tqdm bar ("Loading weights") would write its frames into the log.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 class _Bar:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -98,3 +100,22 @@ def test_validate_attributes_rejects_nan(tmp_path):
     result = runner.invoke(app, ["validate", str(bad), "challenge=odyssey2024", "task=attributes"])
     assert result.exit_code == 1
     assert "line 2" in result.output and "EmoVal" in result.output
+
+
+def test_a_log_gets_no_transformers_loading_bar(tmp_path):
+    """Off a terminal, the harness's logging keeps transformers' own tqdm bar ("Loading
+    weights") out of the log; loading a model then writes nothing to standard error."""
+    pytest.importorskip("transformers")
+    script = (
+        "from harness.cli import _setup_logging\n"
+        "_setup_logging(False)\n"
+        "from systems.components.local_weights import local_model\n"
+        "from transformers import AutoModel\n"
+        "AutoModel.from_pretrained(local_model('minilm', 'backbone'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Loading weights" not in result.stderr
