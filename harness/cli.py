@@ -251,13 +251,11 @@ def _check_keys(options: dict[str, Any], known: set[str], command: str) -> None:
 @_friendly
 def validate(ctx: typer.Context, file: str = typer.Argument(..., help="submission CSV")) -> None:
     """Check a submission file: challenge=odyssey2024 task=categorical|attributes [ids=FILE | corpus=NAME]."""
-    from harness import registry
 
     options = _overrides(ctx)
     _check_keys(options, VALIDATE_KEYS, "validate")
     corpus = _options_corpus(options)
-    challenge = registry.get("challenges", _challenge_name(options, corpus))
-    task = options.get("task", "categorical")
+    challenge, task = _challenge_and_task(options, corpus, file)
     expected = _expected_ids(options, challenge, corpus)
     problems = challenge.validate_submission(file, task, expected)
     console = _console()
@@ -331,12 +329,42 @@ def _options_corpus(options: dict[str, Any]):
     )
 
 
-def _challenge_name(options: dict[str, Any], corpus) -> str:
+def _challenge_and_task(options: dict[str, Any], corpus, file: str) -> tuple[Any, str]:
     """``challenge=``, else the corpus's own challenge (the Spanish demo and EmoSpeech are
-    scored for EmoSpeech 2024), else Odyssey 2024."""
+    scored for EmoSpeech 2024), else the one whose submission header the file has (an
+    ``id,label`` file is EmoSpeech's), else Odyssey 2024. ``task=``, else the task whose
+    header the file has, else categorical."""
+    from harness import registry
+
+    by_header = _submission_header_match(file)
     if options.get("challenge"):
-        return str(options["challenge"])
-    return corpus.challenge if corpus is not None else "odyssey2024"
+        name = str(options["challenge"])
+    elif corpus is not None:
+        name = corpus.challenge
+    else:
+        name = by_header[0] if by_header else "odyssey2024"
+    task = options.get("task")
+    if task is None:
+        task = by_header[1] if by_header and by_header[0] == name else "categorical"
+    return registry.get("challenges", name), task
+
+
+def _submission_header_match(file: str) -> tuple[str, str] | None:
+    """The one (challenge, task) whose submission header is the file's first line, if any."""
+    from harness import registry
+
+    try:
+        with open(file, encoding="utf-8-sig") as handle:
+            header = handle.readline().strip().split(",")
+    except (OSError, UnicodeDecodeError):
+        return None
+    matches = []
+    for name in registry.names("challenges"):
+        challenge = registry.get("challenges", name)
+        for task in challenge.tasks:
+            if [c.strip() for c in header] == challenge.submission_columns(task):
+                matches.append((name, task))
+    return matches[0] if len(matches) == 1 else None
 
 
 @app.command(context_settings=EXTRA)
@@ -349,15 +377,13 @@ def score(
     harness score FILE challenge=odyssey2024 task=categorical (corpus=demo [split=Test3] | labels=FILE)
     """
 
-    from harness import registry
     from harness.errors import HarnessError
     from harness.evaluate import score_split
 
     options = _overrides(ctx)
     _check_keys(options, SCORE_KEYS, "score")
     corpus = _options_corpus(options)
-    challenge = registry.get("challenges", _challenge_name(options, corpus))
-    task = options.get("task", "categorical")
+    challenge, task = _challenge_and_task(options, corpus, file)
     predictions = _read_scorable(file, challenge, task)
     if options.get("labels"):
         reference = _reference_labels(str(options["labels"]), challenge, task)

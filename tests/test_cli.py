@@ -94,6 +94,30 @@ def test_validate_exit_codes_and_problem_lines(tmp_path):
     assert "b.wav" in output and "missing" in output
 
 
+def test_validate_and_score_read_the_challenge_and_task_from_the_header(tmp_path):
+    """Without challenge= or task=, a submission's header says which it is: an EmoSpeech
+    ``id,label`` file is checked as EmoSpeech's (it was refused as a bad Odyssey file), and an
+    Odyssey ``FileName,EmoAct,EmoVal,EmoDom`` file is scored on the attributes."""
+    emo = tmp_path / "emospeech2024_task1_Test.csv"
+    emo.write_text("id,label\na.mp3,joy\nb.mp3,anger\n")
+    result = runner.invoke(app, ["validate", str(emo)])
+    assert result.exit_code == 0, result.output
+    assert "emospeech2024 categorical" in result.output.replace("\n", " ")
+    attributes = tmp_path / "task2.csv"
+    attributes.write_text("FileName,EmoAct,EmoVal,EmoDom\na.wav,3.0,4.0,5.0\nb.wav,5.0,2.0,3.0\n")
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "FileName,EmoClass,EmoAct,EmoVal,EmoDom\na.wav,A,3.0,4.0,5.0\nb.wav,S,5.0,2.0,3.0\n"
+    )
+    scored = runner.invoke(app, ["score", str(attributes), f"labels={labels}", "bootstrap=0"])
+    assert scored.exit_code == 0, scored.output
+    assert "ccc_mean = 1.0000" in scored.output
+    odd = tmp_path / "odd.csv"  # a header of no challenge: Odyssey's checks say what is wrong
+    odd.write_text("id,anger\na.wav,1\n")
+    refused = runner.invoke(app, ["validate", str(odd)])
+    assert refused.exit_code == 1 and "FileName,EmoClass" in refused.output
+
+
 def test_validate_attributes_rejects_nan(tmp_path):
     bad = tmp_path / "task2.csv"
     bad.write_text("FileName,EmoAct,EmoVal,EmoDom\na.wav,3.0,nan,4.0\n")
