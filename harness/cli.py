@@ -252,6 +252,7 @@ def _check_keys(options: dict[str, Any], known: set[str], command: str) -> None:
 def validate(ctx: typer.Context, file: str = typer.Argument(..., help="submission CSV")) -> None:
     """Check a submission file: challenge=odyssey2024 task=categorical|attributes [ids=FILE | corpus=NAME]."""
 
+    _check_file_argument(file, "validate")
     options = _overrides(ctx)
     _check_keys(options, VALIDATE_KEYS, "validate")
     corpus = _options_corpus(options)
@@ -329,6 +330,20 @@ def _options_corpus(options: dict[str, Any]):
     )
 
 
+def _check_file_argument(file: str, command: str) -> None:
+    """A ``key=value`` where the file belongs means the file was left out (typer took the first
+    option as the file): say so, rather than "file not found"."""
+    from pathlib import Path
+
+    from harness.errors import HarnessError
+
+    if "=" in file and not Path(file).exists():
+        raise HarnessError(
+            f"no file given: {file} is an option, and harness {command} takes the file first",
+            fix=f"harness {command} FILE {file} ...",
+        )
+
+
 def _challenge_and_task(options: dict[str, Any], corpus, file: str) -> tuple[Any, str]:
     """``challenge=``, else the corpus's own challenge (the Spanish demo and EmoSpeech are
     scored for EmoSpeech 2024), else the one whose submission header the file has (an
@@ -380,6 +395,7 @@ def score(
     from harness.errors import HarnessError
     from harness.evaluate import score_split
 
+    _check_file_argument(file, "score")
     options = _overrides(ctx)
     _check_keys(options, SCORE_KEYS, "score")
     corpus = _options_corpus(options)

@@ -143,3 +143,13 @@ def test_a_log_gets_no_transformers_loading_bar(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "Loading weights" not in result.stderr
+
+
+def test_a_forgotten_file_is_named_as_such():
+    """``harness validate challenge=emospeech2024`` (no file) says the file is missing, where it
+    reported the option as a file not found and a bad Odyssey submission."""
+    for command in ("validate", "score"):
+        result = runner.invoke(app, [command, "challenge=emospeech2024", "task=categorical"])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2, result.output
+        assert "no file given" in text and f"harness {command} FILE challenge=emospeech2024" in text
