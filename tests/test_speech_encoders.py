@@ -150,6 +150,14 @@ def test_attnpool_whisper_states_use_the_window_and_keep_the_utterances_frames()
     assert tuple(states.shape) == (1, 600, 384) and encoder.num_layers == 1
 
 
+def test_loading_the_attnpool_whisper_on_a_cpu_prints_no_warning(capfd):
+    """compute_type=default on a CPU converts the saved float16 weights to float32; CTranslate2
+    said so in a warning line in the middle of the run's log, with nothing to act on."""
+    encoder = WhisperEncoder(pack_seconds=0, compute_type="default", device="cpu")
+    encoder.load()
+    assert "warning" not in capfd.readouterr().err
+
+
 def test_whisper_window_values_are_checked():
     with pytest.raises(HarnessError, match="between 0 and 30"):
         WhisperEncoder(window_seconds=45)

@@ -27,6 +27,7 @@ the embedding depend on which utterances shared the window, so it is not the def
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Sequence
@@ -364,6 +365,11 @@ class WhisperEncoder(SpeechEncoder):
         directory = self.model_dir()
         threads = self.num_threads or _available_cores()
         self.device = resolve(self.device, runtime="ctranslate2")
+        # compute_type=default keeps the saved float16 weights where the device has float16 and
+        # converts them to float32 on a CPU, saying so in a warning line mid-log with nothing to
+        # act on; errors still show.
+        level = ctranslate2.get_log_level()
+        ctranslate2.set_log_level(logging.ERROR)
         try:
             self._whisper = ctranslate2.models.Whisper(
                 str(directory),
@@ -378,6 +384,8 @@ class WhisperEncoder(SpeechEncoder):
                 fix=f"pass {self.pass_as}/path/to/ct2-whisper-dir (a CTranslate2 Whisper "
                 "directory); check compute_type=",
             ) from None
+        finally:
+            ctranslate2.set_log_level(level)
         self._mel = FeatureExtractor(feature_size=self._whisper.n_mels)
         return self._whisper
 
