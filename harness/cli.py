@@ -111,6 +111,8 @@ class _Bar:
         self.task = None
 
     def __call__(self, done: int, total: int) -> None:
+        if not self.progress.console.is_terminal:
+            return  # a log file: rich would leave a blank line where the bar was
         if self.task is None:
             self.progress.start()
             self.task = self.progress.add_task("", total=total)

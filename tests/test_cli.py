@@ -153,3 +153,14 @@ def test_a_forgotten_file_is_named_as_such():
         text = " ".join(result.output.split())
         assert result.exit_code == 2, result.output
         assert "no file given" in text and f"harness {command} FILE challenge=emospeech2024" in text
+
+
+def test_the_commands_bars_write_nothing_off_a_terminal(capfd):
+    """The bars of harness run / transcribe / data demo draw nothing into a log file; each
+    left a blank line there."""
+    from harness.cli import _Bar
+
+    bar = _Bar("building the demo corpus")
+    for done in range(4):
+        bar(done, 3)
+    assert capfd.readouterr() == ("", "")
