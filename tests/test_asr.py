@@ -797,3 +797,21 @@ def test_each_bar_of_a_run_says_what_it_counts(tmp_path, monkeypatch):
     assert list(calls) == ["transcribing (counting)"]
     assert calls["transcribing (counting)"][-1] == (4, 4)
     assert corpus.manifest["text"].notna().all()
+
+
+def test_a_log_says_what_the_transcription_is_doing(tmp_path, caplog):
+    """Off a terminal there is no bar: the log names the model, how many utterances it
+    transcribes and how many were already done; a re-run transcribes none and says which
+    transcripts the text systems read."""
+    import logging
+
+    corpus = tone_corpus(tmp_path / "corpus", n=5)
+    with caplog.at_level(logging.INFO, logger="harness.asr.transcribe"):
+        apply_transcripts(corpus, CountingASR(), cache_dir=tmp_path / "cache")
+    first = caplog.text
+    assert "counting-a: transcribing 5 of 5 utterances (0 already in" in first
+    assert "text systems read counting-a transcripts" in first
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="harness.asr.transcribe"):
+        apply_transcripts(corpus, CountingASR(), cache_dir=tmp_path / "cache")
+    assert "transcribing" not in caplog.text and "text systems read" in caplog.text

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +41,8 @@ from harness.asr.wer import WERResult, word_error_rate
 from harness.data.audio import file_stamp
 from harness.data.corpus import Corpus
 from harness.errors import HarnessError
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: called once at the start (with the resumed count) and per batch."""
@@ -137,6 +140,15 @@ def transcribe_corpus(
 
     load_seconds = 0.0
     if len(todo):
+        # The bar shows only on a terminal; a log says what the minutes are spent on.
+        log.info(
+            "%s: transcribing %d of %d utterances (%d already in %s)",
+            backend.model_id,
+            len(todo),
+            total,
+            skipped,
+            directory,
+        )
         start = time.perf_counter()
         backend.load()
         load_seconds = time.perf_counter() - start
@@ -179,13 +191,18 @@ def apply_transcripts(
     result = transcribe_corpus(
         corpus, asr_name, asr_params=asr_params, cache_dir=cache_dir, progress=progress
     )
+    summary = result.summary()
+    log.info(
+        "text systems read %s transcripts%s",
+        result.model_id,
+        "" if summary["wer"] is None else f" (WER {summary['wer']:.4f} against the reference)",
+    )
     manifest = corpus.manifest.copy()
     manifest["text_reference"] = reference_texts(corpus.manifest)
     manifest["text"] = manifest["id"].map(result.transcripts).astype("string")
     manifest["text_source"] = pd.Series(
         f"asr:{result.model_id}", index=manifest.index, dtype="string"
     )
-    summary = result.summary()
     info = {
         **corpus.info,
         "text_source": f"asr:{result.model_id}",
