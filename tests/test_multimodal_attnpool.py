@@ -237,9 +237,15 @@ def test_cache_is_content_addressed_and_reused(fitted, demo_corpus_es_small):
     assert facts["text_cache"]["computed"] == 0
 
 
-def test_encoding_shows_a_bar_over_the_utterances_it_computes(demo_corpus_es_small, tmp_path, bars):
+def test_encoding_shows_a_bar_over_the_utterances_it_computes(
+    demo_corpus_es_small, tmp_path, bars, caplog
+):
     """On a terminal, encoding draws one bar per modality over the utterances the cache lacks
-    (a real corpus's encoding runs for minutes to hours); a second fit, all cached, draws none."""
+    (a real corpus's encoding runs for minutes to hours), and the log says how many; a second
+    fit, all cached, draws and says nothing of the kind."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="systems.components.frozen_encoders")
     train, dev, _ = _splits(demo_corpus_es_small)
     train, dev = train.head(12), dev.head(6)
     system = _tiny(epochs=1)
@@ -253,11 +259,14 @@ def test_encoding_shows_a_bar_over_the_utterances_it_computes(demo_corpus_es_sma
         ("multimodal_attnpool: encoding text", 6, 6),
     ]
     assert any("member 1" in b[0] for b in bars)  # the training steps have their bar too
+    assert "multimodal_attnpool: encoding speech: 12 of 12 not cached" in caplog.text
     bars.clear()
+    caplog.clear()
     again = _tiny(epochs=1)
     again.use_workspace(work_dir=None, cache_dir=tmp_path)
     again.fit(train, dev, task="categorical", classes=CLASSES)
     assert not [b for b in bars if "encoding" in b[0]]
+    assert "not cached" not in caplog.text
 
 
 def test_a_swallowed_interrupt_during_encoding_stores_nothing(tmp_path):

@@ -27,6 +27,7 @@ Weights are never downloaded (``local_files_only=True``); a missing checkpoint i
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,6 +37,8 @@ import numpy as np
 
 from harness.cache import digest
 from harness.errors import HarnessError, first_line
+
+log = logging.getLogger(__name__)
 
 WHISPER_ALIASES = ("whisper-tiny.en", "whisper_tiny_en")
 WHISPER_PASS_AS = "speech_backbone="
@@ -277,6 +280,8 @@ def encode_all(
     from harness.progress import counting
 
     todo = {key for key in keys if not store.has(key)}
+    if todo:  # the bar shows only on a terminal; a log says what the time is spent on
+        log.info("%s: %d of %d not cached", description, len(todo), len(set(keys)))
     out = []
     with counting(description, len(todo)) as advance:
         for i, key in enumerate(keys):
