@@ -111,6 +111,15 @@ def fit_member(
     if fitted is not system:
         raise HarnessError(f"system {config['system']!r}: fit must return self")
     predicted = splits.predicted()
+    log.info(
+        "%s/%s: trained in %.1f s; predicting %s",
+        name,
+        task,
+        time.perf_counter() - started,
+        ", ".join(
+            f"{split} {n}" for split, n in predicted["split"].value_counts(sort=False).items()
+        ),
+    )
     predictions, variants = system.predict_with_variants(predicted)
     P.check(predictions, task, challenge.classes, source=f"{name} predictions")
     prior = system.training_prior() if task == "categorical" else None

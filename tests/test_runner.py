@@ -152,6 +152,29 @@ def test_a_changed_parameter_is_a_new_cache_key(cache_dir, tmp_path):
     assert Cache(cache_dir).load_member(key_b) is None
 
 
+def test_the_log_says_when_a_member_moves_from_training_to_predicting(cache_dir, tmp_path, caplog):
+    """Predicting a real corpus's Development and Test takes minutes for a neural member; the
+    log says when training ended and how many utterances of each split it now predicts."""
+    import logging
+
+    from harness.cache import Cache
+    from harness.corpora import load_for_run as load_corpus
+    from harness.members import fit_member
+    from harness.splits import make_splits
+
+    config = _config(cache_dir, tmp_path, system="text_tfidf", C=0.3, force=True)
+    corpus = load_corpus(config)
+    challenge = registry.get("challenges", "odyssey2024")
+    splits = make_splits(corpus, challenge, 300, 0)
+    counts = splits.predicted()["split"].value_counts()
+    with caplog.at_level(logging.INFO, logger="harness"):
+        fit_member(config, corpus, splits, "categorical", challenge, Cache(cache_dir))
+    expected = ", ".join(f"{split} {counts[split]}" for split in counts.index.sort_values())
+    line = [r.getMessage() for r in caplog.records if "predicting" in r.getMessage()]
+    assert len(line) == 1 and "text_tfidf/categorical: trained in" in line[0]
+    assert sorted(line[0].split("predicting ")[1].split(", ")) == sorted(expected.split(", "))
+
+
 def test_emospeech_task1_text_only_pipeline_on_the_spanish_demo(cache_dir, tmp_path):
     """EmoSpeech 2024 Task 1 (text only): Spanish demo -> text_tfidf -> validated submission."""
     import pandas as pd
