@@ -109,6 +109,30 @@ def check_audio_present(config: dict[str, Any], corpus: Corpus) -> None:
     )
 
 
+def check_text_present(config: dict[str, Any], corpus: Corpus) -> None:
+    """Stop a run whose system reads transcripts before anything is trained when a whole split
+    has none: a real corpus without its ``Transcripts/`` (or a test set released without text)
+    would otherwise train or predict on empty strings. Some empty transcripts are normal (the
+    reader and the text systems count them); a split of nothing but empty text is not."""
+    if not reads_text(config):
+        return
+    import pandas as pd
+
+    manifest = corpus.manifest
+    text = manifest["text"] if "text" in manifest.columns else pd.Series("", index=manifest.index)
+    empty = text.astype("string").fillna("").str.strip() == ""
+    bare = [str(split) for split, rows in empty.groupby(manifest["split"]) if rows.all()]
+    if not bare:
+        return
+    who = config["system"] + (" has a member that" if config.get("members") else "")
+    raise HarnessError(
+        f"{who} reads transcripts, but no utterance of {', '.join(bare)} in corpus "
+        f"{corpus.name} has one",
+        fix="pass asr=whisper to transcribe the corpus once (cached; asr_params.model=DIR for "
+        "another Whisper), or give the corpus its transcripts (MSP-Podcast: Transcripts/)",
+    )
+
+
 def reads_text(config: dict[str, Any]) -> bool:
     """Whether the system (or any fusion member) reads transcripts: audio-only runs skip ASR."""
     return _reads(config, "text")

@@ -25,7 +25,7 @@ from harness import registry
 from harness.cache import Cache, MemberOutput
 from harness.checks import check_run_config, check_target_prior
 from harness.config import default_cache_dir, member_label, system_modalities
-from harness.corpora import check_audio_present, load_for_run
+from harness.corpora import check_audio_present, check_text_present, load_for_run
 from harness.data.manifest import check_labels
 from harness.evaluate import (
     output_variants,
@@ -61,6 +61,7 @@ def run(config: dict[str, Any], *, bars=None, argv: list[str] | None = None) -> 
     system_cls = registry.get("systems", config["system"])
     corpus = load_for_run(config, bars=bars)
     check_audio_present(config, corpus)
+    check_text_present(config, corpus)
     challenge = registry.get("challenges", config.get("challenge") or corpus.challenge)
     check_target_prior(config.get("target_prior", "auto"), len(challenge.classes))
     tasks = resolve_tasks(config, system_cls, challenge)

@@ -322,6 +322,35 @@ def test_score_against_a_labels_file_of_every_split_scores_the_predicted_split(t
     assert "2 splits" in text and "split=Test1" in text
 
 
+def test_a_text_system_on_a_split_without_transcripts_stops_before_training(tmp_path):
+    """A corpus whose test set has no transcripts (MSP-Podcast without Transcripts/, a test CSV
+    with empty text) stopped a text system only deep in scikit-learn ("empty vocabulary"), or
+    let it predict from empty strings; now the run stops first, in one line naming the split and
+    asr=whisper. An audio system on the same corpus is not concerned."""
+    corpus = tmp_path / "emo"
+    corpus.mkdir()
+    codes = ["anger", "disgust", "fear", "joy", "neutral", "sadness"]
+    train = [f"u{i}.mp3,{codes[i % 6]},hola {codes[i % 6]} {i}" for i in range(48)]
+    (corpus / "train.csv").write_text("id,label,transcription\n" + "\n".join(train) + "\n")
+    test = [f"u{i}.mp3," for i in range(48, 60)]
+    (corpus / "test.csv").write_text("id,transcription\n" + "\n".join(test) + "\n")
+    args = ["corpus=emospeech", f"corpus_path={corpus}", "corpus_options.check_audio=false"]
+    result, _cache = _run(tmp_path, "system=text_tfidf", *args)
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    message = " ".join(result.output[result.output.index("error:") :].split())
+    assert "no utterance of Test in corpus" in message and "asr=whisper" in message
+    assert "training on" not in result.output
+
+    from harness.config import resolve
+    from harness.corpora import check_text_present, load_corpus
+    from harness.errors import HarnessError
+
+    loaded = load_corpus("emospeech", corpus_path=corpus, corpus_options={"check_audio": False})
+    with pytest.raises(HarnessError, match="fusion_lr has a member that reads transcripts"):
+        check_text_present(resolve({"system": "fusion_lr", "profile": "light"}), loaded)
+    check_text_present(resolve({"system": "audio_egemaps"}), loaded)  # audio only: no concern
+
+
 def test_an_audio_system_on_utterances_without_audio_is_one_line(tmp_path):
     """EmoSpeech ids that match no file under audios/ leave the rows text-only; an audio system
     run on them stops before training, with one line naming the utterance and the labels file
