@@ -815,3 +815,22 @@ def test_a_log_says_what_the_transcription_is_doing(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="harness.asr.transcribe"):
         apply_transcripts(corpus, CountingASR(), cache_dir=tmp_path / "cache")
     assert "transcribing" not in caplog.text and "text systems read" in caplog.text
+
+
+@needs_whisper
+def test_a_spanish_corpus_refuses_the_english_only_whisper(tmp_path):
+    """EmoSpeech and MEACorpus are Spanish; their readers now say so. The bundled tiny.en was
+    run on them unasked (a WER of 1.7 on the Spanish demo in the release's layout); now it is
+    refused before any audio is decoded, with the fix. MSP-Podcast is English."""
+    from harness.data.readers.emospeech import read_emospeech
+
+    root = tmp_path / "emo"
+    root.mkdir()
+    codes = ["anger", "disgust", "fear", "joy", "neutral", "sadness"]
+    rows = [f"u{i}.mp3,{codes[i % 6]},hola {i}" for i in range(30)]
+    (root / "train.csv").write_text("id,label,transcription\n" + "\n".join(rows) + "\n")
+    (root / "test.csv").write_text("id,transcription\nt1.mp3,hola\n")
+    corpus = read_emospeech(root, check_audio=False)
+    assert corpus.info["language"] == "es"
+    with pytest.raises(HarnessError, match="English-only but language=es"):
+        transcribe_corpus(corpus, "whisper", cache_dir=tmp_path / "cache")

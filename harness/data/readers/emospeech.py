@@ -555,6 +555,7 @@ def _finish(
     )
     manifest = make_manifest(frame, str(source))
     info.update(counts(manifest), empty_transcripts=empty, missing_transcripts=0)
+    info["language"] = "es"  # EmoSpeech and MEACorpus are Spanish: ASR must not run English-only
     warn_texts(info, str(root))
     name, official = identify_release(manifest, root, kind)
     info["release"] = name if official else None

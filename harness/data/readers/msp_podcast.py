@@ -109,7 +109,7 @@ def read_msp_podcast(
         frame["duration"] = _msp_audio(root, frame, rows)
     info.update(_msp_transcripts(root, frame, rows, transcripts))
     manifest = make_manifest(frame, str(labels_path))
-    info.update(counts(manifest), labels_file=str(labels_path))
+    info.update(counts(manifest), labels_file=str(labels_path), language="en")
     warn_texts(info, str(root))
     name, official = identify_release(manifest, root)
     info["release"] = name if official else None
