@@ -351,6 +351,27 @@ def test_a_text_system_on_a_split_without_transcripts_stops_before_training(tmp_
     check_text_present(resolve({"system": "audio_egemaps"}), loaded)  # audio only: no concern
 
 
+def test_an_emospeech_corpus_without_development_gets_a_fix_that_works_when_pasted(tmp_path):
+    """EmoSpeech ships no Development split; with dev_fraction=0 the run stopped with "give the
+    corpus a Development split", which nothing could paste. The fix now names the option, and
+    pasting it runs."""
+    corpus = tmp_path / "emo"
+    corpus.mkdir()
+    codes = ["anger", "disgust", "fear", "joy", "neutral", "sadness"]
+    train = [f"u{i}.mp3,{codes[i % 6]},hola {codes[i % 6]} {i}" for i in range(60)]
+    (corpus / "train.csv").write_text("id,label,transcription\n" + "\n".join(train) + "\n")
+    test = [f"u{i}.mp3,hola {codes[i % 6]}" for i in range(60, 72)]
+    (corpus / "test.csv").write_text("id,transcription\n" + "\n".join(test) + "\n")
+    args = ["system=text_tfidf", "corpus=emospeech", f"corpus_path={corpus}"]
+    result, _cache = _run(tmp_path, *args, "corpus_options.dev_fraction=0")
+    message = " ".join(result.output[result.output.index("error:") :].split())
+    assert result.exit_code == 2 and "no Development split" in message, result.output
+    pasted = message.split("fix: pass ")[1].split(" ")[0]
+    assert pasted == "corpus_options.dev_fraction=0.2"
+    again, _cache = _run(tmp_path, *args, pasted)
+    assert again.exit_code == 0, again.output
+
+
 def test_an_audio_system_on_utterances_without_audio_is_one_line(tmp_path):
     """EmoSpeech ids that match no file under audios/ leave the rows text-only; an audio system
     run on them stops before training, with one line naming the utterance and the labels file
