@@ -423,17 +423,21 @@ def score(
                 )
     elif corpus is not None:
         manifest = corpus.manifest
-        reference = manifest[manifest["split"] == options.get("split", challenge.submission_split)]
+        if not options.get("split"):  # Development.csv of a run is scored on Development
+            found = manifest.loc[manifest["id"].isin(predictions.index), "split"].unique()
+            options["split"] = found[0] if len(found) == 1 else challenge.submission_split
+        reference = manifest[manifest["split"] == options["split"]]
     else:
         raise HarnessError("no reference labels", fix="pass labels=FILE or corpus=NAME [split=...]")
     if task == "categorical":
         reference = reference[reference["label"].isin(challenge.classes)]
     missing = sorted(set(reference["id"]) - set(predictions.index))
     if missing:
+        where = f" of split {options['split']}" if options.get("split") else ""
         raise HarnessError(
-            f"{len(missing)} labelled ids have no prediction, e.g. {missing[:3]}",
+            f"{len(missing)} labelled ids{where} have no prediction, e.g. {missing[:3]}",
             file=file,
-            fix="predict every utterance of the split",
+            fix="predict every utterance of the split, or pass split= the split the file predicts",
         )
     result = score_split(
         predictions,

@@ -474,6 +474,28 @@ def test_score_takes_the_challenge_of_the_corpus(demo_corpus_es_small, tmp_path)
     assert "macro_f1 = 1.0000" in result.output
 
 
+def test_scoring_a_runs_development_predictions_against_the_corpus_finds_their_split(
+    demo_corpus_es_small, tmp_path
+):
+    """A run's predictions/categorical/Development.csv scored with corpus= (no split=) was
+    scored against Test and refused for "labelled ids with no prediction"; the split that holds
+    every predicted id is scored, and an incomplete file names the split it was checked on."""
+    manifest = demo_corpus_es_small.manifest
+    development = manifest[manifest["split"] == "Development"]
+    sub = tmp_path / "dev.csv"
+    pd.DataFrame({"id": development["id"], "label": development["label"]}).to_csv(sub, index=False)
+    cache = demo_corpus_es_small.root.parent.parent
+    args = ["corpus=demo", "lang=es", "n=120", "seed=0", f"cache_dir={cache}", "bootstrap=0"]
+    result = runner.invoke(app, ["score", str(sub), *args])
+    assert result.exit_code == 0, result.output
+    assert "macro_f1 = 1.0000" in result.output and "split Development" in result.output
+    pd.DataFrame({"id": development["id"][1:], "label": development["label"][1:]}).to_csv(
+        sub, index=False
+    )
+    text = _one_line_error(runner.invoke(app, ["score", str(sub), *args]))
+    assert "1 labelled ids of split Development have no prediction" in text
+
+
 def test_messages_are_printed_without_emoji_codes(tmp_path):
     """``{hidden_layers:-1}`` (no space after the colon) is a YAML key ``hidden_layers:-1``;
     rich turned its ``:-1:`` into a thumbs-down emoji in the error line."""
