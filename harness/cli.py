@@ -367,21 +367,28 @@ def _challenge_and_task(options: dict[str, Any], corpus, file: str) -> tuple[Any
 
 
 def _submission_header_match(file: str) -> tuple[str, str] | None:
-    """The one (challenge, task) whose submission header is the file's first line, if any."""
+    """The one (challenge, task) whose submission header is the file's first line, if any; else
+    the one whose columns it has in another order (so the check then names the right order)."""
     from harness import registry
 
     try:
         with open(file, encoding="utf-8-sig") as handle:
-            header = handle.readline().strip().split(",")
+            header = [c.strip() for c in handle.readline().strip().split(",")]
     except (OSError, UnicodeDecodeError):
         return None
-    matches = []
+    exact, reordered = [], []
     for name in registry.names("challenges"):
         challenge = registry.get("challenges", name)
         for task in challenge.tasks:
-            if [c.strip() for c in header] == challenge.submission_columns(task):
-                matches.append((name, task))
-    return matches[0] if len(matches) == 1 else None
+            columns = challenge.submission_columns(task)
+            if header == columns:
+                exact.append((name, task))
+            elif sorted(header) == sorted(columns):
+                reordered.append((name, task))
+    for matches in (exact, reordered):
+        if len(matches) == 1:
+            return matches[0]
+    return None
 
 
 @app.command(context_settings=EXTRA)

@@ -112,6 +112,10 @@ def test_validate_and_score_read_the_challenge_and_task_from_the_header(tmp_path
     scored = runner.invoke(app, ["score", str(attributes), f"labels={labels}", "bootstrap=0"])
     assert scored.exit_code == 0, scored.output
     assert "ccc_mean = 1.0000" in scored.output
+    reordered = tmp_path / "reordered.csv"  # the attributes' columns, in the wrong order
+    reordered.write_text("FileName,EmoAct,EmoDom,EmoVal\na.wav,3.0,4.0,5.0\n")
+    checked = runner.invoke(app, ["validate", str(reordered)])
+    assert checked.exit_code == 1 and "expected 'FileName,EmoAct,EmoVal,EmoDom'" in checked.output
     odd = tmp_path / "odd.csv"  # a header of no challenge: Odyssey's checks say what is wrong
     odd.write_text("id,anger\na.wav,1\n")
     refused = runner.invoke(app, ["validate", str(odd)])
