@@ -322,18 +322,27 @@ def test_score_against_a_labels_file_of_every_split_scores_the_predicted_split(t
     assert "2 splits" in text and "split=Test1" in text
 
 
+def _emospeech_folder(tmp_path, n_train: int, *, test_text: bool = True):
+    """train.csv (every class, Spanish text) and a 12-row test.csv, with or without text."""
+    corpus = tmp_path / "emo"
+    corpus.mkdir()
+    codes = ["anger", "disgust", "fear", "joy", "neutral", "sadness"]
+    train = [f"u{i}.mp3,{codes[i % 6]},hola {codes[i % 6]} {i}" for i in range(n_train)]
+    (corpus / "train.csv").write_text("id,label,transcription\n" + "\n".join(train) + "\n")
+    test = [
+        f"u{i}.mp3," + (f"hola {codes[i % 6]}" if test_text else "")
+        for i in range(n_train, n_train + 12)
+    ]
+    (corpus / "test.csv").write_text("id,transcription\n" + "\n".join(test) + "\n")
+    return corpus
+
+
 def test_a_text_system_on_a_split_without_transcripts_stops_before_training(tmp_path):
     """A corpus whose test set has no transcripts (MSP-Podcast without Transcripts/, a test CSV
     with empty text) stopped a text system only deep in scikit-learn ("empty vocabulary"), or
     let it predict from empty strings; now the run stops first, in one line naming the split and
     asr=whisper. An audio system on the same corpus is not concerned."""
-    corpus = tmp_path / "emo"
-    corpus.mkdir()
-    codes = ["anger", "disgust", "fear", "joy", "neutral", "sadness"]
-    train = [f"u{i}.mp3,{codes[i % 6]},hola {codes[i % 6]} {i}" for i in range(48)]
-    (corpus / "train.csv").write_text("id,label,transcription\n" + "\n".join(train) + "\n")
-    test = [f"u{i}.mp3," for i in range(48, 60)]
-    (corpus / "test.csv").write_text("id,transcription\n" + "\n".join(test) + "\n")
+    corpus = _emospeech_folder(tmp_path, 48, test_text=False)
     args = ["corpus=emospeech", f"corpus_path={corpus}", "corpus_options.check_audio=false"]
     result, _cache = _run(tmp_path, "system=text_tfidf", *args)
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
@@ -355,13 +364,7 @@ def test_an_emospeech_corpus_without_development_gets_a_fix_that_works_when_past
     """EmoSpeech ships no Development split; with dev_fraction=0 the run stopped with "give the
     corpus a Development split", which nothing could paste. The fix now names the option, and
     pasting it runs."""
-    corpus = tmp_path / "emo"
-    corpus.mkdir()
-    codes = ["anger", "disgust", "fear", "joy", "neutral", "sadness"]
-    train = [f"u{i}.mp3,{codes[i % 6]},hola {codes[i % 6]} {i}" for i in range(60)]
-    (corpus / "train.csv").write_text("id,label,transcription\n" + "\n".join(train) + "\n")
-    test = [f"u{i}.mp3,hola {codes[i % 6]}" for i in range(60, 72)]
-    (corpus / "test.csv").write_text("id,transcription\n" + "\n".join(test) + "\n")
+    corpus = _emospeech_folder(tmp_path, 60)
     args = ["system=text_tfidf", "corpus=emospeech", f"corpus_path={corpus}"]
     result, _cache = _run(tmp_path, *args, "corpus_options.dev_fraction=0")
     message = " ".join(result.output[result.output.index("error:") :].split())
