@@ -352,8 +352,10 @@ def _challenge_and_task(options: dict[str, Any], corpus, file: str) -> tuple[Any
     ``id,label`` file is EmoSpeech's), else Odyssey 2024. ``task=``, else the task whose
     header the file has, else categorical."""
     from harness import registry
+    from harness.challenges import match_submission_header
 
-    by_header = _submission_header_match(file)
+    header = _header(file)
+    by_header = match_submission_header([c.strip() for c in header]) if header else None
     if options.get("challenge"):
         name = str(options["challenge"])
     elif corpus is not None:
@@ -364,31 +366,6 @@ def _challenge_and_task(options: dict[str, Any], corpus, file: str) -> tuple[Any
     if task is None:
         task = by_header[1] if by_header and by_header[0] == name else "categorical"
     return registry.get("challenges", name), task
-
-
-def _submission_header_match(file: str) -> tuple[str, str] | None:
-    """The one (challenge, task) whose submission header is the file's first line, if any; else
-    the one whose columns it has in another order (so the check then names the right order)."""
-    from harness import registry
-
-    try:
-        with open(file, encoding="utf-8-sig") as handle:
-            header = [c.strip() for c in handle.readline().strip().split(",")]
-    except (OSError, UnicodeDecodeError):
-        return None
-    exact, reordered = [], []
-    for name in registry.names("challenges"):
-        challenge = registry.get("challenges", name)
-        for task in challenge.tasks:
-            columns = challenge.submission_columns(task)
-            if header == columns:
-                exact.append((name, task))
-            elif sorted(header) == sorted(columns):
-                reordered.append((name, task))
-    for matches in (exact, reordered):
-        if len(matches) == 1:
-            return matches[0]
-    return None
 
 
 @app.command(context_settings=EXTRA)
@@ -431,7 +408,7 @@ def score(
     elif corpus is not None:
         manifest = corpus.manifest
         if not options.get("split"):  # Development.csv of a run is scored on Development
-            found = manifest.loc[manifest["id"].isin(predictions.index), "split"].unique()
+            found = _splits_holding(manifest, predictions)
             options["split"] = found[0] if len(found) == 1 else challenge.submission_split
         reference = manifest[manifest["split"] == options["split"]]
     else:
@@ -474,8 +451,7 @@ def _split_of_predictions(reference, predictions, path: str) -> str | None:
     scored against ``labels_consensus.csv`` (every split) is scored on Test3 alone."""
     from harness.errors import HarnessError
 
-    splits = reference.loc[reference["id"].isin(predictions.index), "split"].dropna()
-    names = sorted(splits.astype(str).unique())
+    names = _splits_holding(reference, predictions)
     if len(names) > 1:
         raise HarnessError(
             f"the predicted ids lie in {len(names)} splits of the labels file ({', '.join(names)})",
@@ -483,6 +459,12 @@ def _split_of_predictions(reference, predictions, path: str) -> str | None:
             fix=f"pass split={names[0]} (or another of them) to score one split",
         )
     return names[0] if names else None
+
+
+def _splits_holding(reference, predictions) -> list[str]:
+    """The splits of ``reference`` (a labels file or a manifest) whose rows are predicted."""
+    splits = reference.loc[reference["id"].isin(predictions.index), "split"].dropna()
+    return sorted(splits.astype(str).unique())
 
 
 def _reference_labels(path: str, challenge, task: str):
