@@ -14,16 +14,6 @@ from harness.data.corpus import Corpus
 from harness.errors import HarnessError
 
 DEV_BAL = "Dev_bal"
-_CARVE = (
-    "pass corpus_options.dev_fraction=0.2 (Development carved from Train, stratified) or "
-    "corpus_options.dev_csv=FILE (a list of Train ids)"
-)
-DEVELOPMENT_FIXES = {
-    "emospeech": _CARVE,
-    "meacorpus": _CARVE,
-    "msp_podcast": "give rows of the labels file Split_Set=Development",
-}
-"""What to paste, per corpus kind, when a corpus has no Development split."""
 
 
 @dataclass
@@ -59,7 +49,8 @@ def make_splits(corpus: Corpus, challenge, devbal_n: int, seed: int) -> Splits:
     if development.empty:
         raise HarnessError(
             f"corpus {corpus.name} has no Development split (Dev_bal is drawn from it)",
-            fix=DEVELOPMENT_FIXES.get(corpus.kind, "give the corpus a Development split"),
+            # The reader knows how its layout gets one (carved from Train, or a labels column).
+            fix=corpus.info.get("development_fix", "give the corpus a Development split"),
         )
     dev_bal = build_dev_bal(development, challenge.classes, n=devbal_n, seed=seed)
     evaluation = {

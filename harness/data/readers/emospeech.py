@@ -556,6 +556,10 @@ def _finish(
     manifest = make_manifest(frame, str(source))
     info.update(counts(manifest), empty_transcripts=empty, missing_transcripts=0)
     info["language"] = "es"  # EmoSpeech and MEACorpus are Spanish: ASR must not run English-only
+    info["development_fix"] = (
+        "pass corpus_options.dev_fraction=0.2 (Development carved from Train, stratified) or "
+        "corpus_options.dev_csv=FILE (a list of Train ids)"
+    )
     warn_texts(info, str(root))
     name, official = identify_release(manifest, root, kind)
     info["release"] = name if official else None
