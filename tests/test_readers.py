@@ -304,7 +304,7 @@ def make_emospeech(root: Path, n_per_class: int = 5) -> Path:
 def test_emospeech_parses_handwritten_csvs(tmp_path):
     root = make_emospeech(tmp_path)
     (root / "audios").mkdir()
-    _wav(root / "audios" / "t_1.mp3".replace(".mp3", ".wav"))
+    _wav(root / "audios" / "t_9.wav")  # no id has this stem
     (root / "test_labels.csv").write_text("id,label\nt_1.mp3,joy\nt_2.mp3,Anger\n")
     corpus = read_emospeech(root)
     m = corpus.manifest
@@ -337,6 +337,27 @@ def test_emospeech_attaches_existing_audio(tmp_path):
     assert m.loc["t_1.mp3", "path"] == str(root / "audios" / "t_1.mp3")
     assert m.loc["t_1.mp3", "duration"] == pytest.approx(0.5)
     assert np.isnan(m.loc["t_2.mp3", "duration"])
+
+
+def test_ids_find_their_audio_converted_to_another_format(tmp_path, caplog):
+    """The release's ids are MP3 names; audio converted once to WAV (or FLAC) is found by its
+    stem, and the ids, which the submission carries, stay the release's."""
+    root = make_emospeech(tmp_path)
+    (root / "train_segments").mkdir()
+    _wav(root / "train_segments" / "joy_1.wav")
+    _wav(root / "train_segments" / "t_1.flac")
+    _wav(root / "train_segments" / "t_2.wav")  # two candidates for t_2: neither is guessed
+    _wav(root / "train_segments" / "t_2.ogg")
+    with caplog.at_level(logging.INFO, logger="harness"):
+        corpus = read_emospeech(root)
+    m = corpus.manifest.set_index("id")
+    assert m.loc["joy_1.mp3", "path"] == str(root / "train_segments" / "joy_1.wav")
+    assert m.loc["joy_1.mp3", "duration"] == pytest.approx(0.5)
+    assert m.loc["t_1.mp3", "path"] == str(root / "train_segments" / "t_1.flac")
+    assert pd.isna(m.loc["t_2.mp3", "path"])
+    assert corpus.info["audio_other_extension"] == 2
+    assert "2 of 33 ids matched a file of another audio extension" in caplog.text
+    assert "joy_1.mp3" in m.index and "joy_1.wav" not in m.index
 
 
 def test_emospeech_errors_name_file_and_row(tmp_path):

@@ -505,17 +505,55 @@ def _carve_by_speaker(frame: pd.DataFrame, fraction: float, seed: int) -> pd.Ind
     return train.index[moved]
 
 
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
+"""Audio formats soundfile decodes; an id's file may carry any of them (see :func:`_by_stem`)."""
+
+
+def _by_stem(names: set[str]) -> dict[str, list[str]]:
+    """Audio file names by their stem, to find ``<stem>.wav`` for an id ``<stem>.mp3``."""
+    stems: dict[str, list[str]] = {}
+    for name in names:
+        stem, suffix = os.path.splitext(name)
+        if suffix.lower() in AUDIO_SUFFIXES:
+            stems.setdefault(stem, []).append(name)
+    return stems
+
+
 def _attach_audio(frame: pd.DataFrame, root: Path, folders: Sequence[str], check: bool) -> dict:
-    """Audio paths where the files exist; text-only use keeps working without them."""
+    """Audio paths where the files exist; text-only use keeps working without them.
+
+    An id is looked up as it is written first. Failing that, a single file with the id's stem and
+    another audio extension is taken: the release names MP3 files, and a researcher who converts
+    them to WAV once (decoding MP3 dominates a cold feature pass; the harness's own error for an
+    undecodable file suggests re-exporting it as WAV) keeps the official ids in the CSV, which
+    the submission must carry. The ids themselves never change.
+    """
     listings = [(root / folder, list_dir(root / folder)) for folder in folders]
+    stems = [(d, _by_stem(names)) for d, names in listings]
     paths: list[str | None] = []
+    renamed: list[tuple[str, Path]] = []
     for name in frame["id"]:
         if "/" in name:  # <video>/<segment>: a file in a per-video subfolder
             found = (d / name for d, _names in listings if (d / name).is_file())
         else:
             found = (d / name for d, names in listings if name in names)
         path = next(found, None)
+        if path is None and "/" not in name:
+            stem = os.path.splitext(name)[0] if name.lower().endswith(AUDIO_SUFFIXES) else name
+            other = (d / hits[0] for d, by in stems if len(hits := by.get(stem, [])) == 1)
+            path = next(other, None)
+            if path is not None:
+                renamed.append((name, path))
         paths.append(None if path is None else str(path))
+    if renamed:
+        log.info(
+            "%s: %d of %d ids matched a file of another audio extension (first: %s -> %s)",
+            root,
+            len(renamed),
+            len(paths),
+            renamed[0][0],
+            renamed[0][1],
+        )
     frame["path"] = paths
     frame["duration"] = np.nan
     missing = sum(p is None for p in paths)
@@ -533,6 +571,8 @@ def _attach_audio(frame: pd.DataFrame, root: Path, folders: Sequence[str], check
         )
     searched = [str(d) for d, _ in listings if d.is_dir()] or [str(listings[0][0])]
     info: dict = {"missing_audio": missing, "audio_dir": ", ".join(searched)}
+    if renamed:
+        info["audio_other_extension"] = len(renamed)
     if first_missing is not None:  # where it is listed, for an audio run's one-line error
         info["first_missing_audio"] = {
             "id": str(frame["id"].iloc[first_missing]),
