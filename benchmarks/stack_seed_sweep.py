@@ -25,6 +25,11 @@ It follows the harness's pipeline, not a lookalike of it:
 position (a bag of utterance-onset words: interjections and discourse markers), to test whether a
 member with errors of its own lets the stack win.
 
+``--fold-average`` hands the stack, on Dev_bal and Test, the average (geometric, renormalised)
+of the five fold models' posteriors instead of those of the member refit on all of Train, so that
+the meta-learner is applied to inputs made as its out-of-fold training inputs were (models fit on
+four fifths of Train); the member columns stay the refit members, the systems as they run.
+
 ``--oracle`` also prints, per seed, the best a meta-learner of the simplest family could do if it
 were fit on Test itself: the convex log-linear pooling of the members (one weight per member on a
 0.1 grid, summing to 1) with the highest Test macro-F1 (``benchmarks/oracle_pooling.py``). It is
@@ -35,6 +40,7 @@ members is what a stack needs. Usage::
     python benchmarks/stack_seed_sweep.py --seeds 0 1 2 3 4 5 6 7 8 9
     python benchmarks/stack_seed_sweep.py --seeds 0 1 2 3 4 5 6 7 8 9 --onset 3
     python benchmarks/stack_seed_sweep.py --seeds 0 1 2 3 4 --oracle
+    python benchmarks/stack_seed_sweep.py --seeds 0 1 2 3 4 --fold-average
 """
 
 from __future__ import annotations
@@ -140,9 +146,10 @@ class EmbeddingMember:
         return self.model_.predict_proba(self.embeddings[rows])
 
 
-def member_posteriors(name, frame, classes, embeddings):
+def member_posteriors(name, frame, classes, embeddings, fold_average: bool = False):
     """Out-of-fold Train, Dev_bal and Test posteriors of one member, each moved from the prior
-    of the rows its model was fit on to uniform, fold by fold, as the harness hands them over."""
+    of the rows its model was fit on to uniform, fold by fold, as the harness hands them over.
+    With ``fold_average``, also the fold models' averaged Dev_bal and Test posteriors."""
     from harness.prior import class_prior, correct
     from harness.stacking import fold_assignment
 
@@ -167,15 +174,28 @@ def member_posteriors(name, frame, classes, embeddings):
         frame.iloc[train], task="categorical", classes=classes, folds=5, seed=0
     )
     oof = np.zeros((len(train), len(classes)))
+    logs = {"dev": 0.0, "test": 0.0}
     for fold in range(5):
         fit_rows = train[folds != fold]
         predict = fitted(fit_rows)
         oof[folds == fold] = moved(predict(train[folds == fold]), fit_rows)
+        if fold_average:
+            for part, rows in (("dev", dev), ("test", test)):
+                logs[part] = logs[part] + np.log(np.clip(moved(predict(rows), fit_rows), 1e-9, 1))
     predict = fitted(train)
-    return oof, moved(predict(dev), train), moved(predict(test), train)
+    refit = (oof, moved(predict(dev), train), moved(predict(test), train))
+    if not fold_average:
+        return refit
+    averaged = []
+    for part in ("dev", "test"):
+        weights = np.exp(logs[part] / 5 - (logs[part] / 5).max(axis=1, keepdims=True))
+        averaged.append(weights / weights.sum(axis=1, keepdims=True))
+    return (*refit, *averaged)
 
 
-def sweep_seed(seed: int, members: list[str], encoders, oracle: bool = False) -> dict[str, float]:
+def sweep_seed(
+    seed: int, members: list[str], encoders, oracle: bool = False, fold_average: bool = False
+) -> dict[str, float]:
     from harness.config import system_defaults
     from harness.data import predictions as P
     from harness.prior import correct
@@ -195,9 +215,12 @@ def sweep_seed(seed: int, members: list[str], encoders, oracle: bool = False) ->
     result = {}
     inputs: dict[str, dict[str, pd.DataFrame]] = {"Train": {}, "Development": {}, "Test": {}}
     for name in members:
-        for split, posteriors in zip(inputs, member_posteriors(name, frame, classes, embeddings)):
+        made = member_posteriors(name, frame, classes, embeddings, fold_average)
+        result[name] = score(made[2], "Test")  # the member refit on all of Train
+        if fold_average:  # the stack reads the fold models' average on Dev_bal and Test
+            made = (made[0], made[3], made[4])
+        for split, posteriors in zip(inputs, made):
             inputs[split][name] = P.categorical(parts[split]["id"], posteriors, classes)
-        result[name] = score(inputs["Test"][name].to_numpy(), "Test")
 
     params = {**system_defaults("fusion_lr")["params"], "stacking": "oof"}
     fusion = FusionLR(**params, seed=0).fit(
@@ -228,6 +251,11 @@ def main() -> None:
     parser.add_argument(
         "--oracle", action="store_true", help="also the best pooling with weights fit on Test"
     )
+    parser.add_argument(
+        "--fold-average",
+        action="store_true",
+        help="the stack reads the fold models' averaged Dev_bal and Test posteriors",
+    )
     args = parser.parse_args()
 
     from systems.components.text_encoders import make_text_encoder
@@ -236,7 +264,9 @@ def main() -> None:
     members = ["text_tfidf", *encoders] + ([f"onset{args.onset}"] if args.onset else [])
     rows = []
     for seed in args.seeds:
-        rows.append({"seed": seed, **sweep_seed(seed, members, encoders, args.oracle)})
+        rows.append(
+            {"seed": seed, **sweep_seed(seed, members, encoders, args.oracle, args.fold_average)}
+        )
         print({k: round(v, 4) for k, v in rows[-1].items()}, flush=True)
     table = pd.DataFrame(rows).set_index("seed")
     table["best member"] = table[members].max(axis=1)
