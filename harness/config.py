@@ -55,6 +55,10 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
             value = raw
         if isinstance(value, int | float) and not isinstance(value, bool) and names_a_thing(key):
             value = raw.strip()  # corpus_path=2024 is a folder, not the number 2024
+        if isinstance(value, str) and value.startswith("~") and names_a_thing(key):
+            # bash expands output_dir=~/runs, but sh, zsh and a quoted argument pass the "~" on,
+            # and a path kept as "~/runs" would be made relative to the working directory
+            value = os.path.expanduser(value)
         overrides[key] = value
     return overrides
 

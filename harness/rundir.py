@@ -70,7 +70,7 @@ def run_directory(output_dir: str | Path, system: str):
     block completes, with the harness log copied into its ``log.txt``."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     name = f"{stamp}-{system}"
-    final = Path(output_dir) / name
+    final = Path(output_dir).expanduser() / name  # where checks.writable_dir looked
     with atomic_dir(final) as tmp, _log_to(tmp / "log.txt"):
         yield RunDirectory(tmp, name, final)
 

@@ -19,6 +19,18 @@ def test_overrides_are_parsed_as_yaml():
     }
 
 
+def test_a_home_path_is_expanded_whatever_the_shell(monkeypatch, tmp_path):
+    """sh and zsh pass output_dir=~/runs on with its "~"; it used to become ./~/runs."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    parsed = parse_overrides(
+        ["output_dir=~/runs", "corpus_path=~/MSP", "member_params.audio_embed.encoder=~/w", "x=~"]
+    )
+    assert parsed["output_dir"] == str(tmp_path / "runs")
+    assert parsed["corpus_path"] == str(tmp_path / "MSP")
+    assert parsed["member_params.audio_embed.encoder"] == str(tmp_path / "w")
+    assert parsed["x"] is None  # YAML's null; a key that names no path is left as YAML reads it
+
+
 def test_malformed_override_is_one_clear_error():
     with pytest.raises(HarnessError, match="key=value"):
         parse_overrides(["seed"])
@@ -65,3 +77,16 @@ def test_members_on_the_command_line_win_over_the_demo_profile():
     config = resolve({"system": "fusion_lr", "members": ["text_tfidf", "text_tfidf_b"]})
     assert config["profile"] == "demo"
     assert config["members"] == ["text_tfidf", "text_tfidf_b"]
+
+
+def test_a_run_directory_under_home_is_made_where_it_was_checked(monkeypatch, tmp_path):
+    """The writable check expands "~"; the run directory used to be made under ./~ instead."""
+    from harness.rundir import run_directory
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    with run_directory("~/runs", "text_tfidf") as rundir:
+        (rundir.root / "metrics.json").write_text("{}")
+    made = list((tmp_path / "home" / "runs").iterdir())
+    assert len(made) == 1 and (made[0] / "metrics.json").is_file()
+    assert not (tmp_path / "~").exists()
