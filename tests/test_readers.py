@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,21 @@ def test_msp_podcast_reads_a_valid_corpus(tmp_path):
     assert (m["text_source"] == "reference").all()
     assert Path(m["path"].iloc[0]) == tmp_path / "Audios" / "a_001.wav"
     assert corpus.info["empty_transcripts"] == 0 and corpus.info["missing_transcripts"] == 0
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["Labels/labels_consensus.csv", "Labels", "Audios", "Audios/MSP-PODCAST_0001_0001.wav", ".."],
+)
+def test_a_path_near_the_corpus_gets_the_corpus_folder_as_its_fix(tmp_path, given):
+    """The labels file, a subfolder or the folder above: the fix is the folder, and it runs."""
+    root = make_msp(tmp_path / "MSP Podcast")  # a space: the fix must still paste as one argument
+    given_path = tmp_path if given == ".." else root / given
+    message = _error(lambda: read_msp_podcast(given_path))
+    assert f"the MSP-Podcast folder, which is {root}" in message
+    fix = message.split("(fix: pass ")[1].rstrip(")")
+    assert fix == f"'corpus_path={root}'"
+    assert len(read_msp_podcast(shlex.split(fix)[0].split("=", 1)[1]).manifest) == len(ROWS)
 
 
 def test_missing_labels_file_says_which_path_to_pass(tmp_path):
@@ -358,6 +374,16 @@ def test_ids_find_their_audio_converted_to_another_format(tmp_path, caplog):
     assert corpus.info["audio_other_extension"] == 2
     assert "2 of 33 ids matched a file of another audio extension" in caplog.text
     assert "joy_1.mp3" in m.index and "joy_1.wav" not in m.index
+
+
+@pytest.mark.parametrize("given", ["train.csv", "train_segments", "train_segments/joy_1.mp3"])
+def test_an_emospeech_path_near_the_folder_gets_the_folder_as_its_fix(tmp_path, given):
+    root = make_emospeech(tmp_path / "es")
+    (root / "train_segments").mkdir()
+    _wav(root / "train_segments" / "joy_1.mp3")
+    message = _error(lambda: read_emospeech(root / given))
+    assert message.endswith(f"(fix: pass corpus_path={root})")
+    assert "which is" in message and str(root / given) in message
 
 
 def test_emospeech_errors_name_file_and_row(tmp_path):

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
+import shlex
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -58,18 +59,55 @@ def layout_name(kind: str, root: Path) -> str:
     return f"{kind}-layout-{safe}"
 
 
-def corpus_root(path: str | os.PathLike | None, corpus: str, hint: str) -> Path:
-    """The corpus folder, which must exist."""
+def corpus_root(
+    path: str | os.PathLike | None,
+    corpus: str,
+    hint: str,
+    holds: Callable[[Path], bool] | None = None,
+) -> Path:
+    """The corpus folder, which must exist.
+
+    ``holds`` says whether a folder is this corpus's root (it has the labels file). When
+    ``path`` is not one but is close to one (the labels file itself, ``Labels/``, an audio folder,
+    or the folder just above the corpus), the error's fix names that folder, so that pasting it
+    runs: the likely slips when a corpus is pointed at for the first time.
+    """
     if path is None:
         raise HarnessError(
             f"no path given for the {corpus} corpus", fix=f"pass corpus_path=<{hint}>"
         )
     root = Path(path).expanduser()
+    if holds is not None and not (root.is_dir() and holds(root)):
+        near = _nearby_root(root, holds)
+        if near is not None:
+            what = "a file in" if root.is_file() else "not the top of"
+            raise HarnessError(
+                f"this is {what} the {corpus} folder, which is {near}",
+                file=root,
+                fix=f"pass {shlex.quote(f'corpus_path={near}')}",
+            )
     if not root.is_dir():
         raise HarnessError(
             f"{corpus} folder not found", file=root, fix=f"pass corpus_path=<{hint}>"
         )
     return root
+
+
+def _nearby_root(path: Path, holds: Callable[[Path], bool]) -> Path | None:
+    """The one folder near ``path`` that ``holds`` the corpus: up to three levels above it, or,
+    for a folder, one level below it."""
+    above = [p for p in list(path.absolute().parents)[:3] if p.is_dir() and holds(p)]
+    if above:
+        return above[0]
+    if path.is_dir():
+        try:
+            below = sorted(e.path for e in os.scandir(path) if e.is_dir())
+        except OSError:
+            return None
+        found = [Path(p) for p in below if holds(Path(p))]
+        if len(found) == 1:
+            return found[0]
+    return None
 
 
 def find_file(root: Path, name: str, option: str) -> Path:

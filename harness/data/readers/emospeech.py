@@ -131,7 +131,12 @@ def read_emospeech(
     """
     spec = challenge_for(challenge, "emospeech")
     root = corpus_root(
-        path, "EmoSpeech", "the folder that holds train.csv (or EmoSPeech_phase_2_train.csv)"
+        path,
+        "EmoSpeech",
+        "the folder that holds train.csv (or EmoSPeech_phase_2_train.csv)",
+        holds=lambda folder: any(
+            (folder / name).is_file() for name in (train_csv, *RELEASE_CSVS.get(train_csv, ()))
+        ),
     )
     _check_fraction(dev_fraction)
     train_path = _release_csv(root, train_csv, "train_csv")

@@ -84,7 +84,12 @@ def read_msp_podcast(
     training).
     """
     spec = challenge_for(challenge, LAYOUT)
-    root = corpus_root(path, "MSP-Podcast", "the folder that holds Labels/ and Audios/")
+    root = corpus_root(
+        path,
+        "MSP-Podcast",
+        "the folder that holds Labels/ and Audios/",
+        holds=lambda folder: (folder / "Labels" / "labels_consensus.csv").is_file(),
+    )
     labels_path = root / "Labels" / "labels_consensus.csv"
     if not labels_path.is_file():
         raise HarnessError(
