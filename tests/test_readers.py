@@ -345,6 +345,30 @@ def test_emospeech_parses_handwritten_csvs(tmp_path):
     assert set(other.loc[other["split"] == "Development", "id"]) != set(dev["id"])
 
 
+def test_a_test_csv_with_its_own_labels_is_scored_with_them(tmp_path, caplog):
+    """id,label,transcription for the test rows: the labels are its gold, not dropped."""
+    root = make_emospeech(tmp_path)
+    (root / "test.csv").write_text(
+        "id,label,transcription\nt_1.mp3,joy,hola\nt_2.mp3,Sadness,adiós\nt_3.mp3,,\n",
+        encoding="utf-8",
+    )
+    with caplog.at_level(logging.INFO, logger="harness"):
+        test = read_emospeech(root).manifest.query("split == 'Test'").set_index("id")
+    assert test.loc["t_1.mp3", "label"] == "joy" and test.loc["t_2.mp3", "label"] == "sadness"
+    assert pd.isna(test.loc["t_3.mp3", "label"]) and test.loc["t_2.mp3", "text"] == "adiós"
+    assert "test labels read from the label column of test.csv" in caplog.text
+    # a labels file beside it, or test_labels_csv=False, still decides
+    (root / "test_labels.csv").write_text("id,label\nt_1.mp3,anger\n", encoding="utf-8")
+    again = read_emospeech(root).manifest.query("split == 'Test'").set_index("id")
+    assert again.loc["t_1.mp3", "label"] == "anger" and pd.isna(again.loc["t_2.mp3", "label"])
+    unlabelled = read_emospeech(root, test_labels_csv=False).manifest.query("split == 'Test'")
+    assert unlabelled["label"].isna().all()
+    (root / "test.csv").write_text("id,label,transcription\nt_1.mp3,joyful,hola\n")
+    (root / "test_labels.csv").unlink()
+    message = _error(lambda: read_emospeech(root))
+    assert "test.csv: row 2" in message and "joyful" in message
+
+
 def test_emospeech_attaches_existing_audio(tmp_path):
     root = make_emospeech(tmp_path)
     (root / "audios").mkdir()
@@ -409,11 +433,15 @@ def test_emospeech_errors_name_file_and_row(tmp_path):
     assert "corpus_path=" in message
 
 
-def test_the_emospeech_release_folder_reads_under_its_own_file_names(tmp_path):
-    """The release ships EmoSPeech_phase_2_train.csv / _test_public.csv with the audio in
-    train_segments/ and test_segments/: the folder reads as it is, without options."""
+@pytest.mark.parametrize(
+    "train_name", ["EmoSPeech_phase_2_train.csv", "EmoSPeech_phase_2_train_public.csv"]
+)
+def test_the_emospeech_release_folder_reads_under_its_own_file_names(tmp_path, train_name):
+    """The release ships EmoSPeech_phase_2_train.csv (_train_public.csv in some participants'
+    code) / _test_public.csv with the audio in train_segments/ and test_segments/: the folder
+    reads as it is, without options."""
     root = make_emospeech(tmp_path / "release")
-    (root / "train.csv").rename(root / "EmoSPeech_phase_2_train.csv")
+    (root / "train.csv").rename(root / train_name)
     (root / "test.csv").rename(root / "EmoSPeech_phase_2_test_public.csv")
     for folder, name in (("train_segments", "anger_0.mp3"), ("test_segments", "t_1.mp3")):
         (root / folder).mkdir()

@@ -68,7 +68,11 @@ EMOSPEECH_AUDIO_DIRS = ("train_segments", "test_segments", "segments")
 challenge's audio from (``data/train_segments/``) and their test and shared counterparts."""
 
 RELEASE_CSVS = {
-    "train.csv": ("EmoSPeech_phase_2_train.csv", "EmoSPeech_phase_1_train_codalab.csv"),
+    "train.csv": (
+        "EmoSPeech_phase_2_train.csv",
+        "EmoSPeech_phase_2_train_public.csv",
+        "EmoSPeech_phase_1_train_codalab.csv",
+    ),
     "test.csv": (
         "EmoSPeech_phase_2_test_public2.csv",
         "EmoSPeech_phase_2_test_public.csv",
@@ -77,7 +81,8 @@ RELEASE_CSVS = {
 }
 """The names the challenge's own release gives its CSVs (``id,label,transcription`` and
 ``id,transcription``, audio in ``train_segments/`` and ``test_segments/``), read where the default
-name is absent: the final phase's first, then the development phase's. The final test CSV exists
+name is absent: the final phase's first, then the development phase's. Participants' code names
+the final training CSV both ``_train.csv`` and ``_train_public.csv``. The final test CSV exists
 in two versions with the same ids; ``_public2`` is the revised one, whose transcriptions no longer
 hold Whisper's repetition loops (``db4fbc45-c25e9b17.mp3`` repeats one clause about 40 times in
 ``_public``), so it is preferred where both are present."""
@@ -125,7 +130,8 @@ def read_emospeech(
     ``dev_csv`` (any CSV with an ``id`` column, such as BSC-UPC's ``dev_split.csv``) names the
     Train rows that form Development instead, so that a published split is reproduced exactly.
     ``test_labels_csv`` (``id,label``) attaches gold labels to the test rows for scoring; ``None``
-    uses ``test_labels.csv`` when it exists, ``False`` never. Audio is ``<path>/<audio_dir>/<id>``, or the same name in one of
+    uses ``test_labels.csv`` when it exists, else the test CSV's own ``label`` column when it has
+    one, ``False`` never. Audio is ``<path>/<audio_dir>/<id>``, or the same name in one of
     :data:`EMOSPEECH_AUDIO_DIRS`, where that file exists; without audio the corpus still serves
     text-only systems.
     """
@@ -359,10 +365,17 @@ def _test_rows(
     if labels_csv is False:
         return frame
     if labels_csv is None:
-        if not (root / "test_labels.csv").is_file():
+        if (root / "test_labels.csv").is_file():
+            labels_csv = "test_labels.csv"
+        elif "label" in table.header:
+            # A test CSV that carries its gold labels itself (id,label,transcription, as a
+            # post-challenge release or a researcher's merged file has it) is scored with them.
+            log.info("EmoSpeech: test labels read from the label column of %s", table.path.name)
+            gold = table
+        else:
             return frame
-        labels_csv = "test_labels.csv"
-    gold = read_table(find_file(root, str(labels_csv), "test_labels_csv"), ("id", "label"))
+    if labels_csv is not None:
+        gold = read_table(find_file(root, str(labels_csv), "test_labels_csv"), ("id", "label"))
     gold_ids = check_ids(gold, "id")
     gold_labels = [v.lower() or None for v in gold.column("label")]
     check_codes(gold, "label", gold_labels, known)
