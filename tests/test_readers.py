@@ -812,6 +812,14 @@ def test_meacorpus_repository_root_reads_its_output_folder(tmp_path):
     assert m.loc["angVid0_x/0.mp3", "path"] == str(tmp_path / "output" / "angVid0_x" / "0.mp3")
 
 
+def test_a_meacorpus_audio_folder_gets_the_corpus_folder_as_its_fix(tmp_path):
+    _mea_dataset_csv(tmp_path / "output")
+    (tmp_path / "output" / "angVid0_x").mkdir()
+    message = _error(lambda: read_meacorpus(tmp_path / "output" / "angVid0_x"))
+    assert message.endswith(f"(fix: pass corpus_path={tmp_path / 'output'})")
+    assert len(read_meacorpus(tmp_path / "output").manifest) == 54
+
+
 def test_checking_many_audio_headers_shows_a_bar(bars, tmp_path):
     """A real corpus's header check (152,000 files for MSP-Podcast) counts its files on a
     terminal; a small folder's takes no bar."""

@@ -413,7 +413,16 @@ def _join_splits(frames: list[pd.DataFrame]) -> pd.DataFrame:
 def _meacorpus_csv(path: str | os.PathLike | None, csv_name: str | None) -> Path:
     if path is not None and Path(path).expanduser().is_file():
         return Path(path).expanduser()
-    root = corpus_root(path, "MEACorpus", "the folder that holds the MEACorpus CSV")
+    root = corpus_root(
+        path,
+        "MEACorpus",
+        "the folder that holds the MEACorpus CSV",
+        holds=lambda folder: any(
+            _is_meacorpus_header(p)
+            for pattern in ("*.csv", "output/*.csv")
+            for p in folder.glob(pattern)
+        ),
+    )
     if csv_name is not None:
         return find_file(root, csv_name, "csv_name")
     # The corpus's repository keeps its CSV (and the download script's audio) in output/.
