@@ -253,13 +253,14 @@ def _check_keys(options: dict[str, Any], known: set[str], command: str) -> None:
 @_friendly
 def validate(ctx: typer.Context, file: str = typer.Argument(..., help="submission CSV")) -> None:
     """Check a submission file: challenge=odyssey2024 task=categorical|attributes [ids=FILE | corpus=NAME]."""
+    from harness import submission_inputs as inputs
 
-    _check_file_argument(file, "validate")
+    inputs.check_file_argument(file, "validate")
     options = _overrides(ctx)
     _check_keys(options, VALIDATE_KEYS, "validate")
-    corpus = _options_corpus(options)
-    challenge, task = _challenge_and_task(options, corpus, file)
-    expected = _expected_ids(options, challenge, corpus)
+    corpus = inputs.options_corpus(options)
+    challenge, task = inputs.challenge_and_task(options, corpus, file)
+    expected = inputs.expected_ids(options, challenge, corpus)
     problems = challenge.validate_submission(file, task, expected)
     console = _console()
     if problems:
@@ -285,89 +286,6 @@ def validate(ctx: typer.Context, file: str = typer.Argument(..., help="submissio
     )
 
 
-def _expected_ids(options: dict[str, Any], challenge, corpus) -> list[str] | None:
-    """Expected ids from ids=FILE (one per line, or a CSV with an id column) or from a corpus."""
-    from pathlib import Path
-
-    if options.get("ids"):
-        path = Path(str(options["ids"]))
-        if not path.exists():
-            from harness.errors import HarnessError
-
-            raise HarnessError(
-                "id list not found", file=path, fix="pass ids=FILE with one id per line"
-            )
-        lines = [
-            line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-        ]
-        header = lines[0].split(",") if lines else []
-        for column in (challenge.id_column, "id", "FileName"):
-            if column in header:
-                index = header.index(column)
-                return [line.split(",")[index] for line in lines[1:]]
-        return lines
-    if corpus is not None:
-        manifest = corpus.manifest
-        split = options.get("split", challenge.submission_split)
-        return manifest.loc[manifest["split"] == split, "id"].tolist()
-    return None
-
-
-def _options_corpus(options: dict[str, Any]):
-    """The corpus ``corpus=`` names (read once), or None when the command is not given one."""
-    from harness import registry
-    from harness.corpora import load_corpus
-
-    if options.get("challenge"):
-        registry.target("challenges", str(options["challenge"]))  # before any corpus is read
-    if not options.get("corpus") or options.get("labels"):
-        return None
-
-    return load_corpus(
-        options["corpus"],
-        corpus_path=options.get("corpus_path"),
-        corpus_options=options.get("corpus_options"),
-        cache_dir=options.get("cache_dir"),
-        demo={k: options[k] for k in ("lang", "n", "seed") if k in options},
-    )
-
-
-def _check_file_argument(file: str, command: str) -> None:
-    """A ``key=value`` where the file belongs means the file was left out (typer took the first
-    option as the file): say so, rather than "file not found"."""
-    from pathlib import Path
-
-    from harness.errors import HarnessError
-
-    if "=" in file and not Path(file).exists():
-        raise HarnessError(
-            f"no file given: {file} is an option, and harness {command} takes the file first",
-            fix=f"harness {command} FILE {file} ...",
-        )
-
-
-def _challenge_and_task(options: dict[str, Any], corpus, file: str) -> tuple[Any, str]:
-    """``challenge=``, else the corpus's own challenge (the Spanish demo and EmoSpeech are
-    scored for EmoSpeech 2024), else the one whose submission header the file has (an
-    ``id,label`` file is EmoSpeech's), else Odyssey 2024. ``task=``, else the task whose
-    header the file has, else categorical."""
-    from harness import registry
-    from harness.challenges import match_submission_header
-
-    header = _header(file)
-    by_header = match_submission_header([c.strip() for c in header]) if header else None
-    if options.get("challenge"):
-        name = str(options["challenge"])
-    elif corpus is not None:
-        name = corpus.challenge
-    else:
-        name = by_header[0] if by_header else "odyssey2024"
-    task = options.get("task")
-    if task is None:
-        task = by_header[1] if by_header and by_header[0] == name else "categorical"
-    return registry.get("challenges", name), task
-
-
 @app.command(context_settings=EXTRA)
 @_friendly
 def score(
@@ -377,52 +295,16 @@ def score(
 
     harness score FILE challenge=odyssey2024 task=categorical (corpus=demo [split=Test3] | labels=FILE)
     """
-
-    from harness.errors import HarnessError
+    from harness import submission_inputs as inputs
     from harness.evaluate import score_split
 
-    _check_file_argument(file, "score")
+    inputs.check_file_argument(file, "score")
     options = _overrides(ctx)
     _check_keys(options, SCORE_KEYS, "score")
-    corpus = _options_corpus(options)
-    challenge, task = _challenge_and_task(options, corpus, file)
-    predictions = _read_scorable(file, challenge, task)
-    if options.get("labels"):
-        reference = _reference_labels(str(options["labels"]), challenge, task)
-        if not options.get("split") and "split" in reference:
-            options["split"] = _split_of_predictions(reference, predictions, str(options["labels"]))
-        if options.get("split"):
-            if "split" not in reference:
-                raise HarnessError(
-                    f"split={options['split']} given but the labels file has no split column",
-                    file=str(options["labels"]),
-                    fix="drop split= or pass a labels file with a Split_Set (or split) column",
-                )
-            reference = reference[reference["split"] == str(options["split"])]
-            if reference.empty:
-                raise HarnessError(
-                    f"no labelled row of split {options['split']!r}",
-                    file=str(options["labels"]),
-                    fix="pass split= with a split name that the labels file holds",
-                )
-    elif corpus is not None:
-        manifest = corpus.manifest
-        if not options.get("split"):  # Development.csv of a run is scored on Development
-            found = _splits_holding(manifest, predictions)
-            options["split"] = found[0] if len(found) == 1 else challenge.submission_split
-        reference = manifest[manifest["split"] == options["split"]]
-    else:
-        raise HarnessError("no reference labels", fix="pass labels=FILE or corpus=NAME [split=...]")
-    if task == "categorical":
-        reference = reference[reference["label"].isin(challenge.classes)]
-    missing = sorted(set(reference["id"]) - set(predictions.index))
-    if missing:
-        where = f" of split {options['split']}" if options.get("split") else ""
-        raise HarnessError(
-            f"{len(missing)} labelled ids{where} have no prediction, e.g. {missing[:3]}",
-            file=file,
-            fix="predict every utterance of the split, or pass split= the split the file predicts",
-        )
+    corpus = inputs.options_corpus(options)
+    challenge, task = inputs.challenge_and_task(options, corpus, file)
+    predictions = inputs.read_scorable(file, challenge, task)
+    reference = inputs.scoring_reference(options, corpus, challenge, task, predictions, file)
     result = score_split(
         predictions,
         reference,
@@ -444,129 +326,6 @@ def score(
     for key, value in result["metrics"].items():
         if isinstance(value, float) and key != metric:
             console.print(f"{key} = {value:.4f}")
-
-
-def _split_of_predictions(reference, predictions, path: str) -> str | None:
-    """The one split of a labels file that holds every predicted id, so that a Test3 submission
-    scored against ``labels_consensus.csv`` (every split) is scored on Test3 alone."""
-    from harness.errors import HarnessError
-
-    names = _splits_holding(reference, predictions)
-    if len(names) > 1:
-        raise HarnessError(
-            f"the predicted ids lie in {len(names)} splits of the labels file ({', '.join(names)})",
-            file=path,
-            fix=f"pass split={names[0]} (or another of them) to score one split",
-        )
-    return names[0] if names else None
-
-
-def _splits_holding(reference, predictions) -> list[str]:
-    """The splits of ``reference`` (a labels file or a manifest) whose rows are predicted."""
-    splits = reference.loc[reference["id"].isin(predictions.index), "split"].dropna()
-    return sorted(splits.astype(str).unique())
-
-
-def _reference_labels(path: str, challenge, task: str):
-    """The gold labels of ``labels=FILE`` with the harness's column names, or one error line."""
-    from pathlib import Path
-
-    import pandas as pd
-
-    from harness.errors import HarnessError
-
-    fix = f"pass labels=<a CSV with {challenge.id_column} (or id) and the {task} labels>"
-    if not Path(path).is_file():
-        raise HarnessError("labels file not found", file=path, fix=fix)
-    try:
-        reference = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise HarnessError(f"cannot read the labels file ({exc})", file=path, fix=fix) from None
-    written = {  # how the file names each attribute column, for the messages
-        k: v if v in reference else k for k, v in challenge.attribute_columns.items()
-    }
-    reference = reference.rename(
-        columns={
-            challenge.id_column: "id",
-            challenge.label_column: "label",
-            "Split_Set": "split",
-            **{v: k for k, v in challenge.attribute_columns.items()},
-        }
-    )
-    needed = ["id", "label"] if task == "categorical" else ["id", *challenge.attribute_columns]
-    missing = [c for c in needed if c not in reference]
-    if missing:
-        raise HarnessError(
-            f"the labels file has no {', '.join(missing)} column (its columns: "
-            f"{', '.join(map(str, reference.columns))})",
-            file=path,
-            fix=fix,
-        )
-    if task == "attributes":
-        for column in challenge.attribute_columns:
-            values = pd.to_numeric(reference[column], errors="coerce")
-            bad = values.isna() & (reference[column].str.strip() != "")
-            if bad.any():
-                row = int(bad.to_numpy().argmax())
-                raise HarnessError(
-                    f"{written[column]}={reference[column].iloc[row]!r} is not a number",
-                    file=path,
-                    row=row + 2,  # the header is line 1
-                    fix=f"write a number in the {written[column]} column of that row, "
-                    "or leave it empty",
-                )
-            reference[column] = values
-    return reference
-
-
-def _header(file: str) -> list[str] | None:
-    try:
-        with open(file, encoding="utf-8") as handle:
-            return handle.readline().strip().lstrip("\ufeff").split(",")
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def _read_scorable(file: str, challenge, task: str):
-    """Predictions (posteriors or attributes) from a predictions CSV or a submission file."""
-    import pandas as pd
-
-    from harness.errors import HarnessError
-
-    problems = challenge.validate_submission(file, task)
-    if not problems:
-        submission = challenge.read_submission(file, task)
-        if task == "categorical":
-            onehot = pd.get_dummies(submission["label"]).reindex(
-                columns=list(challenge.classes), fill_value=0
-            )
-            return onehot.astype(float)
-        return submission
-    header = _header(file)
-    if header == challenge.submission_columns(task):
-        raise HarnessError(
-            problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
-            fix=f"`harness validate {file} challenge={challenge.name} task={task}` lists them all",
-        )
-    try:
-        frame = pd.read_csv(file, dtype={"id": str}).set_index("id")
-    except (FileNotFoundError, ValueError, KeyError):
-        raise HarnessError(
-            problems[0], fix="pass a submission or a predictions CSV with an id column"
-        ) from None
-    expected = (
-        list(challenge.classes) if task == "categorical" else ["arousal", "valence", "dominance"]
-    )
-    if list(frame.columns) != expected:
-        raise HarnessError(
-            f"columns {list(frame.columns)} are neither a submission nor predictions",
-            file=file,
-            fix=f"predictions need id,{','.join(expected)}",
-        )
-    from harness.data.predictions import check_file
-
-    check_file(frame, task, challenge.classes, challenge.attribute_range, file)
-    return frame
 
 
 @app.command(context_settings=EXTRA)
