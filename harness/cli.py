@@ -374,6 +374,51 @@ def leaderboard(ctx: typer.Context) -> None:
 
 @app.command(context_settings=EXTRA)
 @_friendly
+def compare(
+    ctx: typer.Context,
+    run_a: str = typer.Argument(..., help="run directory A"),
+    run_b: str = typer.Argument(..., help="run directory B"),
+) -> None:
+    """Paired bootstrap of run A against run B on the split they rank: [task=...] [split=...] [bootstrap=1000] [seed=0]."""
+    from harness.errors import HarnessError
+    from harness.run_comparison import compare_runs
+    from harness.submission_inputs import check_file_argument
+
+    check_file_argument(run_a, "compare", "RUN_A RUN_B")
+    check_file_argument(run_b, "compare", "RUN_A RUN_B")
+    options = _overrides(ctx)
+    _check_keys(options, {"task", "split", "bootstrap", "seed"}, "compare")
+    if int(options.get("bootstrap", 1000)) < 1:
+        raise HarnessError(
+            "a paired comparison needs resamples: bootstrap=0", fix="pass bootstrap=1000"
+        )
+    results = compare_runs(
+        run_a,
+        run_b,
+        task=options.get("task"),
+        split=options.get("split"),
+        n_boot=int(options.get("bootstrap", 1000)),
+        seed=int(options.get("seed", 0)),
+    )
+    console = _console()
+    for result in results:
+        console.print(
+            f"[bold]{result['task']}[/] · {_escape(str(result['split']))} "
+            f"(n={result['n']}) · {result['metric']}",
+            highlight=False,
+        )
+        console.print(f"  A {_escape(result['run_a'])}  {result['value_a']:.4f}", highlight=False)
+        console.print(f"  B {_escape(result['run_b'])}  {result['value_b']:.4f}", highlight=False)
+        console.print(
+            f"  A - B = {result['delta']:+.4f}  95% CI [{result['ci_low']:+.4f}, "
+            f"{result['ci_high']:+.4f}]  p = {result['p_value']:.3f}  "
+            f"(paired bootstrap, {int(options.get('bootstrap', 1000))} resamples)",
+            highlight=False,
+        )
+
+
+@app.command(context_settings=EXTRA)
+@_friendly
 def transcribe(ctx: typer.Context) -> None:
     """Transcribe a corpus with one ASR model: asr=whisper|canary corpus=demo [corpus_path=...] [model=...]."""
     from harness.asr.command import cli_main

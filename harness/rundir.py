@@ -8,7 +8,9 @@ atomically.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import logging
+import os
 import platform
 import subprocess
 import sys
@@ -20,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from harness.config import dump
-from harness.io import atomic_dir, write_csv, write_json, write_text
+from harness.io import write_csv, write_json, write_text
 
 PACKAGES = (
     "ser-harness",
@@ -67,12 +69,37 @@ class RunDirectory:
 @contextmanager
 def run_directory(output_dir: str | Path, system: str):
     """Yield a :class:`RunDirectory`; it appears as ``<output_dir>/<stamp>-<system>`` only if the
-    block completes, with the harness log copied into its ``log.txt``."""
+    block completes, with the harness log copied into its ``log.txt``.
+
+    The name is claimed when the run starts, by creating its ``.partial`` directory (an atomic
+    ``mkdir``): a second run of the same system within the same second, one after the other (a
+    cached run takes a fraction of a second) or side by side, gets ``...-<system>-2``. A shared
+    name used to make the second run delete the first one's finished directory, or its partial
+    directory while it was still writing.
+    """
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = f"{stamp}-{system}"
-    final = Path(output_dir).expanduser() / name  # where checks.writable_dir looked
-    with atomic_dir(final) as tmp, _log_to(tmp / "log.txt"):
+    root = Path(output_dir).expanduser()  # where checks.writable_dir looked
+    root.mkdir(parents=True, exist_ok=True)
+    name, tmp = _claim(root, f"{stamp}-{system}")
+    final = root / name
+    with _log_to(tmp / "log.txt"):
         yield RunDirectory(tmp, name, final)
+    os.rename(tmp, final)  # the name is free: no other run claims it while tmp exists
+
+
+def _claim(root: Path, base: str) -> tuple[str, Path]:
+    """The first of ``base``, ``base-2``, ... that no run has finished or started under."""
+    for k in itertools.count(1):
+        name = base if k == 1 else f"{base}-{k}"
+        if (root / name).exists():
+            continue
+        tmp = root / f".{name}.partial"
+        try:
+            tmp.mkdir()
+        except FileExistsError:
+            continue
+        return name, tmp
+    raise AssertionError("unreachable")
 
 
 def environment(seed: int, argv: list[str] | None) -> dict[str, Any]:

@@ -59,15 +59,16 @@ def options_corpus(options: dict[str, Any]):
     )
 
 
-def check_file_argument(file: str, command: str) -> None:
+def check_file_argument(file: str, command: str, what: str = "FILE") -> None:
     """A ``key=value`` where the file belongs means the file was left out (typer took the first
     option as the file): say so, rather than "file not found"."""
     from pathlib import Path
 
     if "=" in file and not Path(file).exists():
+        noun = "file" if what == "FILE" else "run directory"
         raise HarnessError(
-            f"no file given: {file} is an option, and harness {command} takes the file first",
-            fix=f"harness {command} FILE {file} ...",
+            f"no {noun} given: {file} is an option, and harness {command} takes {what} first",
+            fix=f"harness {command} {what} {file} ...",
         )
 
 

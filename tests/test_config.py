@@ -77,16 +77,3 @@ def test_members_on_the_command_line_win_over_the_demo_profile():
     config = resolve({"system": "fusion_lr", "members": ["text_tfidf", "text_tfidf_b"]})
     assert config["profile"] == "demo"
     assert config["members"] == ["text_tfidf", "text_tfidf_b"]
-
-
-def test_a_run_directory_under_home_is_made_where_it_was_checked(monkeypatch, tmp_path):
-    """The writable check expands "~"; the run directory used to be made under ./~ instead."""
-    from harness.rundir import run_directory
-
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
-    with run_directory("~/runs", "text_tfidf") as rundir:
-        (rundir.root / "metrics.json").write_text("{}")
-    made = list((tmp_path / "home" / "runs").iterdir())
-    assert len(made) == 1 and (made[0] / "metrics.json").is_file()
-    assert not (tmp_path / "~").exists()
