@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,18 +68,66 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Build a directory under a hidden temporary name and rename it into place at the end.
 
     If the block fails, the partial directory is left under its ``.partial`` name for inspection
-    but never under the final name.
+    but never under the final name; the next build of the same directory on this machine removes
+    it once the process that wrote it has ended.
+
+    Each build has a partial directory of its own (named after its host and process), so two
+    processes building the same directory at once, as two runs that share a cache and a member
+    can, never write into or delete each other's. The last to finish puts its directory in
+    place; a reader sees the old complete directory, the new one, or (for an instant) none.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.partial"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    owner = f"{socket.gethostname()}-{os.getpid()}"
+    _remove_stale_partials(path)
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{path.name}.{owner}-", suffix=".partial", dir=path.parent)
+    )
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would lock other users out of a shared cache
     yield tmp
+    _swap_in(tmp, path)
+
+
+def _swap_in(tmp: Path, path: Path) -> None:
+    """Put ``tmp`` at ``path``, moving a directory already there aside first (a non-empty
+    directory cannot be replaced in one rename)."""
+    old = None
     if path.exists():
-        shutil.rmtree(path)
-    os.replace(tmp, path)
+        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+        try:
+            os.replace(path, old)
+        except FileNotFoundError:  # another build moved it aside first
+            pass
+    try:
+        os.replace(tmp, path)
+    except OSError:  # another build put its complete directory there in the meantime
+        shutil.rmtree(tmp, ignore_errors=True)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Partial builds of ``path`` left on this host by processes that have ended."""
+    host = socket.gethostname()
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.{re.escape(host)}-(\d+)-.*\.partial$")
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match and not _alive(int(match.group(1))):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def _json_default(obj: Any) -> Any:
