@@ -123,7 +123,14 @@ def reference_labels(path: str, challenge, task: str):
     if not Path(path).is_file():
         raise HarnessError("labels file not found", file=path, fix=fix)
     try:
-        reference = pd.read_csv(path, dtype=str, keep_default_na=False)
+        # a labels file saved as TSV or with semicolons (a Spanish-locale spreadsheet) reads too
+        from harness.data.readers.tables import delimiter_of
+
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
+            separator = delimiter_of(handle.readline())
+        reference = pd.read_csv(
+            path, dtype=str, keep_default_na=False, sep=separator, encoding="utf-8-sig"
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise HarnessError(f"cannot read the labels file ({exc})", file=path, fix=fix) from None
     written = {  # how the file names each attribute column, for the messages

@@ -306,6 +306,22 @@ def test_score_with_a_labels_file_honours_split(tmp_path):
     assert "macro_f1 = 0.0000" in two.output
 
 
+@pytest.mark.parametrize("separator", ["\t", ";"])
+def test_score_reads_a_labels_file_saved_as_tsv_or_with_semicolons(tmp_path, separator):
+    """Participants' code keeps EmoSpeech's labels as TSV (dev_split.tsv); a Spanish-locale
+    spreadsheet saves CSV with semicolons. Either used to fail with 'no FileName column'."""
+    values = np.full((32, 8), 0.01)
+    values[np.arange(32), np.arange(32) % 8] = 0.93
+    comma = _labels(tmp_path)
+    other = tmp_path / "labels.tsv"
+    other.write_text(comma.read_text().replace(",", separator))
+    path = _posteriors(tmp_path, values[:16])
+    expected = runner.invoke(app, ["score", str(path), f"labels={comma}", "bootstrap=0"])
+    result = runner.invoke(app, ["score", str(path), f"labels={other}", "bootstrap=0"])
+    assert result.exit_code == 0, result.output
+    assert "macro_f1 = 1.0000" in result.output and result.output == expected.output
+
+
 def test_score_against_a_labels_file_of_every_split_scores_the_predicted_split(tmp_path):
     """A Test1 submission against a labels file of every split (MSP-Podcast's
     labels_consensus.csv) is scored on Test1, the split that holds its ids; predictions that
