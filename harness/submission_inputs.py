@@ -27,11 +27,14 @@ def expected_ids(options: dict[str, Any], challenge, corpus) -> list[str] | None
         lines = [
             line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
         ]
-        header = lines[0].split(",") if lines else []
+        from harness.data.readers.tables import delimiter_of
+
+        separator = delimiter_of(lines[0]) if lines else ","
+        header = [h.strip().lstrip("\ufeff") for h in lines[0].split(separator)] if lines else []
         for column in (challenge.id_column, "id", "FileName"):
             if column in header:
                 index = header.index(column)
-                return [line.split(",")[index] for line in lines[1:]]
+                return [line.split(separator)[index].strip() for line in lines[1:]]
         return lines
     if corpus is not None:
         manifest = corpus.manifest

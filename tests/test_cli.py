@@ -168,3 +168,19 @@ def test_the_commands_bars_write_nothing_off_a_terminal(capfd):
     for done in range(4):
         bar(done, 3)
     assert capfd.readouterr() == ("", "")
+
+
+def test_validate_reads_an_id_list_with_a_header_in_any_separator(tmp_path):
+    """ids=FILE may be a labels file: FileName or id column, commas, tabs or semicolons."""
+    good = tmp_path / "good.csv"
+    good.write_text("FileName,EmoClass\na.wav,A\nb.wav,N\n")
+    for name, text in (
+        ("comma.csv", "FileName,EmoClass\na.wav,A\nb.wav,N\n"),
+        ("tabs.tsv", "id\tlabel\na.wav\tA\nb.wav\tN\n"),
+        ("semicolons.csv", "\ufeffFileName;EmoClass\na.wav;A\nb.wav;N\n"),
+    ):
+        ids = tmp_path / name
+        ids.write_text(text, encoding="utf-8")
+        result = runner.invoke(app, ["validate", str(good), "challenge=odyssey2024", f"ids={ids}"])
+        assert result.exit_code == 0, (name, result.output)
+        assert "against 2 expected ids" in result.output.replace("\n", " ")
