@@ -146,3 +146,31 @@ def test_bad_arguments_are_one_line(two_runs, args, expected):
     good, starved = two_runs
     argv = ["compare", *(a.format(a=good, b=starved) for a in args)]
     assert expected in _one_line_error(runner.invoke(app, argv))
+
+
+def test_a_run_whose_ranked_split_is_unlabelled_is_compared_where_the_leaderboard_shows_it(
+    tmp_path,
+):
+    """MSP-Podcast ships Test3 without labels: the leaderboard shows such a run on its last
+    labelled evaluation split ("Test2 (Test3 unlabelled)"), and that is the split compared."""
+    from harness.run_comparison import _ranked
+
+    run_dir = tmp_path / "20261205-000000-text_tfidf"
+    run_dir.mkdir()
+    metrics = {
+        "system": "text_tfidf",
+        "corpus": {"name": "msp-podcast", "challenge": "odyssey2024"},
+        "primary": {"categorical": {"split": "Test3", "variant": "prior", "metric": "macro_f1"}},
+        "results": [
+            {
+                "task": "categorical",
+                "split": s,
+                "variant": "prior",
+                "n": 10,
+                "metrics": {"macro_f1": v},
+            }
+            for s, v in (("Development", 0.4), ("Test1", 0.3), ("Test2", 0.2))
+        ],
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    assert _ranked(run_dir)["categorical"]["split"] == "Test2"
