@@ -152,9 +152,21 @@ def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
     for key, value in param_overrides.items():
         _set_dotted(config["params"], key, value)
     _switch_bars(config)
+    _absolute_paths(config)
     config["members"] = _member_list(config.get("members"))
     config["label"] = run_label(name, config["profile"] if chosen else None, param_overrides)
     return config
+
+
+def _absolute_paths(config: dict[str, Any]) -> None:
+    """``corpus_path`` and ``cache_dir`` as absolute paths: the saved config.yaml must name the
+    corpus wherever it is read from (``harness compare`` reads a run's corpus again; a run is
+    re-run from its config), and ``corpus_path=MSP`` from the directory of the run means nothing
+    from another one."""
+    for key in ("corpus_path", "cache_dir"):
+        value = config.get(key)
+        if isinstance(value, str) and value and not os.path.isabs(os.path.expanduser(value)):
+            config[key] = os.path.abspath(os.path.expanduser(value))
 
 
 def _switch_bars(config: dict[str, Any]) -> None:

@@ -125,14 +125,22 @@ def _corpus_of(run_dir: str | os.PathLike):
     options = dict(config.get("corpus_options") or {})
     if "check_audio" in inspect.signature(registry.get("corpora", name)).parameters:
         options["check_audio"] = False
-    return load_corpus(
-        name,
-        corpus_path=config.get("corpus_path"),
-        corpus_options=options,
-        demo=config.get("demo"),
-        cache_dir=config.get("cache_dir"),
-        challenge=config.get("challenge"),
-    )
+    try:
+        return load_corpus(
+            name,
+            corpus_path=config.get("corpus_path"),
+            corpus_options=options,
+            demo=config.get("demo"),
+            cache_dir=config.get("cache_dir"),
+            challenge=config.get("challenge"),
+        )
+    except HarnessError as error:  # say whose corpus it was: the paths come from config.yaml
+        raise HarnessError(
+            f"the corpus of {Path(run_dir).name}, as its config.yaml names it: {error.message}",
+            file=error.file,
+            row=error.row,
+            fix=f"make that corpus readable there again, or edit corpus_path in {path}",
+        ) from None
 
 
 def _truth(manifest: pd.DataFrame, run_dir, task: str, split: str, challenge):

@@ -174,3 +174,18 @@ def test_a_run_whose_ranked_split_is_unlabelled_is_compared_where_the_leaderboar
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
     assert _ranked(run_dir)["categorical"]["split"] == "Test2"
+
+
+def test_a_run_whose_corpus_has_moved_says_so_in_one_line(two_runs, tmp_path):
+    good, starved = two_runs
+    moved = tmp_path / good.name
+    shutil.copytree(good, moved)
+    config = (moved / "config.yaml").read_text()
+    (moved / "config.yaml").write_text(
+        config.replace("corpus: demo", "corpus: emospeech", 1).replace(
+            "corpus_path: null", f"corpus_path: {tmp_path / 'gone'}", 1
+        )
+    )
+    text = _one_line_error(runner.invoke(app, ["compare", str(moved), str(starved)]))
+    assert f"the corpus of {good.name}, as its config.yaml names it" in text
+    assert "edit corpus_path in" in text and "EmoSpeech folder not found" in text

@@ -77,3 +77,14 @@ def test_members_on_the_command_line_win_over_the_demo_profile():
     config = resolve({"system": "fusion_lr", "members": ["text_tfidf", "text_tfidf_b"]})
     assert config["profile"] == "demo"
     assert config["members"] == ["text_tfidf", "text_tfidf_b"]
+
+
+def test_a_relative_corpus_path_is_saved_absolute(monkeypatch, tmp_path):
+    """config.yaml must name the corpus from any directory: harness compare reads it again."""
+    monkeypatch.chdir(tmp_path)
+    config = resolve(
+        {"system": "text_tfidf", "corpus": "emospeech", "corpus_path": "MSP", "cache_dir": "c"}
+    )
+    assert config["corpus_path"] == str(tmp_path / "MSP")
+    assert config["cache_dir"] == str(tmp_path / "c")
+    assert resolve({"system": "text_tfidf"}).get("corpus_path") is None
