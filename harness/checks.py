@@ -81,12 +81,13 @@ COMMAND_OPTION_RULES = {
     "bootstrap": integer(ge=0),
     "format": choice("rich", "markdown", "md", "csv"),
     "all": flag(),
+    "paired": flag(),
     "progress": flag(),
 }
 """What each option of ``validate``, ``score``, ``leaderboard``, ``transcribe`` and ``data demo``
 accepts."""
 COMMAND_OPTION_EXAMPLES = {
-    "lang": "en", "n": 1000, "seed": 0, "bootstrap": 1000, "format": "rich", "all": False,
+    "lang": "en", "n": 1000, "seed": 0, "bootstrap": 1000, "format": "rich", "all": False, "paired": False,
     "progress": True, "splits": ["Train", "Development"],
 }  # fmt: skip
 """What a ``fix:`` offers for a bad option value (the commands' defaults)."""

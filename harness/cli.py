@@ -331,7 +331,7 @@ def score(
 @app.command(context_settings=EXTRA)
 @_friendly
 def leaderboard(ctx: typer.Context) -> None:
-    """Tabulate run directories per corpus and task, best first: runs=runs format=rich|markdown|csv [out=FILE] [all=true]."""
+    """Tabulate run directories per corpus and task, best first: runs=runs format=rich|markdown|csv [out=FILE] [all=true] [paired=true]."""
     from pathlib import Path
 
     import leaderboards
@@ -340,7 +340,7 @@ def leaderboard(ctx: typer.Context) -> None:
     from harness.io import write_text
 
     options = _overrides(ctx)
-    _check_keys(options, {"runs", "format", "out", "all"}, "leaderboard")
+    _check_keys(options, {"runs", "format", "out", "all", "paired", "bootstrap"}, "leaderboard")
     fmt = options.get("format", "rich")
     if options.get("out"):
         writable_dir(Path(str(options["out"])).parent, "out")
@@ -358,6 +358,10 @@ def leaderboard(ctx: typer.Context) -> None:
             fix="run `harness run system=...` first or pass runs=DIR",
         )
     table = leaderboards.collect_runs(runs_dir, latest_only=not options.get("all", False))
+    if options.get("paired", False):
+        from harness.run_comparison import paired_with_best
+
+        table = paired_with_best(table, n_boot=int(options.get("bootstrap", 1000)))
     if fmt == "rich":
         _console().print(leaderboards.render_rich(table))
         return

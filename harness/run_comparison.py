@@ -37,10 +37,15 @@ def compare_runs(
 ) -> list[dict[str, Any]]:
     """One paired comparison (A minus B) per task both runs scored, or for ``task`` alone, on
     the split run A ranks (``split`` overrides it)."""
-    from leaderboards.compare import paired_comparison
-
     rows_a, rows_b = _ranked(run_a), _ranked(run_b)
     _check_same_corpus(run_a, run_b, rows_a, rows_b)
+    return _compare(run_a, run_b, rows_a, rows_b, task, split, n_boot, seed, corpus=None)
+
+
+def _compare(run_a, run_b, rows_a, rows_b, task, split, n_boot, seed, corpus):
+    """:func:`compare_runs` once the runs are read (``corpus``: run A's, when already loaded)."""
+    from leaderboards.compare import paired_comparison
+
     shared = [t for t in rows_a if t in rows_b]
     if task is not None and task not in shared:
         raise HarnessError(
@@ -53,7 +58,7 @@ def compare_runs(
             f"{Path(run_b).name}: {', '.join(rows_b)})",
             fix="compare two runs of one task",
         )
-    corpus = _corpus_of(run_a)
+    corpus = corpus if corpus is not None else _corpus_of(run_a)
     from harness import registry
 
     challenge = registry.get("challenges", next(iter(rows_a.values()))["challenge"])
@@ -158,3 +163,46 @@ def _truth(manifest: pd.DataFrame, run_dir, task: str, split: str, challenge):
         return labels[labels.isin(challenge.classes)].astype(str)
     values = rows[list(ATTRIBUTES)].astype(float)
     return values.dropna()
+
+
+def paired_with_best(runs: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """``runs`` (from :func:`leaderboards.collect_runs`) with each run's difference to the best
+    run of its table and that difference's paired-bootstrap p-value (``delta_best``,
+    ``p_best``; empty for the best run itself and where the two cannot be paired).
+
+    The corpus of each table is read once. A table is (corpus, challenge, task, track), as the
+    leaderboard draws it.
+    """
+    import math
+
+    import numpy as np
+
+    runs = runs.assign(delta_best=np.nan, p_best=np.nan)
+    if runs.empty:
+        return runs
+    keys = ["corpus", "challenge", "task", "track"]
+    table = runs.assign(track=runs.get("track", pd.Series(index=runs.index)).fillna(""))
+    for _, group in table.groupby(keys, dropna=False, sort=False):
+        if len(group) < 2 or group["value"].isna().all():
+            continue
+        best = group["value"].idxmax()
+        best_path = group.at[best, "path"]
+        task = group.at[best, "task"]
+        rows_best = _ranked(best_path)
+        corpus = None
+        for index in group.index.drop(best):
+            other = group.at[index, "path"]
+            if not isinstance(other, str) or (
+                isinstance(group.at[index, "value"], float) and math.isnan(group.at[index, "value"])
+            ):
+                continue
+            if corpus is None:
+                corpus = _corpus_of(best_path)
+            try:
+                result = _compare(
+                    best_path, other, rows_best, _ranked(other), task, None, n_boot, seed, corpus
+                )[0]
+            except HarnessError:  # not the same utterances (another split ranked): no pairing
+                continue
+            runs.loc[index, ["delta_best", "p_best"]] = (-result["delta"], result["p_value"])
+    return runs

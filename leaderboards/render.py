@@ -49,6 +49,8 @@ BOARD_COLUMNS: tuple[str, ...] = (
     "source",
     "url",
     "submission",
+    "delta_best",
+    "p_best",
 )
 PUBLISHED = "(published)"
 _TASK_ORDER = {"categorical": 0, "attributes": 1}
@@ -213,6 +215,9 @@ def _display_tables(
         title = f"{first['challenge']} · {shown_task} · {first['corpus']}{kind}"
         details = _DETAIL_COLUMNS.get(task, ())
         header = ["#", "system", f"{metric} [CI]", "raw", *(label for _, label in details)]
+        paired = "delta_best" in group and group["delta_best"].notna().any()
+        if paired:  # harness leaderboard paired=true: each run against the table's best
+            header.append("vs #1 (paired p)")
         header += ["split", "run"]
         rows, flags = [], []
         for row in group.itertuples(index=False):
@@ -227,6 +232,7 @@ def _display_tables(
                     format_with_ci(row.value, row.ci_low, row.ci_high),
                     format_number(row.raw_value),
                     *(format_number(getattr(row, column)) for column, _ in details),
+                    *([_paired_cell(row)] if paired else []),
                     split,
                     "" if _missing(row.run) else str(row.run),
                 ]
@@ -311,6 +317,15 @@ def _write_atomic(path: Path, text: str) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _paired_cell(row: Any) -> str:
+    """``-0.0368 (p=0.042)``: the run's difference to the best run of its table and the paired
+    bootstrap's p-value; empty for the best run, published rows and runs that cannot be paired."""
+    delta, p_value = getattr(row, "delta_best", None), getattr(row, "p_best", None)
+    if _missing(delta) or _missing(p_value):
+        return ""
+    return f"{float(delta):+.4f} (p={float(p_value):.3f})"
 
 
 def _system_label(row: Any) -> str:

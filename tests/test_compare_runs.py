@@ -189,3 +189,27 @@ def test_a_run_whose_corpus_has_moved_says_so_in_one_line(two_runs, tmp_path):
     text = _one_line_error(runner.invoke(app, ["compare", str(moved), str(starved)]))
     assert f"the corpus of {good.name}, as its config.yaml names it" in text
     assert "edit corpus_path in" in text and "EmoSpeech folder not found" in text
+
+
+def test_a_paired_leaderboard_gives_each_run_its_difference_to_the_best_and_its_p_value(two_runs):
+    import leaderboards
+    from harness.run_comparison import paired_with_best
+
+    good, starved = two_runs
+    runs = leaderboards.collect_runs(good.parent, latest_only=False)
+    paired = paired_with_best(runs, n_boot=200)
+    for task in ("categorical", "attributes"):
+        rows = paired[paired["task"] == task].set_index("run")
+        best = rows["value"].idxmax()
+        other = starved.name if best == good.name else good.name
+        direct = compare_runs(good.parent / best, good.parent / other, task=task, n_boot=200)[0]
+        assert rows.at[other, "delta_best"] == pytest.approx(-direct["delta"])
+        assert rows.at[other, "p_best"] == pytest.approx(direct["p_value"])
+        assert np.isnan(rows.at[best, "delta_best"]) and np.isnan(rows.at[best, "p_best"])
+    plain = leaderboards.render_markdown(runs)
+    assert "vs #1" not in plain
+    result = runner.invoke(
+        app, ["leaderboard", f"runs={good.parent}", "paired=true", "bootstrap=200", "format=md"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "vs #1 (paired p)" in result.output and "(p=" in result.output
