@@ -413,6 +413,13 @@ def compare(
         )
         console.print(f"  A {_escape(result['run_a'])}  {result['value_a']:.4f}", highlight=False)
         console.print(f"  B {_escape(result['run_b'])}  {result['value_b']:.4f}", highlight=False)
+        if result["negligible"]:
+            console.print(
+                f"  A - B = {result['delta']:+.1e}: no difference (below the precision of the "
+                "saved predictions)",
+                highlight=False,
+            )
+            continue
         console.print(
             f"  A - B = {result['delta']:+.4f}  95% CI [{result['ci_low']:+.4f}, "
             f"{result['ci_high']:+.4f}]  p = {result['p_value']:.3f}  "

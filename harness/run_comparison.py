@@ -24,6 +24,8 @@ import pandas as pd
 from harness.errors import HarnessError
 
 ATTRIBUTES = ("arousal", "valence", "dominance")
+PRECISION = 1e-6
+"""Score differences below this are rounding in the saved predictions, not a difference."""
 
 
 def compare_runs(
@@ -79,7 +81,11 @@ def _compare(run_a, run_b, rows_a, rows_b, task, split, n_boot, seed, corpus):
             )
         except (FileNotFoundError, ValueError) as exc:
             raise HarnessError(str(exc), fix="pass split= a split both runs predicted") from None
-        results.append({**result, "task": name, "split": chosen})
+        # Predictions are saved with six decimals, and a cached member's with eight significant
+        # digits: two runs of one configuration can differ by a unit in the last place, which a
+        # bootstrap finds "significant". Such a difference is said to be none.
+        negligible = abs(result["delta"]) < PRECISION
+        results.append({**result, "task": name, "split": chosen, "negligible": negligible})
     return results
 
 
@@ -204,5 +210,6 @@ def paired_with_best(runs: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -
                 )[0]
             except HarnessError:  # not the same utterances (another split ranked): no pairing
                 continue
-            runs.loc[index, ["delta_best", "p_best"]] = (-result["delta"], result["p_value"])
+            p_value = 1.0 if result["negligible"] else result["p_value"]
+            runs.loc[index, ["delta_best", "p_best"]] = (-result["delta"], p_value)
     return runs

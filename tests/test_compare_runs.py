@@ -213,3 +213,21 @@ def test_a_paired_leaderboard_gives_each_run_its_difference_to_the_best_and_its_
     )
     assert result.exit_code == 0, result.output
     assert "vs #1 (paired p)" in result.output and "(p=" in result.output
+
+
+def test_a_difference_below_the_saved_precision_is_no_difference(two_runs, tmp_path):
+    """Two runs of one configuration, one from cached members, differ by a unit in the sixth
+    decimal of some predictions; the bootstrap found that consistent 1e-8 CCC gap
+    "significant" (p = 0.008 on the demo's main run and its cached re-run)."""
+    good, _ = two_runs
+    twin = tmp_path / (good.name + "-2")
+    shutil.copytree(good, twin)
+    path = twin / "predictions" / "attributes" / f"{_primary(good, 'attributes')[1]}.csv"
+    frame = pd.read_csv(path, dtype={"id": str})
+    frame["arousal"] += 1e-6 * np.sign(frame["arousal"] - frame["arousal"].mean())
+    frame.to_csv(path, index=False, float_format="%.6f")
+    result = compare_runs(good, twin, task="attributes", n_boot=200)[0]
+    assert 0 < abs(result["delta"]) < 1e-6 and result["negligible"]
+    output = runner.invoke(app, ["compare", str(good), str(twin), "task=attributes"]).output
+    assert "no difference (below the precision of the saved predictions)" in output
+    assert "p = " not in output
