@@ -15,6 +15,7 @@ run on, read again from that corpus as its ``config.yaml`` names it. Two runs on
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 
+log = logging.getLogger("harness")
 ATTRIBUTES = ("arousal", "valence", "dominance")
 PRECISION = 1e-6
 """Score differences below this are rounding in the saved predictions, not a difference."""
@@ -203,7 +205,11 @@ def paired_with_best(runs: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -
             ):
                 continue
             if corpus is None:
-                corpus = _corpus_of(best_path)
+                try:
+                    corpus = _corpus_of(best_path)
+                except HarnessError as error:  # one table unpaired, not the whole board lost
+                    log.warning("%s: not paired (%s)", group.at[best, "corpus"], error.message)
+                    break
             try:
                 result = _compare(
                     best_path, other, rows_best, _ranked(other), task, None, n_boot, seed, corpus

@@ -231,3 +231,24 @@ def test_a_difference_below_the_saved_precision_is_no_difference(two_runs, tmp_p
     output = runner.invoke(app, ["compare", str(good), str(twin), "task=attributes"]).output
     assert "no difference (below the precision of the saved predictions)" in output
     assert "p = " not in output
+
+
+def test_a_paired_leaderboard_whose_corpus_is_gone_still_draws_that_table(two_runs, tmp_path):
+    """A table whose corpus cannot be read again is drawn unpaired, with a warning; the
+    leaderboard used to stop on it."""
+    import leaderboards
+    from harness.run_comparison import paired_with_best
+
+    runs_dir = tmp_path / "runs"
+    for run_dir in two_runs:
+        copy = runs_dir / run_dir.name
+        shutil.copytree(run_dir, copy)
+        config = (copy / "config.yaml").read_text()
+        config = config.replace("corpus: demo", "corpus: emospeech", 1).replace(
+            "corpus_path: null", f"corpus_path: {tmp_path / 'nowhere'}", 1
+        )
+        (copy / "config.yaml").write_text(config)
+    runs = leaderboards.collect_runs(runs_dir, latest_only=False)
+    paired = paired_with_best(runs, n_boot=50)
+    assert paired["delta_best"].isna().all() and len(paired) == len(runs)
+    assert "vs #1" not in leaderboards.render_markdown(paired)
