@@ -9,7 +9,9 @@ gives the difference its own interval and p-value.
 What is compared is exactly what each run ranked: its saved predictions of the split the
 leaderboard shows (the variant it submitted), scored against the gold labels of the corpus it was
 run on, read again from that corpus as its ``config.yaml`` names it. Two runs on different corpora
-(or different builds' names) are refused: their scores are not over the same utterances.
+are refused: their scores are not over the same utterances. :func:`paired_with_best` does the same
+for every run of a leaderboard table against the table's best run (``harness leaderboard
+paired=true``).
 """
 
 from __future__ import annotations
