@@ -140,9 +140,7 @@ def read_emospeech(
         path,
         "EmoSpeech",
         "the folder that holds train.csv (or EmoSPeech_phase_2_train.csv)",
-        holds=lambda folder: any(
-            (folder / name).is_file() for name in (train_csv, *RELEASE_CSVS.get(train_csv, ()))
-        ),
+        holds=lambda folder: _present_csv(folder, train_csv) is not None,
     )
     _check_fraction(dev_fraction)
     train_path = _release_csv(root, train_csv, "train_csv")
@@ -176,12 +174,20 @@ def read_emospeech(
 def _release_csv(root: Path, name: str, option: str) -> Path:
     """``name``, or, where the default name is absent, the file the challenge's release ships
     under its own name (:data:`RELEASE_CSVS`), so the release folder reads as it is."""
-    if not (root / name).is_file():
-        for release_name in RELEASE_CSVS.get(name, ()):
-            if (root / release_name).is_file():
-                log.info("EmoSpeech: reading %s (no %s in %s)", release_name, name, root)
-                return root / release_name
-    return find_file(root, name, option)
+    present = _present_csv(root, name)
+    if present is None:
+        return find_file(root, name, option)  # the error names the option
+    if present.name != name:
+        log.info("EmoSpeech: reading %s (no %s in %s)", present.name, name, root)
+    return present
+
+
+def _present_csv(folder: Path, name: str) -> Path | None:
+    """``folder/name``, else the first of its release names there, else None."""
+    for candidate in (name, *RELEASE_CSVS.get(name, ())):
+        if (folder / candidate).is_file():
+            return folder / candidate
+    return None
 
 
 @option_rules(
@@ -364,18 +370,17 @@ def _test_rows(
     )
     if labels_csv is False:
         return frame
-    if labels_csv is None:
-        if (root / "test_labels.csv").is_file():
-            labels_csv = "test_labels.csv"
-        elif "label" in table.header:
-            # A test CSV that carries its gold labels itself (id,label,transcription, as a
-            # post-challenge release or a researcher's merged file has it) is scored with them.
-            log.info("EmoSpeech: test labels read from the label column of %s", table.path.name)
-            gold = table
-        else:
-            return frame
+    if labels_csv is None and (root / "test_labels.csv").is_file():
+        labels_csv = "test_labels.csv"
     if labels_csv is not None:
         gold = read_table(find_file(root, str(labels_csv), "test_labels_csv"), ("id", "label"))
+    elif "label" in table.header:
+        # A test CSV that carries its gold labels itself (id,label,transcription, as a
+        # post-challenge release or a researcher's merged file has it) is scored with them.
+        log.info("EmoSpeech: test labels read from the label column of %s", table.path.name)
+        gold = table
+    else:
+        return frame
     gold_ids = check_ids(gold, "id")
     gold_labels = [v.lower() or None for v in gold.column("label")]
     check_codes(gold, "label", gold_labels, known)
@@ -417,18 +422,11 @@ def _meacorpus_csv(path: str | os.PathLike | None, csv_name: str | None) -> Path
         path,
         "MEACorpus",
         "the folder that holds the MEACorpus CSV",
-        holds=lambda folder: any(
-            _is_meacorpus_header(p)
-            for pattern in ("*.csv", "output/*.csv")
-            for p in folder.glob(pattern)
-        ),
+        holds=lambda folder: bool(_mea_candidates(folder)),
     )
     if csv_name is not None:
         return find_file(root, csv_name, "csv_name")
-    # The corpus's repository keeps its CSV (and the download script's audio) in output/.
-    candidates = [p for p in sorted(root.glob("*.csv")) if _is_meacorpus_header(p)]
-    if not candidates:
-        candidates = [p for p in sorted(root.glob("output/*.csv")) if _is_meacorpus_header(p)]
+    candidates = _mea_candidates(root)
     if len(candidates) != 1:
         found = ", ".join(p.name for p in candidates) or "none"
         raise HarnessError(
@@ -438,6 +436,13 @@ def _meacorpus_csv(path: str | os.PathLike | None, csv_name: str | None) -> Path
             fix="pass corpus_options.csv_name=<the MEACorpus CSV file name>",
         )
     return candidates[0]
+
+
+def _mea_candidates(folder: Path) -> list[Path]:
+    """The CSVs in ``folder`` with either MEACorpus form's header, else those in its ``output/``,
+    where the corpus's repository keeps its CSV (and the download script writes the audio)."""
+    candidates = [p for p in sorted(folder.glob("*.csv")) if _is_meacorpus_header(p)]
+    return candidates or [p for p in sorted(folder.glob("output/*.csv")) if _is_meacorpus_header(p)]
 
 
 def _is_meacorpus_header(csv_path: Path) -> bool:
