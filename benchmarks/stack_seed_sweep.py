@@ -55,7 +55,7 @@ import pandas as pd
 def corpus(seed: int) -> pd.DataFrame:
     """The Spanish demo's scored rows for ``seed`` with the harness's Train/Development/Test."""
     from harness.data.demo import LANGUAGES, plan_corpus
-    from harness.data.readers.emospeech import _carve_development
+    from harness.data.readers.development import carve_development
 
     codes = {c.code for c in LANGUAGES["es"].classes}
     plan = [u for u in plan_corpus("es", 1000, seed) if u.label in codes]
@@ -69,7 +69,7 @@ def corpus(seed: int) -> pd.DataFrame:
     )
     # id order, as the corpus files are written: the folds depend on Train's row order
     frame = frame.sort_values("id", ignore_index=True)
-    return _carve_development(frame, 0.2, seed=0)[0].reset_index(drop=True)
+    return carve_development(frame, 0.2, seed=0)[0].reset_index(drop=True)
 
 
 def onset_tokens(text: str, k: int) -> list[str]:

@@ -6,7 +6,8 @@ split names, audio headers, transcript encodings) and raises ONE :class:`Harness
 the file, the line (the header is line 1) and the fix.
 
 One module per corpus layout (:mod:`.msp_podcast`, :mod:`.emospeech`), sharing strict CSV tables
-(:mod:`.tables`) and folder, audio and transcript checks (:mod:`.common`). Each reader takes the
+(:mod:`.tables`), folder, audio and transcript checks (:mod:`.common`) and the carving of a
+Development split for corpora that ship none (:mod:`.development`). Each reader takes the
 challenge it reads for by registry name (``challenge=``), so classes and splits come from the
 challenge object, never from a literal here.
 """

@@ -40,6 +40,11 @@ from harness.data.readers.common import (
     option_rules,
     warn_texts,
 )
+from harness.data.readers.development import (
+    carve_development,
+    check_fraction,
+    listed_development,
+)
 from harness.data.readers.tables import (
     Table,
     check_codes,
@@ -142,7 +147,7 @@ def read_emospeech(
         "the folder that holds train.csv (or EmoSPeech_phase_2_train.csv)",
         holds=lambda folder: _present_csv(folder, train_csv) is not None,
     )
-    _check_fraction(dev_fraction)
+    check_fraction(dev_fraction)
     train_path = _release_csv(root, train_csv, "train_csv")
     train = read_table(train_path, ("id", "label", "transcription"))
     if not train.rows:
@@ -160,9 +165,9 @@ def read_emospeech(
     frame = _join_splits(frames)
     videos = None if videos_csv is None else _attach_videos(frame, root, videos_csv)
     if dev_csv is None:
-        frame, carved = _carve_development(frame, dev_fraction, seed)
+        frame, carved = carve_development(frame, dev_fraction, seed)
     else:
-        carved = _listed_development(frame, root, dev_csv)
+        carved = listed_development(frame, root, dev_csv)
     _check_audio_dir(root, audio_dir)
     info = _attach_audio(frame, root, [audio_dir, *EMOSPEECH_AUDIO_DIRS], check_audio)
     info["development"] = carved
@@ -221,7 +226,7 @@ def read_meacorpus(
     spec = challenge_for(challenge, "meacorpus")
     csv_path = _meacorpus_csv(path, csv_name)
     root = csv_path.parent
-    _check_fraction(dev_fraction)
+    check_fraction(dev_fraction)
     table = _mea_table(csv_path)
     splits = _mea_splits(table)
     id_column = "filename" if "filename" in table.header else "youtube_key/segment_id"
@@ -232,29 +237,11 @@ def read_meacorpus(
         frame["gender"] = [g.lower() or None for g in table.column("gender")]
     carved = "given in the CSV"
     if not (frame["split"] == "Development").any():
-        frame, carved = _carve_development(frame, dev_fraction, seed)
+        frame, carved = carve_development(frame, dev_fraction, seed)
     _check_audio_dir(root, audio_dir)
     info = _attach_audio(frame, root, [audio_dir, *MEA_AUDIO_DIRS], check_audio)
     info["development"] = carved
     return _finish(frame, root, info, "meacorpus", spec.name, csv_path)
-
-
-def _listed_development(frame: pd.DataFrame, root: Path, dev_csv: str) -> str:
-    """Move the Train rows whose ids ``dev_csv`` lists to Development; every id must be one."""
-    table = read_table(find_file(root, dev_csv, "dev_csv"), ("id",), what="Development list")
-    ids = check_ids(table, "id")
-    train = frame.index[frame["split"] == "Train"]
-    where = dict(zip(frame.loc[train, "id"], train))
-    check_listed(
-        table,
-        ids,
-        where,
-        "a row of the training CSV",
-        fix="list only ids of train.csv in the Development list, or pass "
-        "corpus_options.dev_csv=null to carve Development from Train",
-    )
-    frame.loc[[where[utterance] for utterance in ids], "split"] = "Development"
-    return f"listed in {table.path.name} ({len(ids)} rows)"
 
 
 def _attach_videos(frame: pd.DataFrame, root: Path, videos_csv: str) -> dict:
@@ -317,14 +304,6 @@ def _check_audio_dir(root: Path, audio_dir: str) -> None:
             "audio folder not found",
             file=root / audio_dir,
             fix=f"pass corpus_options.audio_dir=<the folder under {root} that holds the audio>",
-        )
-
-
-def _check_fraction(dev_fraction: float) -> None:
-    if not 0.0 <= dev_fraction < 1.0:
-        raise HarnessError(
-            f"dev_fraction={dev_fraction} is outside [0, 1)",
-            fix="use e.g. corpus_options.dev_fraction=0.2",
         )
 
 
@@ -477,64 +456,6 @@ def _mea_splits(table: Table) -> list[str]:
             )
         result.append(names[value.lower()])
     return result
-
-
-def _carve_development(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, str]:
-    """Move a seeded, class-stratified ``fraction`` of Train to Development.
-
-    Where rows name their speaker (MEACorpus: the video), whole speakers move, so that Dev_bal
-    holds no sibling of a Train segment and tuning on it is not rewarded for recognising a video
-    (:func:`_carve_by_speaker`); otherwise rows are drawn per class. Candidates are taken in id
-    order, so the choice depends on the ids and the seed, not on the order of the rows in the
-    file. Returns the frame and how Development was made, for the run's record.
-    """
-    frame = frame.copy()
-    grouped = "speaker" in frame and frame.loc[frame["split"] == "Train", "speaker"].notna().any()
-    carved = _carve_by_speaker(frame, fraction, seed) if grouped and fraction > 0 else None
-    if carved is not None:
-        frame.loc[carved, "split"] = "Development"
-        return frame, f"carved from Train by speaker ({fraction:g})"
-    rng = np.random.default_rng(seed)
-    train = frame[frame["split"] == "Train"]
-    for label in sorted(train["label"].dropna().unique()):
-        members = train.index[train["label"] == label]
-        members = members[np.argsort(train.loc[members, "id"].to_numpy(), kind="stable")]
-        k = min(int(round(fraction * len(members))), len(members) - 1)
-        if k > 0:
-            frame.loc[rng.choice(members, size=k, replace=False), "split"] = "Development"
-    why = " (by speaker, a class would have no Train rows left)" if grouped and fraction > 0 else ""
-    return frame, f"carved from Train, stratified by class ({fraction:g}){why}"
-
-
-def _carve_by_speaker(frame: pd.DataFrame, fraction: float, seed: int) -> pd.Index | None:
-    """Index of the Train rows that go to Development, taken a whole speaker at a time.
-
-    Each speaker (rows without one are speakers of their own) counts for the class most of its
-    rows have, as MEACorpus's videos mostly carry one label. Per class, its speakers are drawn in
-    a seeded order until about ``fraction`` of the class's rows are taken, always leaving one
-    speaker in Train. None where that would leave a class without Train rows.
-    """
-    train = frame[frame["split"] == "Train"]
-    train = train.iloc[np.argsort(train["id"].to_numpy(), kind="stable")]
-    labels = train["label"].astype("string").fillna("<none>")
-    speakers = train["speaker"].astype("string")
-    groups = speakers.fillna(pd.Series([f"<row {i}>" for i in train.index], index=train.index))
-    sizes = groups.value_counts()
-    majority = pd.crosstab(groups, labels).idxmax(axis=1)  # ties: the first class, sorted
-    rng = np.random.default_rng(seed)
-    held: list[str] = []
-    for label in sorted(set(labels)):
-        own = sorted(majority.index[majority == label])
-        target, taken = fraction * int((labels == label).sum()), 0
-        for group in rng.permutation(own)[: len(own) - 1]:
-            if taken >= target:
-                break
-            held.append(group)
-            taken += int(sizes[group])
-    moved = groups.isin(held).to_numpy()
-    if set(labels[~moved]) != set(labels):
-        return None
-    return train.index[moved]
 
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
