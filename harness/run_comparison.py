@@ -183,16 +183,11 @@ def paired_with_best(runs: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -
     The corpus of each table is read once. A table is (corpus, challenge, task, track), as the
     leaderboard draws it.
     """
-    import math
-
     import numpy as np
 
     runs = runs.assign(delta_best=np.nan, p_best=np.nan)
-    if runs.empty:
-        return runs
-    keys = ["corpus", "challenge", "task", "track"]
-    table = runs.assign(track=runs.get("track", pd.Series(index=runs.index)).fillna(""))
-    for _, group in table.groupby(keys, dropna=False, sort=False):
+    keys = ["corpus", "challenge", "task", "track"]  # collect_runs' columns; a missing track is NaN
+    for _, group in runs.groupby(keys, dropna=False, sort=False):
         if len(group) < 2 or group["value"].isna().all():
             continue
         best = group["value"].idxmax()
@@ -202,9 +197,7 @@ def paired_with_best(runs: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -
         corpus = None
         for index in group.index.drop(best):
             other = group.at[index, "path"]
-            if not isinstance(other, str) or (
-                isinstance(group.at[index, "value"], float) and math.isnan(group.at[index, "value"])
-            ):
+            if pd.isna(other) or pd.isna(group.at[index, "value"]):
                 continue
             if corpus is None:
                 try:
