@@ -15,13 +15,17 @@ from typing import Any
 
 import typer
 
+HELP_MARKUP = None
+"""Help texts are plain text, not rich markup: rich reads ``[all=true]`` in a usage line as a
+style tag and deletes it, so every optional key in the commands' help went missing."""
 app = typer.Typer(
     help="Speech emotion recognition challenge harness: train, fuse, score, submit, compare.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=HELP_MARKUP,
 )
-data_app = typer.Typer(help="Corpus utilities.", no_args_is_help=True)
+data_app = typer.Typer(help="Corpus utilities.", no_args_is_help=True, rich_markup_mode=HELP_MARKUP)
 app.add_typer(data_app, name="data")
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -133,7 +137,33 @@ def _overrides(ctx: typer.Context, args: list[str] | None = None) -> dict[str, A
 def run(ctx: typer.Context, verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     """Train/fuse a system, tune on Dev_bal, predict, score and write a run directory.
 
-    Example: harness run system=fusion_lr   (more key=value overrides may follow)
+    Every argument is a key=value override, its value read as YAML (epochs=2, members=[a,b],
+    target_prior=none); the defaults and their meaning are in harness/defaults.yaml, and the
+    fully resolved configuration is saved as the run's config.yaml.
+
+    \b
+    What to run:
+      system=NAME               a registered system (harness ls), e.g. fusion_lr
+      profile=NAME              one of the system's YAML profiles (auto: demo on the demo corpus)
+      members=[A,B,...]         a fusion's members, e.g. [text_tfidf,audio_egemaps]
+      member_params.M.P=V       parameter P of member M
+      P=V or params.P=V         any parameter of the system, e.g. backbone=/models/w2v-bert-2.0
+      tasks=[categorical]       which tasks (default: all the system and challenge share)
+      track=auto                EmoSpeech: task1 (text) or task2 (multimodal)
+    \b
+    What to run it on:
+      corpus=NAME               demo, msp_podcast, emospeech or meacorpus
+      corpus_path=DIR           the real corpus's folder
+      corpus_options.K=V        reader options, e.g. corpus_options.check_audio=false
+      demo.lang=en|es demo.n=1000 demo.seed=0    the synthetic demo corpus
+      challenge=NAME            another registered challenge than the corpus's own
+      asr=auto|whisper|canary|none  asr_params.K=V    transcription before text systems
+    \b
+    How to run it:
+      seed=0 devbal_n=300 target_prior=auto bootstrap=1000
+      output_dir=runs cache_dir=DIR force=false progress=true
+
+    Example: harness run system=fusion_lr profile=light corpus=msp_podcast corpus_path=/data/MSP
     """
     from harness.config import resolve
     from harness.runner import run as run_config
@@ -225,14 +255,18 @@ def demo(ctx: typer.Context) -> None:
             seed=int(options.get("seed", 0)),
             progress=_Bar("synthesising"),
         )
-        _console().print(f"demo corpus written to {path}")
+        _console().print(f"demo corpus written to {_escape(path)}", highlight=False, soft_wrap=True)
         return
     from harness.data.demo import load_demo_corpus
 
     cache_dir = options.pop("cache_dir", None) or default_cache_dir()
     corpus = load_demo_corpus(None, cache_dir=cache_dir, progress=_Bar("synthesising"), **options)
     counts = corpus.manifest.groupby("split")["id"].count().to_dict()
-    _console().print(f"demo corpus {corpus.name} at {corpus.root}: {counts}")
+    _console().print(
+        f"demo corpus {corpus.name} at {_escape(corpus.root)}: {counts}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 VALIDATE_KEYS = {
@@ -251,7 +285,9 @@ def _check_keys(options: dict[str, Any], known: set[str], command: str) -> None:
 
 @app.command(context_settings=EXTRA)
 @_friendly
-def validate(ctx: typer.Context, file: str = typer.Argument(..., help="submission CSV")) -> None:
+def validate(
+    ctx: typer.Context, file: str = typer.Argument(..., metavar="FILE", help="submission CSV")
+) -> None:
     """Check a submission file: challenge=odyssey2024 task=categorical|attributes [ids=FILE | corpus=NAME]."""
     from harness import submission_inputs as inputs
 
@@ -289,7 +325,8 @@ def validate(ctx: typer.Context, file: str = typer.Argument(..., help="submissio
 @app.command(context_settings=EXTRA)
 @_friendly
 def score(
-    ctx: typer.Context, file: str = typer.Argument(..., help="submission or predictions CSV")
+    ctx: typer.Context,
+    file: str = typer.Argument(..., metavar="FILE", help="submission or predictions CSV"),
 ) -> None:
     """Score a submission or predictions file against labels.
 
@@ -331,7 +368,7 @@ def score(
 @app.command(context_settings=EXTRA)
 @_friendly
 def leaderboard(ctx: typer.Context) -> None:
-    """Tabulate run directories per corpus and task, best first: runs=runs format=rich|markdown|csv [out=FILE] [all=true] [paired=true]."""
+    """Tabulate run directories per corpus and task, best first: runs=runs format=rich|markdown|csv [out=FILE] [all=true] [paired=true [bootstrap=1000]]."""
     from pathlib import Path
 
     import leaderboards
@@ -380,8 +417,8 @@ def leaderboard(ctx: typer.Context) -> None:
 @_friendly
 def compare(
     ctx: typer.Context,
-    run_a: str = typer.Argument(..., help="run directory A"),
-    run_b: str = typer.Argument(..., help="run directory B"),
+    run_a: str = typer.Argument(..., metavar="RUN_A", help="run directory A"),
+    run_b: str = typer.Argument(..., metavar="RUN_B", help="run directory B"),
 ) -> None:
     """Paired bootstrap of run A against run B on the split they rank: [task=...] [split=...] [bootstrap=1000] [seed=0]."""
     from harness.errors import HarnessError
@@ -439,7 +476,7 @@ def transcribe(ctx: typer.Context) -> None:
     summary = cli_main(options, bars=_Bar)
     console = _console()
     for key, value in summary.items():
-        console.print(f"{key}: {value}")
+        console.print(f"{key}: {_escape(value)}", highlight=False)
 
 
 def main() -> None:

@@ -30,6 +30,37 @@ def test_help_and_ls_do_not_import_torch_transformers_or_peft():
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        ("leaderboard", ["[out=FILE]", "[all=true]", "[paired=true", "[bootstrap=1000]]"]),
+        ("score", ["[split=Test3]"]),
+        ("validate", ["[ids=FILE"]),
+        ("compare", ["[task=...]", "[split=...]", "[bootstrap=1000]", "[seed=0]"]),
+        ("transcribe", ["[corpus_path=...]", "[model=...]"]),
+    ],
+)
+def test_help_keeps_the_optional_keys_in_square_brackets(command, shown):
+    """Help read as rich markup took ``[all=true]`` for a style tag and printed nothing."""
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    for text in shown:
+        assert text in result.output, (text, result.output)
+
+
+def test_run_help_names_every_configuration_key():
+    from harness.config import defaults
+
+    result = runner.invoke(app, ["run", "--help"])
+    assert result.exit_code == 0, result.output
+    missing = [
+        key
+        for key in defaults()
+        if f"{key}=" not in result.output and f"{key}." not in result.output
+    ]
+    assert not missing, missing
+
+
 def test_ls_lists_every_kind():
     result = runner.invoke(app, ["ls"])
     assert result.exit_code == 0
@@ -184,3 +215,11 @@ def test_validate_reads_an_id_list_with_a_header_in_any_separator(tmp_path):
         result = runner.invoke(app, ["validate", str(good), "challenge=odyssey2024", f"ids={ids}"])
         assert result.exit_code == 0, (name, result.output)
         assert "against 2 expected ids" in result.output.replace("\n", " ")
+
+
+def test_printed_paths_keep_their_square_brackets(tmp_path):
+    """A path is printed as it is: rich markup read ``/data/run[2]`` as ``/data/run``."""
+    cache = tmp_path / "cache[2]"
+    result = runner.invoke(app, ["data", "demo", "n=48", f"cache_dir={cache}"])
+    assert result.exit_code == 0, result.output
+    assert str(cache / "demo" / "en-n48-s0") in result.output
