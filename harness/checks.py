@@ -24,6 +24,7 @@ from harness.params import (
     items,
     mapping,
     optional,
+    slip_fix,
     text,
 )
 
@@ -108,7 +109,12 @@ def check_command_options(options: dict[str, Any], known: set[str], command: str
     if unknown:
         raise HarnessError(
             f"harness {command} has no option {', '.join(map(repr, unknown))}",
-            fix="valid options: " + ", ".join(f"{k}=..." for k in sorted(known)),
+            fix=slip_fix(
+                unknown,
+                known,
+                options,
+                "valid options: " + ", ".join(f"{k}=..." for k in sorted(known)),
+            ),
         )
     check_param_values(f"harness {command}", COMMAND_OPTION_RULES, options, COMMAND_OPTION_EXAMPLES)
     if "corpus_options" in options:
@@ -211,10 +217,14 @@ def check_corpus_options(config: dict[str, Any]) -> None:
     if unknown:
         raise HarnessError(
             f"corpus {corpus!r} has no option {', '.join(map(repr, unknown))}",
-            fix=(
+            fix=slip_fix(
+                unknown,
+                known,
+                options,
                 "valid options: " + ", ".join(f"corpus_options.{k}=..." for k in sorted(known))
                 if known
-                else f"corpus {corpus!r} takes no corpus_options"
+                else f"corpus {corpus!r} takes no corpus_options",
+                lambda key: f"corpus_options.{key}",
             ),
         )
     loader = registry.get("corpora", corpus)

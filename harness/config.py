@@ -93,7 +93,16 @@ def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
     overrides = dict(overrides)
     name = overrides.pop("system", None) or config.get("system")
     if not name:
-        raise HarnessError("no system given", fix="harness run system=NAME (see `harness ls`)")
+        from harness.errors import did_you_mean
+        from harness.params import override
+
+        slip = next((k for k in overrides if did_you_mean(k, ["system"])), None)
+        raise HarnessError(
+            f"no system given ({slip}= is not a key)" if slip else "no system given",
+            fix=f"harness run {override('system', overrides[slip])}"
+            if slip
+            else "harness run system=NAME (see `harness ls`)",
+        )
     from harness import registry
 
     registry.target("systems", name)  # one clear error for an unknown name

@@ -7,6 +7,8 @@ exits with status 2. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from os import PathLike
 
 
@@ -75,3 +77,11 @@ def first_line(exc: BaseException) -> str:
     transformers message can run to a paragraph)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def did_you_mean(key: str, known: Iterable[str]) -> str | None:
+    """The known key a mistyped ``key`` most likely meant (``corpus_pth`` -> ``corpus_path``),
+    or None: an unknown key is otherwise taken for a system parameter, and the error then lists
+    only the system's parameters, not the one the user reached for."""
+    matches = difflib.get_close_matches(key, sorted(set(known)), n=1, cutoff=0.75)
+    return matches[0] if matches else None

@@ -303,6 +303,24 @@ def is_fusion(config: dict[str, Any]) -> bool:
     return issubclass(registry.get("systems", config["system"]), FusionSystem)
 
 
+def _unknown_params_fix(
+    names: list[str], params: dict[str, Any], unknown: list[str], prefix: str
+) -> str:
+    """Where an unknown key is a slip of a parameter's name, or, on a run's own command line (no
+    ``prefix``), of a run key (which a slip sends to the system's parameters), the fix names it."""
+    from harness.config import defaults as run_defaults
+    from harness.params import slip_fix
+
+    run_keys = [] if prefix else [k for k in run_defaults() if k != "params"]
+    return slip_fix(
+        unknown,
+        [*names, *run_keys],
+        params,
+        f"valid parameters: {', '.join(names)}",
+        lambda key: key if key in run_keys else prefix + key,
+    )
+
+
 def check_params(config: dict[str, Any], prefix: str = "") -> None:
     """Reject unknown system (and member) parameters, and values their rules refuse, before any
     corpus is built or model trained. ``prefix``: how a member's parameters are written on the
@@ -317,7 +335,7 @@ def check_params(config: dict[str, Any], prefix: str = "") -> None:
     if unknown:
         raise HarnessError(
             f"system {config['system']!r} has no parameter {', '.join(map(repr, unknown))}",
-            fix=f"valid parameters: {', '.join(system_cls.param_names())}",
+            fix=_unknown_params_fix(system_cls.param_names(), params, unknown, prefix),
         )
     own = system_defaults(config["system"]).get("params") or {}
     check_param_values(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -166,6 +166,29 @@ def override(key: str, value: Any) -> str:
     return shlex.quote(word) if re.search(r"[\s{}\"'\\$`*?!;&|<>()#~]", word) else word
 
 
+def slip_fix(
+    unknown: Sequence[str],
+    known: Iterable[str],
+    values: Mapping[str, Any],
+    fallback: str,
+    written: Callable[[str], str] = str,
+    context: str | None = None,
+) -> str:
+    """The ``fix:`` for unknown keys: ``pass corpus_path=/data/MSP instead of corpus_pth (...)``
+    when every one is a slip of a known key (its value carried over, ``written`` giving the key
+    as typed on the command line; ``context``, in brackets after it, is ``fallback`` unless
+    given), else ``fallback`` alone."""
+    from harness.errors import did_you_mean
+
+    known = list(known)
+    meant = {key: did_you_mean(key, known) for key in unknown}
+    if not known or not all(meant.values()) or not set(unknown) <= set(values):
+        return fallback
+    pasted = " ".join(override(written(meant[key]), values[key]) for key in unknown)
+    slips = ", ".join(written(k) for k in unknown)
+    return f"pass {pasted} instead of {slips} ({fallback if context is None else context})"
+
+
 def check_param_values(
     system: str,
     rules: Mapping[str, Rule],
@@ -191,10 +214,16 @@ def check_param_values(
         written = "params." if not prefix and name in shadowed else prefix
         key = f"{name}.{sub}" if sub else name
         if wants == "":
-            raise HarnessError(
-                f"{system}: {written}{name} has no key {sub!r}",
-                fix=f"remove {written}{key}; {name} takes {', '.join(rule.fields or {})}",
+            fields = list(rule.fields or {})
+            fix = slip_fix(
+                [str(sub)],
+                fields,
+                value if isinstance(value, Mapping) else {},
+                f"remove {written}{key}; {name} takes {', '.join(fields)}",
+                lambda field, head=f"{written}{name}.": head + field,
+                context=f"{name} takes {', '.join(fields)}",
             )
+            raise HarnessError(f"{system}: {written}{name} has no key {sub!r}", fix=fix)
         default = _lookup(defaults, key)
         fix = (
             f"pass {override(written + key, default)}"

@@ -223,3 +223,70 @@ def test_printed_paths_keep_their_square_brackets(tmp_path):
     result = runner.invoke(app, ["data", "demo", "n=48", f"cache_dir={cache}"])
     assert result.exit_code == 0, result.output
     assert str(cache / "demo" / "en-n48-s0") in result.output
+
+
+@pytest.mark.parametrize(
+    ("argv", "pasted"),
+    [
+        (["run", "sytem=text_tfidf"], "harness run system=text_tfidf"),
+        (["run", "system=text_tfidf", "corpus_pth=/data/MSP"], "pass corpus_path=/data/MSP "),
+        (["run", "system=text_tfidf", "profle=light"], "pass profile=light "),
+        (
+            ["run", "system=fusion_lr", "membres=[text_tfidf,audio_egemaps]"],
+            "pass members=[text_tfidf,audio_egemaps] ",
+        ),
+        (
+            ["run", "system=text_tfidf", "min_dff=2", "max_feature=100"],
+            "pass max_features=100 min_df=2 ",
+        ),
+        (
+            ["run", "system=fusion_lr", "profile=light", "member_params.text_tfidf.min_dff=2"],
+            "pass member_params.text_tfidf.min_df=2 ",
+        ),
+        (["run", "system=text_tfidf", "demo.lagn=es"], "pass demo.lang=es "),
+        (
+            [
+                "run",
+                "system=text_tfidf",
+                "corpus=emospeech",
+                "corpus_path=/x",
+                "corpus_options.check_audoi=false",
+            ],
+            "pass corpus_options.check_audio=false ",
+        ),
+        (["leaderboard", "formt=markdown"], "pass format=markdown "),
+        (["compare", "a", "b", "bootsrap=200"], "pass bootstrap=200 "),
+    ],
+)
+def test_a_mistyped_key_gets_the_key_it_meant_with_its_value(argv, pasted):
+    """A slip of a run key went to the system's parameters, and the fix listed only those."""
+    text = _one_line_error(runner.invoke(app, argv))
+    assert pasted in text, text
+
+
+def test_the_pasted_fix_for_a_slip_gets_past_the_key_check(tmp_path):
+    missing = tmp_path / "MSP"
+    first = _one_line_error(
+        runner.invoke(
+            app, ["run", "system=text_tfidf", "corpus=msp_podcast", f"corpus_pth={missing}"]
+        )
+    )
+    fixed = first.split("(fix: pass ", 1)[1].split(" instead of ", 1)[0]
+    second = _one_line_error(
+        runner.invoke(app, ["run", "system=text_tfidf", "corpus=msp_podcast", fixed])
+    )
+    assert "has no parameter" not in second and str(missing) in second, second
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "system=text_tfidf", "zzz=1"],
+        ["run", "system=text_tfidf", "corpus_pth=/x", "zzz=1"],  # one slip, one unknown: no guess
+        ["run", "system=text_tfidf", "demo.zz=es"],
+        ["leaderboard", "zzz=1"],
+    ],
+)
+def test_an_unknown_key_that_is_no_slip_lists_the_valid_keys(argv):
+    text = _one_line_error(runner.invoke(app, argv))
+    assert "instead of" not in text and ("valid" in text or "takes" in text), text
