@@ -136,9 +136,14 @@ def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
     elif profile in (None, "none", "paper"):
         profile = None
     elif profile not in profiles:
+        from harness.errors import did_you_mean
+
+        meant = did_you_mean(profile, profiles)
         raise HarnessError(
             f"system {name!r} has no profile {profile!r}",
-            fix=f"pass profile= one of {', '.join(['none', *profiles])}"
+            fix=f"pass profile={meant} (the profiles: {', '.join(['none', *profiles])})"
+            if meant
+            else f"pass profile= one of {', '.join(['none', *profiles])}"
             if profiles
             else f"remove profile={profile} ({name} has only its paper values)",
         )

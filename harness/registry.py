@@ -67,8 +67,11 @@ def names(kind: str) -> list[str]:
 def target(kind: str, name: str) -> str:
     table = _table(kind)
     if not isinstance(name, str) or name not in table:
+        from harness.errors import did_you_mean
+
+        meant = did_you_mean(name, table) if isinstance(name, str) else None
         raise HarnessError(
-            f"unknown {_SINGULAR[kind]} {name!r}",
+            f"unknown {_SINGULAR[kind]} {name!r}" + (f": did you mean {meant!r}?" if meant else ""),
             fix=f"choose one of {', '.join(sorted(table))} (see `harness ls`)",
         )
     return table[name]

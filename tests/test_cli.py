@@ -290,3 +290,20 @@ def test_the_pasted_fix_for_a_slip_gets_past_the_key_check(tmp_path):
 def test_an_unknown_key_that_is_no_slip_lists_the_valid_keys(argv):
     text = _one_line_error(runner.invoke(app, argv))
     assert "instead of" not in text and ("valid" in text or "takes" in text), text
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["run", "system=text_tfdf"], "did you mean 'text_tfidf'?"),
+        (
+            ["run", "system=fusion_lr", "members=[text_tfdf,audio_egemaps]"],
+            "did you mean 'text_tfidf'?",
+        ),
+        (["run", "system=text_tfidf", "corpus=emospeach"], "did you mean 'emospeech'?"),
+        (["run", "system=fusion_lr", "profile=ofline"], "(fix: pass profile=offline "),
+    ],
+)
+def test_a_mistyped_name_is_named(argv, said):
+    text = _one_line_error(runner.invoke(app, argv))
+    assert said in text, text
