@@ -218,9 +218,12 @@ def _print_run_summary(path) -> None:
             )
     console = _console()
     console.print(table)
-    console.print(f"run directory: {_escape(path)}", highlight=False)
+    # soft_wrap: a path is never broken with a newline, so it can be copied whole
+    console.print(f"run directory: {_escape(path)}", highlight=False, soft_wrap=True)
     for task, submission in metrics.get("submissions", {}).items():
-        console.print(f"submission ({task}): {_escape(path / submission)}", highlight=False)
+        console.print(
+            f"submission ({task}): {_escape(path / submission)}", highlight=False, soft_wrap=True
+        )
 
 
 @app.command(name="ls")
@@ -306,6 +309,7 @@ def validate(
             f"[bold red]{len(problems)} problem(s)[/]: {_escape(file)} is NOT a valid "
             f"{challenge.name} {task} submission",
             highlight=False,
+            soft_wrap=True,
         )
         raise typer.Exit(1)
     if expected is None:
@@ -313,12 +317,14 @@ def validate(
             f"[green]✓[/] {_escape(file)} is a well-formed {challenge.name} {task} submission; "
             "completeness was NOT checked (pass ids=FILE or corpus=NAME to check every id is there)",
             highlight=False,
+            soft_wrap=True,
         )
         return
     console.print(
         f"[green]✓[/] {_escape(file)} is a valid {challenge.name} {task} submission "
         f"against {len(expected)} expected ids",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -448,8 +454,16 @@ def compare(
             f"(n={result['n']}) · {result['metric']}",
             highlight=False,
         )
-        console.print(f"  A {_escape(result['run_a'])}  {result['value_a']:.4f}", highlight=False)
-        console.print(f"  B {_escape(result['run_b'])}  {result['value_b']:.4f}", highlight=False)
+        console.print(
+            f"  A {_escape(result['run_a'])}  {result['value_a']:.4f}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print(
+            f"  B {_escape(result['run_b'])}  {result['value_b']:.4f}",
+            highlight=False,
+            soft_wrap=True,
+        )
         if result["negligible"]:
             console.print(
                 f"  A - B = {result['delta']:+.1e}: no difference (below the precision of the "
@@ -476,7 +490,7 @@ def transcribe(ctx: typer.Context) -> None:
     summary = cli_main(options, bars=_Bar)
     console = _console()
     for key, value in summary.items():
-        console.print(f"{key}: {_escape(value)}", highlight=False)
+        console.print(f"{key}: {_escape(value)}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:

@@ -307,3 +307,34 @@ def test_an_unknown_key_that_is_no_slip_lists_the_valid_keys(argv):
 def test_a_mistyped_name_is_named(argv, said):
     text = _one_line_error(runner.invoke(app, argv))
     assert said in text, text
+
+
+def test_run_summary_prints_each_path_on_one_line(tmp_path, capsys):
+    """The run directory and submission paths were broken with newlines at the terminal's width,
+    so a path copied from the summary named no file."""
+    import json
+
+    from harness.cli import _print_run_summary
+
+    run = tmp_path / ("a-long-folder-name-" * 4) / "20261205-201850-fusion_lr"
+    (run / "submissions").mkdir(parents=True)
+    metrics = {
+        "system": "fusion_lr",
+        "corpus": {"name": "demo-en-n1000-s0", "challenge": "odyssey2024"},
+        "primary": {"categorical": {"split": "Test3", "metric": "macro_f1"}},
+        "results": [
+            {
+                "task": "categorical",
+                "split": "Test3",
+                "variant": "raw",
+                "metrics": {"macro_f1": 0.4},
+                "ci": {"macro_f1": [0.3, 0.5]},
+            }
+        ],
+        "submissions": {"categorical": "submissions/odyssey2024_categorical_Test3.csv"},
+    }
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    _print_run_summary(run)
+    lines = capsys.readouterr().out.splitlines()
+    assert f"run directory: {run}" in lines
+    assert f"submission (categorical): {run / metrics['submissions']['categorical']}" in lines
