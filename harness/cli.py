@@ -227,13 +227,67 @@ def _print_run_summary(path) -> None:
 
 
 @app.command(name="ls")
-def list_registry() -> None:
-    """List registered systems, challenges, corpora and ASR back-ends."""
+@_friendly
+def list_registry(
+    what: str = typer.Argument(None, metavar="[systems|NAME]", help="a kind, or a system's name"),
+) -> None:
+    """List registered systems, challenges, corpora and ASR back-ends.
+
+    harness ls systems: what each system does, its tasks, what it reads and its profiles.
+    harness ls NAME: one system's parameters, the value a run uses and what each accepts, and
+    its profiles as the overrides they stand for.
+    """
     from harness import registry
 
     console = _console()
-    for kind in registry.KINDS:
-        console.print(f"[bold]{kind}[/]: " + ", ".join(registry.names(kind)))
+    if what is None:
+        for kind in registry.KINDS:
+            console.print(f"[bold]{kind}[/]: " + ", ".join(registry.names(kind)))
+        return
+    from harness import catalog
+
+    if catalog.check_name(what) == "systems":
+        _print_systems(console, catalog.systems_overview())
+    elif what in registry.KINDS:
+        console.print(f"[bold]{what}[/]: " + ", ".join(registry.names(what)))
+    else:
+        _print_system_card(console, catalog.system_card(what))
+
+
+def _print_systems(console, rows: list[dict[str, Any]]) -> None:
+    """A system a line and its facts under it: a table's columns were too narrow to read at
+    80 columns."""
+    for row in rows:
+        console.print(f"[bold]{row['name']}[/]: {_escape(row['description'])}", highlight=False)
+        facts = f"tasks: {', '.join(row['tasks'])}; reads: {', '.join(row['reads'])}"
+        if row["profiles"]:
+            facts += f"; profiles: {', '.join(row['profiles'])}"
+        console.print(f"  [dim]{facts}[/]", highlight=False)
+    console.print("harness ls NAME: one system's parameters and profiles", highlight=False)
+
+
+def _print_system_card(console, card: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from harness.params import override
+
+    console.print(f"[bold]{card['name']}[/]: {_escape(card['description'])}", highlight=False)
+    console.print(
+        f"tasks: {', '.join(card['tasks'])}; reads: {', '.join(card['reads'])}", highlight=False
+    )
+    if card["members"]:
+        console.print(f"members: {_escape(override('members', card['members']))}", highlight=False)
+    table = Table(title=f"parameters (harness run system={card['name']} NAME=VALUE)")
+    for column in ("parameter", "value", "accepts"):
+        table.add_column(column)
+    for param in card["params"]:
+        table.add_row(
+            param["name"], _escape(override("", param["value"])[1:]), _escape(param["accepts"])
+        )
+    console.print(table)
+    for profile, values in card["profile_values"].items():
+        words = " ".join(override(k, v) for k, v in (values or {}).items())
+        console.print(f"profile={profile}: {_escape(words)}", highlight=False, soft_wrap=True)
 
 
 @data_app.command(context_settings=EXTRA)

@@ -338,3 +338,52 @@ def test_run_summary_prints_each_path_on_one_line(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert f"run directory: {run}" in lines
     assert f"submission (categorical): {run / metrics['submissions']['categorical']}" in lines
+
+
+WIDE = {"COLUMNS": "400"}
+
+
+def test_ls_systems_says_what_each_system_is_from_its_yaml():
+    from harness import registry
+    from harness.config import system_defaults
+
+    result = runner.invoke(app, ["ls", "systems"], env=WIDE)
+    assert result.exit_code == 0, result.output
+    for name in registry.names("systems"):
+        assert f"{name}: {system_defaults(name)['description']}" in result.output
+    assert "text_tfidf: " in result.output and "reads: text\n" in result.output
+
+
+def test_ls_system_lists_every_parameter_with_the_value_a_run_uses():
+    from harness.config import resolve
+    from harness.params import override
+
+    result = runner.invoke(app, ["ls", "fusion_lr"], env=WIDE)
+    assert result.exit_code == 0, result.output
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in result.output.splitlines()
+        if line.count("│") == 4
+    }
+    from harness import registry
+
+    params = resolve({"system": "fusion_lr", "profile": "none"})["params"]
+    assert set(registry.get("systems", "fusion_lr").param_names()) <= set(rows)
+    for name, value in params.items():
+        assert rows[name] == override("", value)[1:], (name, rows[name], value)
+
+
+def test_ls_system_profiles_are_overrides_that_resolve_as_the_profile_does():
+    from harness.config import parse_overrides, resolve
+
+    result = runner.invoke(app, ["ls", "fusion_lr"], env=WIDE)
+    line = next(x for x in result.output.splitlines() if x.startswith("profile=offline: "))
+    words = parse_overrides(line.split(": ", 1)[1].split())
+    pasted = resolve({"system": "fusion_lr", "profile": "none", **words})
+    profile = resolve({"system": "fusion_lr", "profile": "offline"})
+    assert pasted["members"] == profile["members"] and pasted["params"] == profile["params"]
+
+
+def test_ls_unknown_name_is_one_line():
+    text = _one_line_error(runner.invoke(app, ["ls", "fusion_l"]))
+    assert "did you mean 'fusion_lr'?" in text

@@ -1,0 +1,67 @@
+"""What each registered system offers, for ``harness ls systems`` and ``harness ls NAME``.
+
+Why: a system's paper values and profiles live in its YAML, and what each parameter accepts in
+its class's ``param_rules``; a researcher writing ``key=value`` overrides should see both in one
+place, as the run will resolve them, without reading the source.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness import registry
+from harness.errors import HarnessError, did_you_mean
+
+
+def systems_overview() -> list[dict[str, Any]]:
+    """One row per registered system: what it does, its tasks, what it reads, its profiles."""
+    return [_summary(name) for name in registry.names("systems")]
+
+
+def system_card(name: str) -> dict[str, Any]:
+    """A system's summary, its fusion members, its profiles' values and, per parameter, the
+    value a run uses (the YAML's) and what it accepts."""
+    from harness.config import system_defaults
+
+    card = _summary(name)
+    own = system_defaults(name)
+    system_cls = registry.get("systems", name)
+    values = own.get("params") or {}
+    card["members"] = list(own.get("members") or [])
+    card["profile_values"] = dict(own.get("profiles") or {})
+    card["params"] = [
+        {
+            "name": param,
+            "value": values.get(param),
+            "accepts": rule.wants if (rule := system_cls.param_rules.get(param)) else "",
+        }
+        for param in system_cls.param_names()
+    ]
+    return card
+
+
+def check_name(name: str) -> str:
+    """A registry kind (``systems``, ``corpora``...) or a registered system's name; anything
+    else is one line naming both."""
+    names = registry.names("systems")
+    if name in registry.KINDS or name in names:
+        return name
+    meant = did_you_mean(name, [*names, "systems", *registry.KINDS])
+    raise HarnessError(
+        f"harness ls has nothing called {name!r}" + (f": did you mean {meant!r}?" if meant else ""),
+        fix="pass harness ls systems, or harness ls NAME with NAME one of " + ", ".join(names),
+    )
+
+
+def _summary(name: str) -> dict[str, Any]:
+    from harness.config import resolve, system_defaults, system_modalities
+
+    own = system_defaults(name)
+    config = resolve({"system": name, "profile": "none", "corpus": "msp_podcast"})
+    return {
+        "name": name,
+        "description": own.get("description", ""),
+        "tasks": list(own.get("tasks") or []),
+        "reads": list(system_modalities(config)),
+        "profiles": list(own.get("profiles") or {}),
+    }
