@@ -178,6 +178,67 @@ def run(ctx: typer.Context, verbose: bool = typer.Option(False, "--verbose", "-v
     _print_run_summary(path)
 
 
+@app.command(context_settings=EXTRA)
+@_friendly
+def check(ctx: typer.Context, verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Check a run without running it: the same keys as harness run.
+
+    Every check harness run makes before it trains (parameters, local weights, corpus, audio,
+    transcripts, Dev_bal, tasks and tracks), then what the run would do: its splits, each
+    system to fit and whether its predictions are cached, how many utterances still need a
+    transcript, and the submission files it would write. Nothing is trained, transcribed or
+    written to output_dir. Exit 0: harness run with the same keys gets past every check.
+
+    Example: harness check system=fusion_lr profile=light corpus=msp_podcast corpus_path=/data/MSP
+    """
+    from harness.config import resolve
+    from harness.preparation import prepare, run_plan
+
+    _setup_logging(verbose)
+    config = resolve(_overrides(ctx))
+    plan = run_plan(
+        prepare(config, bars=_Bar if config.get("progress", True) else None, transcribe=False)
+    )
+    _print_plan(plan)
+
+
+def _print_plan(plan: dict[str, Any]) -> None:
+    console = _console()
+    say = functools.partial(console.print, highlight=False, soft_wrap=True)
+    ranked = "ranked beside the published results" if plan["official"] else "not the release"
+    say(
+        f"[bold green]ready[/]: {_escape(plan['system'])} on {_escape(plan['corpus'])} "
+        f"({plan['challenge']}; {ranked})"
+    )
+    sizes = ", ".join(
+        f"{name} {split['n']}" + ("" if split["labelled"] else " (unlabelled)")
+        for name, split in plan["splits"].items()
+    )
+    say(f"splits: {_escape(sizes)}; Dev_bal {plan['dev_bal']}")
+    pending = plan["pending_transcripts"]
+    if pending:
+        say(
+            f"transcripts: {pending['todo']} of {pending['total']} utterances to transcribe "
+            f"with {pending['asr']} first"
+        )
+    for task, entry in plan["tasks"].items():
+        say(
+            f"[bold]{task}[/]: ranked on {entry['split']} by {entry['metric']} "
+            f"({_escape(entry['track'])})"
+        )
+        for system, status in entry["systems"].items():
+            say(f"  {_escape(system)}: {status}")
+        if entry["submission"]:
+            say(f"  submission: {_escape(entry['submission'])}")
+        else:
+            note = f" ({_escape(entry['submission_note'])})" if entry["submission_note"] else ""
+            say(
+                f"  [yellow]no submission[/]: the corpus has no {entry['submission_split']} rows, "
+                f"the split {plan['challenge']} ranks{note}"
+            )
+    say(f"run directory: {_escape(plan['output_dir'])}/<timestamp>-<system>")
+
+
 def _print_run_summary(path) -> None:
     """Primary and Dev_bal scores; a run whose primary split is unlabelled (MSP-Podcast Test3)
     shows its best labelled split instead, marked as such, beside the submission it wrote."""

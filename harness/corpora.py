@@ -73,15 +73,16 @@ def load_corpus(
     return corpus
 
 
-def load_for_run(config: dict[str, Any], bars=None) -> Corpus:
-    """The corpus of a resolved run config; ASR runs only if some system reads transcripts."""
+def load_for_run(config: dict[str, Any], bars=None, *, transcribe: bool = True) -> Corpus:
+    """The corpus of a resolved run config; ASR runs only if some system reads transcripts
+    (and never without ``transcribe``: the corpus then keeps the text it ships)."""
     return load_corpus(
         config["corpus"],
         corpus_path=config.get("corpus_path"),
         corpus_options=config.get("corpus_options"),
         demo=config.get("demo"),
         cache_dir=config.get("cache_dir"),
-        asr=config.get("asr") if reads_text(config) else None,
+        asr=config.get("asr") if transcribe and reads_text(config) else None,
         asr_params=config.get("asr_params"),
         bars=bars,
         challenge=config.get("challenge"),

@@ -21,12 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from harness import registry
 from harness.cache import Cache, MemberOutput
-from harness.checks import check_run_config, check_target_prior
-from harness.config import default_cache_dir, member_label, system_modalities
-from harness.corpora import check_audio_present, check_text_present, load_for_run
-from harness.data.manifest import check_labels
+from harness.config import member_label
 from harness.evaluate import (
     output_variants,
     primary_split,
@@ -34,18 +30,11 @@ from harness.evaluate import (
     score_variants,
     target_report,
 )
-from harness.members import (
-    check_dev_bal,
-    check_params,
-    check_ready,
-    fit_fusion,
-    fit_member,
-    is_fusion,
-    resolve_tasks,
-)
+from harness.members import fit_fusion, fit_member, is_fusion
+from harness.preparation import prepare
 from harness.prior import absent_classes
 from harness.rundir import RunDirectory, now_utc, run_directory
-from harness.splits import Splits, make_splits
+from harness.splits import Splits
 
 log = logging.getLogger("harness")
 
@@ -53,30 +42,11 @@ log = logging.getLogger("harness")
 def run(config: dict[str, Any], *, bars=None, argv: list[str] | None = None) -> Path:
     """Execute one resolved config and return the completed run directory."""
     started = time.perf_counter()
-    check_run_config(config)
-    check_params(config)
-    check_ready(config)
+    prepared = prepare(config, bars=bars)
+    corpus, challenge, splits = prepared.corpus, prepared.challenge, prepared.splits
+    tasks, tracks, cache = prepared.tasks, prepared.tracks, prepared.cache
+    modalities = prepared.modalities
     seed = int(config.get("seed", 0))
-    cache = Cache(config.get("cache_dir") or default_cache_dir())
-    system_cls = registry.get("systems", config["system"])
-    corpus = load_for_run(config, bars=bars)
-    check_audio_present(config, corpus)
-    check_text_present(config, corpus)
-    challenge = registry.get("challenges", config.get("challenge") or corpus.challenge)
-    check_target_prior(config.get("target_prior", "auto"), len(challenge.classes))
-    tasks = resolve_tasks(config, system_cls, challenge)
-    modalities = system_modalities(config)
-    tracks = {t: challenge.track_for(t, modalities, config.get("track")) for t in tasks}
-    splits = make_splits(corpus, challenge, int(config.get("devbal_n", 300)), seed)
-    check_labels(corpus.manifest, challenge.known_labels(), source=f"corpus {corpus.name}")
-    if is_fusion(config):
-        check_dev_bal(splits, tasks)
-    absent = absent_classes(splits.train["label"], challenge.classes)
-    if absent and "categorical" in tasks:
-        log.warning(
-            "classes %s have no Train utterance: prior correction leaves them out",
-            ", ".join(absent),
-        )
     results: list[dict[str, Any]] = []
     primary: dict[str, Any] = {}
     reports: dict[str, Any] = {}

@@ -387,3 +387,17 @@ def test_ls_system_profiles_are_overrides_that_resolve_as_the_profile_does():
 def test_ls_unknown_name_is_one_line():
     text = _one_line_error(runner.invoke(app, ["ls", "fusion_l"]))
     assert "did you mean 'fusion_lr'?" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["check", "system=text_tfidf", "corpus=msp_podcast"], "corpus_path="),
+        (["check", "system=text_tfidf", "C=-1"], "C=-1 is not accepted"),
+        (["check", "system=text_tfidf", "corpus_pth=/x"], "pass corpus_path=/x "),
+    ],
+)
+def test_check_refuses_what_run_refuses_in_one_line(argv, said):
+    check = _one_line_error(runner.invoke(app, argv))
+    run = _one_line_error(runner.invoke(app, ["run", *argv[1:]]))
+    assert said in check and check == run

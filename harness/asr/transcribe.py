@@ -176,6 +176,22 @@ def transcribe_corpus(
     )
 
 
+def missing_transcripts(
+    corpus: Corpus,
+    asr_name: str | ASRBackend,
+    asr_params: dict[str, Any] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> int:
+    """How many utterances :func:`transcribe_corpus` would transcribe now (none cached, or
+    cached from other audio), without loading the model; its weights are checked to be local."""
+    backend = _backend(asr_name, _with_corpus_language(corpus, asr_name, asr_params))
+    backend.check()
+    directory = transcript_dir(corpus, backend, cache_dir)
+    if not directory.is_dir():
+        return len(corpus.manifest)
+    return int(sum(_needs_transcript(corpus, corpus.manifest, directory)))
+
+
 def apply_transcripts(
     corpus: Corpus,
     asr_name: str | ASRBackend,
