@@ -228,6 +228,11 @@ def _print_plan(plan: dict[str, Any]) -> None:
         )
         for system, status in entry["systems"].items():
             say(f"  {_escape(system)}: {status}")
+        stacked = entry.get("out_of_fold")
+        if stacked:
+            say(f"  out-of-fold Train predictions ({stacked['folds']} folds, {stacked['how']}):")
+            for system, status in stacked["members"].items():
+                say(f"    {_escape(system)}: {status}")
         if entry["submission"]:
             say(f"  submission: {_escape(entry['submission'])}")
         else:

@@ -221,46 +221,22 @@ def out_of_fold_inputs(
     """Each cross-fittable member's out-of-fold Train predictions (cached like a member), moved
     to the target prior fold by fold, and how the folds were grouped; members with
     ``cross_fit = False`` are left out."""
-    from harness.stacking import fold_assignment, out_of_fold_predictions
+    from harness.stacking import out_of_fold_predictions
 
     seed = int(config.get("seed", 0))
-    classes = tuple(challenge.classes)
-    assignment, how = fold_assignment(
-        splits.train, task=task, classes=classes, folds=folds, seed=seed, groups=groups
-    )
-    # the folds themselves: they follow the speakers, which the member key leaves out
-    fold_key = digest(list(zip(splits.train["id"].astype(str), assignment.tolist())))
+    keys, how = out_of_fold_keys(config, corpus, splits, task, challenge, target, folds, groups)
     found: dict[str, pd.DataFrame] = {}
-    for spec in config.get("members") or []:
-        member = member_config(config, spec)
-        if not registry.get("systems", member["system"]).cross_fit:
-            log.info("%s: opts out of cross-fitting", member_label(spec))
-            continue
-        base, payload = member_key(member, corpus, splits, task, challenge.classes)
-        key = digest(
-            {
-                "member": base,
-                "out_of_fold": folds,
-                "folds": fold_key,
-                "target": _listed(target),
-            }
-        )
+    for label, (member, key, payload) in keys.items():
         cached = None if config.get("force") else cache.load_member(key)
         if cached is not None:
-            found[member_label(spec)] = cached.predictions
+            found[label] = cached.predictions
             continue
-        log.info(
-            "%s/%s: %d-fold out-of-fold predictions on Train, %s",
-            member_label(spec),
-            task,
-            folds,
-            how,
-        )
+        log.info("%s/%s: %d-fold out-of-fold predictions on Train, %s", label, task, folds, how)
         predictions = out_of_fold_predictions(
             lambda member=member: build_system(member, cache),
             splits.train,
             task=task,
-            classes=classes,
+            classes=tuple(challenge.classes),
             folds=folds,
             seed=seed,
             dev=splits.dev_bal,
@@ -270,8 +246,48 @@ def out_of_fold_inputs(
         cache.store_member(
             key, MemberOutput(predictions=predictions, key=key), {**payload, "out_of_fold": folds}
         )
-        found[member_label(spec)] = predictions
+        found[label] = predictions
     return found, how
+
+
+def out_of_fold_keys(
+    config: dict[str, Any],
+    corpus: Corpus,
+    splits: Splits,
+    task: str,
+    challenge,
+    target: np.ndarray | None,
+    folds: int,
+    groups: str | None = None,
+) -> tuple[dict[str, tuple[dict[str, Any], str, dict]], str]:
+    """``{label: (member config, cache key, payload)}`` of each cross-fittable member's
+    out-of-fold predictions, and how the folds were grouped (``harness check`` asks the cache
+    with the same keys)."""
+    from harness.stacking import fold_assignment
+
+    classes = tuple(challenge.classes)
+    assignment, how = fold_assignment(
+        splits.train,
+        task=task,
+        classes=classes,
+        folds=folds,
+        seed=int(config.get("seed", 0)),
+        groups=groups,
+    )
+    # the folds themselves: they follow the speakers, which the member key leaves out
+    fold_key = digest(list(zip(splits.train["id"].astype(str), assignment.tolist())))
+    keys: dict[str, tuple[dict[str, Any], str, dict]] = {}
+    for spec in config.get("members") or []:
+        member = member_config(config, spec)
+        if not registry.get("systems", member["system"]).cross_fit:
+            log.info("%s: opts out of cross-fitting", member_label(spec))
+            continue
+        base, payload = member_key(member, corpus, splits, task, classes)
+        key = digest(
+            {"member": base, "out_of_fold": folds, "folds": fold_key, "target": _listed(target)}
+        )
+        keys[member_label(spec)] = (member, key, payload)
+    return keys, how
 
 
 def _listed(values: np.ndarray | None) -> list[float] | None:

@@ -154,10 +154,41 @@ def run_plan(prepared: Preparation) -> dict[str, Any]:
                 entry["systems"][label] = "to fit (after transcription)"
                 continue
             key, _ = member_key(member, prepared.corpus, splits, task, challenge.classes)
-            cached = (prepared.cache.member_dir(key) / "meta.json").exists()
-            entry["systems"][label] = "cached" if cached and not config.get("force") else "to fit"
+            entry["systems"][label] = _status(prepared, key)
+        if fusion:
+            entry["out_of_fold"] = _out_of_fold_plan(prepared, task)
         plan["tasks"][task] = entry
     return plan
+
+
+def _status(prepared: Preparation, key: str) -> str:
+    cached = (prepared.cache.member_dir(key) / "meta.json").exists()
+    return "cached" if cached and not prepared.config.get("force") else "to fit"
+
+
+def _out_of_fold_plan(prepared: Preparation, task: str) -> dict[str, Any] | None:
+    """For a stacked fusion (``stacking=oof``): its folds and, per member that cross-fits,
+    whether its out-of-fold Train predictions are cached; None for a fusion fit on Dev_bal."""
+    from harness.evaluate import run_target
+    from harness.members import build_system, out_of_fold_keys
+
+    config, splits, challenge = prepared.config, prepared.splits, prepared.challenge
+    fusion = build_system(config, prepared.cache)
+    folds = fusion.cross_fit_folds(task)
+    if not folds:
+        return None
+    target = run_target(config, challenge, splits, task)
+    groups = fusion.cross_fit_groups(task)
+    keys, how = out_of_fold_keys(
+        config, prepared.corpus, splits, task, challenge, target, folds, groups
+    )
+    members = {
+        label: "to fit (after transcription)"
+        if prepared.pending_transcripts and reads_text(member)
+        else _status(prepared, key)
+        for label, (member, key, _payload) in keys.items()
+    }
+    return {"folds": folds, "how": how, "members": members}
 
 
 def _split_frames(splits: Splits) -> dict[str, Any]:

@@ -335,3 +335,31 @@ def test_check_names_a_missing_submission_split(capsys):
     out = capsys.readouterr().out
     assert "no submission: the corpus has no Test3 rows, the split odyssey2024 ranks" in out
     assert "(none found in Audios/ (MSP-PODCAST_test3_*.wav))" in out
+
+
+def test_check_of_a_stacked_fusion_says_which_out_of_fold_predictions_are_cached(
+    fusion_run, cache_dir, tmp_path
+):
+    from harness.preparation import prepare, run_plan
+
+    config = _config(
+        cache_dir,
+        tmp_path,
+        system="fusion_lr",
+        members=["text_tfidf", "audio_egemaps"],
+        stacking="oof",
+        tasks=["categorical"],
+    )
+    before = run_plan(prepare(config, transcribe=False))["tasks"]["categorical"]
+    assert before["out_of_fold"]["folds"] == 5
+    assert before["out_of_fold"]["members"] == {"text_tfidf": "to fit", "audio_egemaps": "to fit"}
+    run(config)
+    after = run_plan(prepare(config, transcribe=False))["tasks"]["categorical"]
+    assert after["out_of_fold"]["members"] == {"text_tfidf": "cached", "audio_egemaps": "cached"}
+    assert after["systems"] == {"text_tfidf": "cached", "audio_egemaps": "cached"}
+    devbal = _config(
+        cache_dir, tmp_path, system="fusion_lr", members=["text_tfidf", "audio_egemaps"]
+    )
+    assert (
+        run_plan(prepare(devbal, transcribe=False))["tasks"]["categorical"]["out_of_fold"] is None
+    )
