@@ -79,6 +79,7 @@ def prepare(config: dict[str, Any], *, bars=None, transcribe: bool = True) -> Pr
     check_labels(corpus.manifest, challenge.known_labels(), source=f"corpus {corpus.name}")
     if is_fusion(config):
         check_dev_bal(splits, tasks)
+    _warn_without_submission(corpus, challenge, splits)
     absent = absent_classes(splits.train["label"], challenge.classes)
     if absent and "categorical" in tasks:
         log.warning(
@@ -87,6 +88,23 @@ def prepare(config: dict[str, Any], *, bars=None, transcribe: bool = True) -> Pr
         )
     return Preparation(
         config, corpus, challenge, tasks, tracks, splits, cache, system_cls, modalities, pending
+    )
+
+
+def _warn_without_submission(corpus: Corpus, challenge, splits: Splits) -> None:
+    """Say before training that a run will write no submission: an MSP-Podcast folder without
+    the Test3 audio is scored on Test1/Test2, and nothing else would tell until it finished."""
+    split = challenge.submission_split
+    if split in splits.evaluation:
+        return
+    note = corpus.info.get(str(split).lower())
+    log.warning(
+        "corpus %s has no %s rows, the split %s ranks: the run is scored on its other splits "
+        "and writes no submission%s",
+        corpus.name,
+        split,
+        challenge.name,
+        f" ({note})" if note else "",
     )
 
 

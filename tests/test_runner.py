@@ -363,3 +363,36 @@ def test_check_of_a_stacked_fusion_says_which_out_of_fold_predictions_are_cached
     assert (
         run_plan(prepare(devbal, transcribe=False))["tasks"]["categorical"]["out_of_fold"] is None
     )
+
+
+def test_a_corpus_without_the_submission_split_is_named_before_training(tmp_path, caplog):
+    """An MSP-Podcast folder without the Test3 audio: the run would be scored on Test1 and end
+    without a submission; check and run now say so before anything is trained."""
+    from test_readers import make_msp
+
+    from harness.preparation import prepare, run_plan
+
+    codes = "ASHUFDCN"
+    rows = [
+        f"u{split}{k}_{c}.wav,{c},4.0,4.0,4.0,{k},Male,{split}"
+        for c in codes
+        for split, n in (("Train", 3), ("Development", 1), ("Test1", 1))
+        for k in range(n)
+    ]
+    root = make_msp(tmp_path / "msp", rows)
+    config = resolve(
+        {
+            "system": "text_tfidf",
+            "corpus": "msp_podcast",
+            "corpus_path": str(root),
+            "cache_dir": str(tmp_path / "cache"),
+            "output_dir": str(tmp_path / "runs"),
+            "progress": False,
+        }
+    )
+    with caplog.at_level("WARNING", logger="harness"):
+        plan = run_plan(prepare(config, transcribe=False))
+    assert "has no Test3 rows, the split odyssey2024 ranks" in caplog.text
+    assert "none found in Audios/" in caplog.text
+    entry = plan["tasks"]["categorical"]
+    assert entry["submission"] is None and entry["split"] == "Test1"
