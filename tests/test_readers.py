@@ -253,6 +253,38 @@ CHALLENGE = Challenge(
 """
 
 
+def _older_release(root: Path) -> Path:
+    """An MSP-Podcast folder as releases before 1.11 ship it: ``labels_concensus.csv``, and
+    ``Validation`` for Development."""
+    rows = [r.replace(",Development", ",Validation") for r in ROWS]
+    make_msp(root, rows)
+    labels = root / "Labels" / "labels_consensus.csv"
+    labels.rename(labels.with_name("labels_concensus.csv"))
+    return root
+
+
+def test_msp_reader_reads_an_older_release_and_never_ranks_it(tmp_path, monkeypatch, caplog):
+    """v1.6 and v1.8 name the file labels_concensus.csv and Development "Validation": the
+    reader said "labels file not found" (and then "unknown split 'Validation'")."""
+    import harness.data.readers.msp_podcast as msp
+
+    monkeypatch.setattr(msp, "identify_release", lambda manifest, root: ("msp-podcast", True))
+    with caplog.at_level(logging.INFO):
+        old = read_msp_podcast(_older_release(tmp_path / "v1.8"))
+    assert list(old.manifest["split"]) == ["Train", "Train", "Train", "Development", "Test3"]
+    assert not old.official and old.name == "msp-layout-v1.8"
+    assert "labels_concensus.csv is the labels file of an MSP-Podcast release before 1.11" in (
+        caplog.text
+    )
+    assert read_msp_podcast(make_msp(tmp_path / "v1.11")).official  # the same shape, v1.11's name
+
+
+def test_corpus_path_at_an_older_release_labels_folder_names_the_corpus_folder(tmp_path):
+    root = _older_release(tmp_path / "MSP 1.8")
+    text = _error(lambda: read_msp_podcast(root / "Labels"))
+    assert shlex.quote(f"corpus_path={root}") in text
+
+
 def test_msp_reader_takes_classes_and_splits_from_the_registered_challenge(tmp_path, monkeypatch):
     """A new challenge is a module plus one registry line: the reader needs no edit."""
     from harness import registry

@@ -1,6 +1,7 @@
 """The MSP-Podcast layout (Odyssey 2024 and later MSP-Podcast challenges) -> Corpus.
 
-``Labels/labels_consensus.csv`` with ``FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,
+``Labels/labels_consensus.csv`` (``labels_concensus.csv`` in releases before 1.11, whose
+``Validation`` split is read as Development) with ``FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,
 Split_Set``, audio in ``Audios/<FileName>``, optional transcripts in ``Transcripts/<stem>.txt``.
 The layout is the corpus's; the class codes, split names, hidden splits and attribute scale are
 the challenge's, taken from the registry, so a new MSP-Podcast challenge reuses this reader.
@@ -55,6 +56,11 @@ MSP_COLUMNS = (
     "Split_Set",
 )
 MSP_ATTRIBUTES = {"EmoAct": "arousal", "EmoVal": "valence", "EmoDom": "dominance"}
+LABEL_FILES = ("labels_consensus.csv", "labels_concensus.csv")
+"""The labels file, by the name of v1.11 (the Odyssey 2024 corpus) and later, then by the name
+releases up to 1.10 gave it (``labels_concensus.csv``: 1.6 and 1.8 in public code)."""
+SPLIT_ALIASES = {"validation": "Development"}
+"""Split names of older releases: 1.6 and 1.8 call Development ``Validation``."""
 TRANSCRIPT_MODES = ("auto", "reference", "none")
 
 
@@ -88,9 +94,9 @@ def read_msp_podcast(
         path,
         "MSP-Podcast",
         "the folder that holds Labels/ and Audios/",
-        holds=lambda folder: (folder / "Labels" / "labels_consensus.csv").is_file(),
+        holds=lambda folder: _labels_file(folder) is not None,
     )
-    labels_path = root / "Labels" / "labels_consensus.csv"
+    labels_path = _labels_file(root) or root / "Labels" / LABEL_FILES[0]
     if not labels_path.is_file():
         raise HarnessError(
             "labels file not found",
@@ -122,6 +128,15 @@ def read_msp_podcast(
     )
     warn_texts(info, str(root))
     name, official = identify_release(manifest, root)
+    if labels_path.name != LABEL_FILES[0]:
+        # an older release: its splits and labels are not the Odyssey 2024 corpus's (v1.11)
+        name, official = layout_name("msp", root), False
+        log.info(
+            "%s: %s is the labels file of an MSP-Podcast release before 1.11; its scores are "
+            "not comparable with the published Odyssey 2024 results",
+            root,
+            labels_path.name,
+        )
     info["release"] = name if official else None
     return Corpus(manifest, name, LAYOUT, spec.name, root, info, official=official)
 
@@ -182,8 +197,14 @@ def _labelled_frame(table: Table, challenge) -> pd.DataFrame:
     )
 
 
+def _labels_file(root: Path) -> Path | None:
+    """The folder's labels file under either name of :data:`LABEL_FILES`, or None."""
+    return next((root / "Labels" / n for n in LABEL_FILES if (root / "Labels" / n).is_file()), None)
+
+
 def _msp_splits(table: Table, names: Sequence[str]) -> list[str]:
     canonical = {s.lower(): s for s in names}
+    canonical.update({k: v for k, v in SPLIT_ALIASES.items() if v in names})
     result = []
     for value, line in zip(table.column("Split_Set"), table.lines):
         if value.lower() not in canonical:
