@@ -18,16 +18,18 @@ def systems_overview() -> list[dict[str, Any]]:
     return [_summary(name) for name in registry.names("systems")]
 
 
-def system_card(name: str) -> dict[str, Any]:
+def system_card(name: str, profile: str | None = None) -> dict[str, Any]:
     """A system's summary, its fusion members, its profiles' values and, per parameter, the
-    value a run uses (the YAML's) and what it accepts."""
-    from harness.config import system_defaults
+    value a run on a real corpus uses (the YAML's, or ``profile``'s) and what it accepts."""
+    from harness.config import resolve, system_defaults
 
-    card = _summary(name)
+    card = _summary(name, profile)
     own = system_defaults(name)
     system_cls = registry.get("systems", name)
-    values = own.get("params") or {}
-    card["members"] = list(own.get("members") or [])
+    resolved = resolve({"system": name, "profile": profile or "none", "corpus": "msp_podcast"})
+    values = resolved["params"]
+    card["profile"] = resolved["profile"]
+    card["members"] = list(resolved["members"])
     card["profile_values"] = dict(own.get("profiles") or {})
     card["params"] = [
         {
@@ -53,11 +55,11 @@ def check_name(name: str) -> str:
     )
 
 
-def _summary(name: str) -> dict[str, Any]:
+def _summary(name: str, profile: str | None = None) -> dict[str, Any]:
     from harness.config import resolve, system_defaults, system_modalities
 
     own = system_defaults(name)
-    config = resolve({"system": name, "profile": "none", "corpus": "msp_podcast"})
+    config = resolve({"system": name, "profile": profile or "none", "corpus": "msp_podcast"})
     return {
         "name": name,
         "description": own.get("description", ""),

@@ -292,16 +292,17 @@ def _print_run_summary(path) -> None:
         )
 
 
-@app.command(name="ls")
+@app.command(name="ls", context_settings=EXTRA)
 @_friendly
 def list_registry(
+    ctx: typer.Context,
     what: str = typer.Argument(None, metavar="[systems|NAME]", help="a kind, or a system's name"),
 ) -> None:
     """List registered systems, challenges, corpora and ASR back-ends.
 
     harness ls systems: what each system does, its tasks, what it reads and its profiles.
-    harness ls NAME: one system's parameters, the value a run uses and what each accepts, and
-    its profiles as the overrides they stand for.
+    harness ls NAME [profile=P]: one system's parameters, the value a run uses (under profile
+    P) and what each accepts, and its profiles as the overrides they stand for.
     """
     from harness import registry
 
@@ -317,7 +318,9 @@ def list_registry(
     elif what in registry.KINDS:
         console.print(f"[bold]{what}[/]: " + ", ".join(registry.names(what)))
     else:
-        _print_system_card(console, catalog.system_card(what))
+        options = _overrides(ctx)
+        _check_keys(options, {"profile"}, "ls")
+        _print_system_card(console, catalog.system_card(what, options.get("profile")))
 
 
 def _print_systems(console, rows: list[dict[str, Any]]) -> None:
@@ -343,7 +346,8 @@ def _print_system_card(console, card: dict[str, Any]) -> None:
     )
     if card["members"]:
         console.print(f"members: {_escape(override('members', card['members']))}", highlight=False)
-    table = Table(title=f"parameters (harness run system={card['name']} NAME=VALUE)")
+    under = f" profile={card['profile']}" if card["profile"] else ""
+    table = Table(title=f"parameters (harness run system={card['name']}{under} NAME=VALUE)")
     for column in ("parameter", "value", "accepts"):
         table.add_column(column)
     for param in card["params"]:

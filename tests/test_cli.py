@@ -401,3 +401,17 @@ def test_check_refuses_what_run_refuses_in_one_line(argv, said):
     check = _one_line_error(runner.invoke(app, argv))
     run = _one_line_error(runner.invoke(app, ["run", *argv[1:]]))
     assert said in check and check == run
+
+
+def test_ls_system_under_a_profile_shows_the_values_that_profile_runs_with():
+    from harness.config import resolve
+    from harness.params import override
+
+    result = runner.invoke(app, ["ls", "fusion_lr", "profile=offline"], env=WIDE)
+    assert result.exit_code == 0, result.output
+    profile = resolve({"system": "fusion_lr", "profile": "offline"})
+    assert "reads: text\n" in result.output
+    assert f"members: {override('members', profile['members'])}" in result.output
+    assert "│ stacking        │ oof " in result.output
+    text = _one_line_error(runner.invoke(app, ["ls", "text_embed", "profile=usm3"]))
+    assert "pass profile=usem3" in text
