@@ -83,13 +83,14 @@ COMMAND_OPTION_RULES = {
     "format": choice("rich", "markdown", "md", "csv"),
     "all": flag(),
     "paired": flag(),
+    "seeds": flag(),
     "progress": flag(),
 }
 """What each option of ``validate``, ``score``, ``leaderboard``, ``transcribe`` and ``data demo``
 accepts."""
 COMMAND_OPTION_EXAMPLES = {
     "lang": "en", "n": 1000, "seed": 0, "bootstrap": 1000, "format": "rich", "all": False, "paired": False,
-    "progress": True, "splits": ["Train", "Development"],
+    "seeds": False, "progress": True, "splits": ["Train", "Development"],
 }  # fmt: skip
 """What a ``fix:`` offers for a bad option value (the commands' defaults)."""
 

@@ -498,7 +498,11 @@ def score(
 @app.command(context_settings=EXTRA)
 @_friendly
 def leaderboard(ctx: typer.Context) -> None:
-    """Tabulate run directories per corpus and task, best first: runs=runs format=rich|markdown|csv [out=FILE] [all=true] [paired=true [bootstrap=1000]]."""
+    """Tabulate run directories per corpus and task, best first: runs=runs format=rich|markdown|csv [out=FILE] [all=true] [paired=true [bootstrap=1000]] [seeds=true].
+
+    seeds=true: one row per configuration, the mean and standard deviation of its score over
+    the run seeds it was run with (seed=0, seed=1, ...; each seed's latest run).
+    """
     from pathlib import Path
 
     import leaderboards
@@ -507,7 +511,14 @@ def leaderboard(ctx: typer.Context) -> None:
     from harness.io import write_text
 
     options = _overrides(ctx)
-    _check_keys(options, {"runs", "format", "out", "all", "paired", "bootstrap"}, "leaderboard")
+    _check_keys(
+        options, {"runs", "format", "out", "all", "paired", "bootstrap", "seeds"}, "leaderboard"
+    )
+    if options.get("seeds", False) and options.get("paired", False):
+        raise HarnessError(
+            "paired=true compares single runs, seeds=true averages them",
+            fix="pass one of paired=true or seeds=true",
+        )
     fmt = options.get("format", "rich")
     if options.get("out"):
         writable_dir(Path(str(options["out"])).parent, "out")
@@ -524,7 +535,10 @@ def leaderboard(ctx: typer.Context) -> None:
             file=runs_dir,
             fix="run `harness run system=...` first or pass runs=DIR",
         )
-    table = leaderboards.collect_runs(runs_dir, latest_only=not options.get("all", False))
+    if options.get("seeds", False):
+        table = leaderboards.over_seeds(leaderboards.collect_runs(runs_dir, latest_only=False))
+    else:
+        table = leaderboards.collect_runs(runs_dir, latest_only=not options.get("all", False))
     if options.get("paired", False):
         from harness.run_comparison import paired_with_best
 

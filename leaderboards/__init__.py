@@ -6,7 +6,7 @@ harness is which corpora each challenge is scored on (``Challenge.corpora``, fro
 and only when a table with published rows is built, so importing it stays light.
 """
 
-from leaderboards.collect import collect_runs, latest_per_system, read_run
+from leaderboards.collect import collect_runs, latest_per_system, over_seeds, read_run
 from leaderboards.compare import paired_comparison, read_predictions
 from leaderboards.reference import load_reference
 from leaderboards.render import (
@@ -23,6 +23,7 @@ __all__ = [
     "latest_per_system",
     "leaderboard_frame",
     "load_reference",
+    "over_seeds",
     "paired_comparison",
     "read_predictions",
     "read_run",

@@ -51,6 +51,8 @@ BOARD_COLUMNS: tuple[str, ...] = (
     "submission",
     "delta_best",
     "p_best",
+    "sd",
+    "seeds",
 )
 PUBLISHED = "(published)"
 _TASK_ORDER = {"categorical": 0, "attributes": 1}
@@ -214,7 +216,9 @@ def _display_tables(
         )
         title = f"{first['challenge']} · {shown_task} · {first['corpus']}{kind}"
         details = _DETAIL_COLUMNS.get(task, ())
-        header = ["#", "system", f"{metric} [CI]", "raw", *(label for _, label in details)]
+        averaged = "seeds" in group and group["seeds"].notna().any()
+        score = f"{metric} mean ± sd (seeds)" if averaged else f"{metric} [CI]"
+        header = ["#", "system", score, "raw", *(label for _, label in details)]
         paired = "delta_best" in group and group["delta_best"].notna().any()
         if paired:  # harness leaderboard paired=true: each run against the table's best
             header.append("vs #1 (paired p)")
@@ -229,7 +233,7 @@ def _display_tables(
                 [
                     str(row.rank),
                     _system_label(row),
-                    format_with_ci(row.value, row.ci_low, row.ci_high),
+                    _score_cell(row),
                     format_number(row.raw_value),
                     *(format_number(getattr(row, column)) for column, _ in details),
                     *([_paired_cell(row)] if paired else []),
@@ -317,6 +321,17 @@ def _write_atomic(path: Path, text: str) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _score_cell(row: Any) -> str:
+    """``0.5123 [0.4800, 0.5400]`` for a run; ``0.5123 ± 0.0150 (3)`` for a mean over seeds
+    (``harness leaderboard seeds=true``), whose sd is left out for a single seed."""
+    seeds = getattr(row, "seeds", None)
+    if _missing(seeds):
+        return format_with_ci(row.value, row.ci_low, row.ci_high)
+    sd = getattr(row, "sd", None)
+    spread = "" if _missing(sd) else f" ± {format_number(sd)}"
+    return f"{format_number(row.value)}{spread} ({int(seeds)})"
 
 
 def _paired_cell(row: Any) -> str:

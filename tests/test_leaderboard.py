@@ -121,6 +121,7 @@ def make_run(
     primary: dict[str, Any] | None = None,
     hidden: bool = False,
     members: list[str] | None = None,
+    seed: int = 0,
 ) -> Path:
     name = f"{stamp}-{system}"
     run_dir = runs / (f".{name}.partial" if hidden else name)
@@ -130,7 +131,7 @@ def make_run(
         "system": system,
         "run": name,
         "created": created,
-        "seed": 0,
+        "seed": seed,
         "corpus": corpus,
         "members": members or [],
         "results": results,
@@ -731,3 +732,47 @@ def test_a_run_label_names_the_chosen_profile_and_overrides():
     assert resolve({"system": "text_embed"})["label"] == "text_embed"
     label = resolve({"system": "multimodal_attnpool", "modalities": ["audio"], "seed": 3})["label"]
     assert label == "multimodal_attnpool(modalities=[audio])"
+
+
+# -- over seeds -----------------------------------------------------------------------------------
+def test_seeds_true_averages_each_configuration_over_its_seeds_latest_run_each(tmp_path):
+    from leaderboards import over_seeds
+
+    root = tmp_path / "runs"
+    scores = {0: 0.50, 1: 0.56, 2: 0.47}
+    for k, (seed, value) in enumerate(scores.items()):
+        make_run(
+            root, f"2026112{k}-120000", "text_tfidf", categorical(value, value - 0.1), seed=seed
+        )
+    # an older run of seed 0 is superseded by the newer one above; another system has one seed
+    make_run(root, "20261101-120000", "text_tfidf", categorical(0.99, 0.9), seed=0)
+    make_run(root, "20261125-120000", "audio_egemaps", categorical(0.40, 0.30), seed=0)
+    table = over_seeds(collect_runs(root, latest_only=False)).set_index("system")
+    values = np.array(list(scores.values()))
+    assert table.loc["text_tfidf", "value"] == pytest.approx(values.mean())
+    assert table.loc["text_tfidf", "sd"] == pytest.approx(values.std(ddof=1))
+    assert table.loc["text_tfidf", "raw_value"] == pytest.approx((values - 0.1).mean())
+    assert table.loc["text_tfidf", "seeds"] == 3 and table.loc["audio_egemaps", "seeds"] == 1
+    assert math.isnan(table.loc["audio_egemaps", "sd"])
+    assert table["submission"].isna().all() and table["ci_low"].isna().all()
+    text = render_markdown(table.reset_index(), with_reference=False)
+    assert f"| 1 | text_tfidf | {values.mean():.4f} ± {values.std(ddof=1):.4f} (3) |" in text
+    assert "| 2 | audio_egemaps | 0.4000 (1) |" in text
+    assert "3 runs (seeds 0,1,2)" in text
+
+
+def test_leaderboard_seeds_option_and_its_conflict_with_paired(tmp_path):
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    root = tmp_path / "runs"
+    for seed, value in ((0, 0.5), (1, 0.6)):
+        make_run(root, f"2026112{seed}-120000", "text_tfidf", categorical(value, value), seed=seed)
+    cli = CliRunner()
+    result = cli.invoke(app, ["leaderboard", f"runs={root}", "seeds=true", "format=csv"])
+    assert result.exit_code == 0, result.output
+    board = pd.read_csv(io.StringIO(result.output))
+    assert board.loc[0, "value"] == pytest.approx(0.55) and board.loc[0, "seeds"] == 2
+    both = cli.invoke(app, ["leaderboard", f"runs={root}", "seeds=true", "paired=true"])
+    assert both.exit_code == 2 and "pass one of paired=true or seeds=true" in both.output
