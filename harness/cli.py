@@ -402,6 +402,7 @@ VALIDATE_KEYS = {
 }  # fmt: skip
 SCORE_KEYS = VALIDATE_KEYS | {"labels", "bootstrap"}
 DEMO_KEYS = {"lang", "seed", "n", "cache_dir", "out"}
+LEADERBOARD_KEYS = {"runs", "format", "out", "all", "paired", "bootstrap", "seeds"}
 
 
 def _check_keys(options: dict[str, Any], known: set[str], command: str) -> None:
@@ -511,9 +512,7 @@ def leaderboard(ctx: typer.Context) -> None:
     from harness.io import write_text
 
     options = _overrides(ctx)
-    _check_keys(
-        options, {"runs", "format", "out", "all", "paired", "bootstrap", "seeds"}, "leaderboard"
-    )
+    _check_keys(options, LEADERBOARD_KEYS, "leaderboard")
     if options.get("seeds", False) and options.get("paired", False):
         raise HarnessError(
             "paired=true compares single runs, seeds=true averages them",

@@ -250,6 +250,7 @@ class _TextClassifier(System):
         from systems.components.model_checks import (
             check_lora_targets,
             check_tokenizer,
+            check_weights,
             meta_modules,
             read_config,
         )
@@ -260,6 +261,7 @@ class _TextClassifier(System):
         if self.load_in_4bit:
             require_installed("bitsandbytes", "quant", QUANT_PURPOSE)
         config = read_config(path, param="backbone", what="a language model")
+        check_weights(path, param="backbone", what="a language model")
         check_tokenizer(path, param="backbone")
         if self.lora:
             from transformers import AutoModelForSequenceClassification

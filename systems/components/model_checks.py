@@ -35,6 +35,31 @@ def read_config(path: str, *, param: str, what: str):
         ) from None
 
 
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+"""The files transformers loads a PyTorch model's weights from (one file, or a sharded index)."""
+
+
+def check_weights(path: str, *, param: str, what: str) -> None:
+    """``path`` holds weights transformers can load, or one error line naming ``param``: a
+    download that stopped after ``config.json``, or a folder of the config and tokenizer alone,
+    passed every check and failed only when ``fit`` loaded the model, after the corpus was read."""
+    from pathlib import Path
+
+    folder = Path(path)
+    if folder.is_dir() and not any((folder / name).is_file() for name in WEIGHT_FILES):
+        raise HarnessError(
+            f"{what} directory without weights: none of {', '.join(WEIGHT_FILES)}",
+            file=path,
+            fix=f"pass {param}= a directory saved by transformers with its weights "
+            "(save_pretrained, or a complete download)",
+        )
+
+
 def check_tokenizer(path: str, *, param: str) -> None:
     """The tokenizer in ``path`` loads offline, or one error line naming ``param``."""
     from transformers import AutoTokenizer

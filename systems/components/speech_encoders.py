@@ -142,6 +142,10 @@ class TransformersEncoder(SpeechEncoder):
                 f"{self.model} is a {model_type!r} model, not a speech encoder this harness reads",
                 fix=f"pass {self.param}= a {', '.join(SPEECH_MODEL_TYPES)} checkpoint",
             )
+        if self.scratch_config is None:
+            from systems.components.model_checks import check_weights
+
+            check_weights(self.local_path(), param=self.param, what="a speech encoder")
 
     def encoder_id(self) -> str:
         if self.scratch_config is not None:

@@ -69,11 +69,17 @@ def check_backbone(
     ``check_ready``): local weights, a supported model type, and LoRA targets that name modules
     of that network (``None``: no LoRA)."""
     from systems.components.local_weights import local_model
-    from systems.components.model_checks import check_lora_targets, meta_modules, read_config
+    from systems.components.model_checks import (
+        check_lora_targets,
+        check_weights,
+        meta_modules,
+        read_config,
+    )
 
     path = local_model(backbone, "backbone")
     config = read_config(path, param="backbone", what="a speech encoder")
     model_class = _transformers_class(_MODEL_CLASSES, config.model_type)
+    check_weights(path, param="backbone", what="a speech encoder")
     if lora_targets is not None:
         check_lora_targets(
             list(lora_targets),

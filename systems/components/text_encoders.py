@@ -152,9 +152,10 @@ class SentenceTransformerEncoder(TextEncoder):
         if not (Path(path) / "modules.json").is_file():
             # Not saved by sentence-transformers: it will wrap a transformers model (mean
             # pooling), so that model's config must read.
-            from systems.components.model_checks import read_config
+            from systems.components.model_checks import check_weights, read_config
 
             read_config(path, param="encoder", what="a sentence encoder")
+            check_weights(path, param="encoder", what="a sentence encoder")
 
     def load(self):
         if getattr(self, "_model", None) is not None:
