@@ -106,18 +106,45 @@ def _swap_in(tmp: Path, path: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+STALE_PARTIAL_SECONDS = 7 * 24 * 3600
+"""A partial build from another host whose files have not changed for a week is abandoned: its
+process cannot be asked from here, but no build writes nothing for that long (a build writes its
+files as it goes; training checkpoints live in work directories, not in partial builds)."""
+
+
 def _remove_stale_partials(path: Path) -> None:
-    """Partial builds of ``path`` left on this host by processes that have ended."""
+    """Partial builds of ``path`` left on this host by processes that have ended, and those of
+    any host untouched for :data:`STALE_PARTIAL_SECONDS`."""
+    import time
+
     host = socket.gethostname()
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.{re.escape(host)}-(\d+)-.*\.partial$")
+    ours = re.compile(rf"^\.{re.escape(path.name)}\.{re.escape(host)}-(\d+)-.*\.partial$")
+    anyone = re.compile(rf"^\.{re.escape(path.name)}\..+-\d+-.*\.partial$")
     try:
         entries = list(os.scandir(path.parent))
     except OSError:
         return
     for entry in entries:
-        match = pattern.match(entry.name)
+        match = ours.match(entry.name)
         if match and not _alive(int(match.group(1))):
             shutil.rmtree(entry.path, ignore_errors=True)
+        elif (
+            anyone.match(entry.name)
+            and _last_change(entry.path) < time.time() - STALE_PARTIAL_SECONDS
+        ):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _last_change(folder: str) -> float:
+    """The newest modification time of ``folder`` and everything in it."""
+    newest = os.stat(folder).st_mtime
+    for root, dirs, files in os.walk(folder):
+        for name in (*dirs, *files):
+            try:
+                newest = max(newest, os.stat(os.path.join(root, name)).st_mtime)
+            except OSError:
+                continue
+    return newest
 
 
 def _alive(pid: int) -> bool:

@@ -59,3 +59,31 @@ def test_a_built_directory_has_the_permissions_of_a_plain_mkdir(tmp_path):
     (tmp_path / "plain").mkdir()
     mode = lambda p: os.stat(p).st_mode & 0o777  # noqa: E731
     assert mode(tmp_path / "built") == mode(tmp_path / "plain")
+
+
+def test_a_partial_from_another_host_is_removed_only_once_untouched_for_a_week(tmp_path):
+    """Another host's process cannot be asked whether it lives: such partials were never
+    removed. One untouched for a week is abandoned; a recent one may still be being written."""
+    import time
+
+    from harness.io import STALE_PARTIAL_SECONDS
+
+    target = tmp_path / "members" / "key"
+    target.parent.mkdir(parents=True)
+    old = target.parent / ".key.another-host-12345-abc.partial"
+    (old / "variants").mkdir(parents=True)
+    (old / "variants" / "prior.csv").write_text("id\n")
+    recent = target.parent / ".key.another-host-67890-def.partial"
+    recent.mkdir()
+    (recent / "predictions.csv").write_text("id\n")
+    then = time.time() - STALE_PARTIAL_SECONDS - 60
+    for path in (old, old / "variants", old / "variants" / "prior.csv"):
+        os.utime(path, (then, then))
+    half_old = target.parent / ".key.another-host-24680-ghi.partial"
+    half_old.mkdir()
+    (half_old / "fresh.csv").write_text("id\n")  # written just now, in an old folder
+    os.utime(half_old, (then, then))
+    with atomic_dir(target):
+        pass
+    assert not old.exists()
+    assert recent.exists() and half_old.exists()
