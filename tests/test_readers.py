@@ -865,3 +865,19 @@ def test_checking_many_audio_headers_shows_a_bar(bars, tmp_path):
     bars.clear()
     audio_durations([None] * 10, [(source, i + 2) for i in range(10)])
     assert bars == []
+
+
+def test_meacorpus_segment_audio_converted_to_another_format_is_found(tmp_path):
+    """``dataset.csv`` ids are ``<video>/<n>.mp3``; audio converted once to WAV (or FLAC) in the
+    per-video folders was "no audio path" for every row: the other-extension match covered
+    only ids without a folder."""
+    _mea_dataset_csv(tmp_path)
+    (tmp_path / "audios" / "angVid0_x").mkdir(parents=True)
+    _wav(tmp_path / "audios" / "angVid0_x" / "1.wav")
+    _wav(tmp_path / "audios" / "angVid0_x" / "2.wav")
+    _wav(tmp_path / "audios" / "angVid0_x" / "2.flac")  # two candidates: never guessed between
+    m = read_meacorpus(tmp_path).manifest.set_index("id")
+    assert m.loc["angVid0_x/1.mp3", "path"] == str(tmp_path / "audios" / "angVid0_x" / "1.wav")
+    assert m.loc["angVid0_x/1.mp3", "duration"] == pytest.approx(0.5)
+    assert pd.isna(m.loc["angVid0_x/2.mp3", "path"])
+    assert m.index.str.endswith(".mp3").all()  # the ids, which the submission carries, stay

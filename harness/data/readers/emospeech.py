@@ -472,6 +472,13 @@ def _by_stem(names: set[str]) -> dict[str, list[str]]:
     return stems
 
 
+def _other_extension(folder: Path, stem: str) -> Path | None:
+    """The one file ``<folder>/<stem>.<audio extension>`` (``stem`` may hold a subfolder), or
+    None when there is none or more than one to choose from."""
+    hits = [folder / (stem + x) for x in AUDIO_SUFFIXES if (folder / (stem + x)).is_file()]
+    return hits[0] if len(hits) == 1 else None
+
+
 def _attach_audio(frame: pd.DataFrame, root: Path, folders: Sequence[str], check: bool) -> dict:
     """Audio paths where the files exist; text-only use keeps working without them.
 
@@ -491,12 +498,14 @@ def _attach_audio(frame: pd.DataFrame, root: Path, folders: Sequence[str], check
         else:
             found = (d / name for d, names in listings if name in names)
         path = next(found, None)
+        stem = os.path.splitext(name)[0] if name.lower().endswith(AUDIO_SUFFIXES) else name
         if path is None and "/" not in name:
-            stem = os.path.splitext(name)[0] if name.lower().endswith(AUDIO_SUFFIXES) else name
             other = (d / hits[0] for d, by in stems if len(hits := by.get(stem, [])) == 1)
             path = next(other, None)
-            if path is not None:
-                renamed.append((name, path))
+        elif path is None:  # <video>/<segment> converted, or written without the id's extension
+            path = next(filter(None, (_other_extension(d, stem) for d, _names in listings)), None)
+        if path is not None and os.path.basename(path) != os.path.basename(name):
+            renamed.append((name, path))
         paths.append(None if path is None else str(path))
     if renamed:
         log.info(
