@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -834,3 +835,31 @@ def test_a_spanish_corpus_refuses_the_english_only_whisper(tmp_path):
     assert corpus.info["language"] == "es"
     with pytest.raises(HarnessError, match="English-only but language=es"):
         transcribe_corpus(corpus, "whisper", cache_dir=tmp_path / "cache")
+
+
+@needs_whisper
+def test_the_english_only_whisper_is_refused_without_loading_it(tmp_path, monkeypatch):
+    """Whether a model is English-only was known only once faster-whisper had loaded it, so
+    ``harness check`` (which loads no model) said "ready" for tiny.en on a Spanish corpus, and
+    the run failed after the corpus was read. The vocabulary size says it from the files."""
+    import faster_whisper
+
+    from harness import registry
+    from harness.asr.whisper import MULTILINGUAL_VOCABULARY, _vocabulary_size
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(faster_whisper, "WhisperModel", no_loading)
+    whisper = registry.get("asr", "whisper")
+    with pytest.raises(HarnessError, match="English-only but language=es") as caught:
+        whisper(language="es").check()
+    assert caught.value.fix.startswith("pass asr_params.model=")
+    whisper(language="en").check()
+    whisper().check()
+    assert _vocabulary_size(whisper()._resolve_model_dir()) == MULTILINGUAL_VOCABULARY - 1
+    # a multilingual vocabulary passes, a directory without one is left to the load
+    (tmp_path / "multi").mkdir()
+    (tmp_path / "multi" / "vocabulary.json").write_text(json.dumps(["t"] * 51865))
+    assert _vocabulary_size(tmp_path / "multi") == 51865
+    assert _vocabulary_size(tmp_path) is None

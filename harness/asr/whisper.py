@@ -167,7 +167,20 @@ class WhisperASR(ASRBackend):
     def check(self) -> None:
         if importlib.util.find_spec("faster_whisper") is None:
             raise MissingDependencyError("faster-whisper", "whisper", "asr=whisper")
-        self._resolve_model_dir()
+        size = _vocabulary_size(self._resolve_model_dir())
+        if (
+            size is not None
+            and size < MULTILINGUAL_VOCABULARY
+            and self.language not in (None, "en")
+        ):
+            self._refuse_english_only()
+
+    def _refuse_english_only(self) -> None:
+        raise HarnessError(
+            f"Whisper model '{self._model_name()}' is English-only but language={self.language}",
+            fix="pass asr_params.model= a multilingual Whisper model (e.g. a local small or "
+            "large-v3 directory), or language=en",
+        )
 
     def _resolve_model_dir(self) -> Path:
         if self._model_dir is None:
@@ -196,11 +209,7 @@ class WhisperASR(ASRBackend):
                 fix="pass model= a CTranslate2 Whisper directory; check device= and compute_type=",
             ) from None
         if not self._whisper.model.is_multilingual and self.language not in (None, "en"):
-            raise HarnessError(
-                f"Whisper model '{self._model_name()}' is English-only but language={self.language}",
-                fix="pass asr_params.model= a multilingual Whisper model (e.g. a local small or "
-                "large-v3 directory), or language=en",
-            )
+            self._refuse_english_only()
 
     # -- decoding -------------------------------------------------------------------------------
     def _transcribe_batch(self, audios: Sequence[np.ndarray]) -> list[str]:
@@ -430,3 +439,26 @@ def _available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - macOS / Windows
         return max(1, os.cpu_count() or 1)
+
+
+MULTILINGUAL_VOCABULARY = 51865
+"""Whisper's multilingual models have 51,865 tokens or more (large-v3: 51,866); the English-only
+``.en`` models 51,864. OpenAI's ``is_multilingual`` and CTranslate2's test the same bound."""
+
+
+def _vocabulary_size(model_dir: Path) -> int | None:
+    """The token count of a CTranslate2 Whisper directory (``vocabulary.txt``, one token a line,
+    or ``vocabulary.json``, a list), read without loading the model; None where neither reads."""
+    import json
+
+    try:
+        text_vocabulary = model_dir / "vocabulary.txt"
+        if text_vocabulary.is_file():
+            with open(text_vocabulary, encoding="utf-8") as handle:
+                return sum(1 for _ in handle)
+        json_vocabulary = model_dir / "vocabulary.json"
+        if json_vocabulary.is_file():
+            return len(json.loads(json_vocabulary.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
+    return None
