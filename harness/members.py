@@ -412,6 +412,27 @@ def check_dev_bal(splits: Splits, tasks: list[str]) -> None:
             )
 
 
+def check_stacking(
+    config: dict[str, Any], splits: Splits, tasks: list[str], challenge, cache: Cache
+) -> None:
+    """A stacked fusion's folds can be made on this Train (``stacking_folds`` no larger than
+    Train): otherwise the run stopped only after every member had been fit."""
+    from harness.stacking import fold_assignment
+
+    fusion = build_system(config, cache)
+    for task in tasks:
+        folds = fusion.cross_fit_folds(task)
+        if folds:
+            fold_assignment(
+                splits.train,
+                task=task,
+                classes=tuple(challenge.classes),
+                folds=folds,
+                seed=int(config.get("seed", 0)),
+                groups=fusion.cross_fit_groups(task),
+            )
+
+
 def resolve_tasks(config: dict[str, Any], system_cls, challenge) -> list[str]:
     """The tasks to run: those asked for (``tasks=``), else every task both sides support."""
     supported = [t for t in system_cls.tasks if t in challenge.tasks]

@@ -29,7 +29,14 @@ from harness.corpora import (
 )
 from harness.data.corpus import Corpus
 from harness.data.manifest import check_labels
-from harness.members import check_dev_bal, check_params, check_ready, is_fusion, resolve_tasks
+from harness.members import (
+    check_dev_bal,
+    check_params,
+    check_ready,
+    check_stacking,
+    is_fusion,
+    resolve_tasks,
+)
 from harness.prior import absent_classes
 from harness.splits import Splits, make_splits
 
@@ -79,6 +86,7 @@ def prepare(config: dict[str, Any], *, bars=None, transcribe: bool = True) -> Pr
     check_labels(corpus.manifest, challenge.known_labels(), source=f"corpus {corpus.name}")
     if is_fusion(config):
         check_dev_bal(splits, tasks)
+        check_stacking(config, splits, tasks, challenge, cache)
     _warn_without_submission(corpus, challenge, splits)
     absent = absent_classes(splits.train["label"], challenge.classes)
     if absent and "categorical" in tasks:

@@ -396,3 +396,23 @@ def test_a_corpus_without_the_submission_split_is_named_before_training(tmp_path
     assert "none found in Audios/" in caplog.text
     entry = plan["tasks"]["categorical"]
     assert entry["submission"] is None and entry["split"] == "Test1"
+
+
+def test_stacking_folds_larger_than_train_stop_the_run_before_any_member_is_fit(
+    cache_dir, tmp_path, monkeypatch
+):
+    from harness.errors import HarnessError
+
+    _refuse_training(monkeypatch)
+    config = _config(
+        cache_dir,
+        tmp_path,
+        system="fusion_lr",
+        members=["text_tfidf", "audio_egemaps"],
+        stacking="oof",
+        stacking_folds=N,  # more folds than Train has rows
+        force=True,
+    )
+    with pytest.raises(HarnessError, match="out-of-fold stacking needs 2 <= folds <= Train rows"):
+        run(config)
+    assert not any(tmp_path.iterdir())
