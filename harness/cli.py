@@ -290,6 +290,13 @@ def _print_run_summary(path) -> None:
         console.print(
             f"submission ({task}): {_escape(path / submission)}", highlight=False, soft_wrap=True
         )
+    if not metrics.get("submissions"):
+        console.print(
+            "[yellow]no submission[/]: the corpus has no rows of the split the challenge ranks "
+            "(the run's first warning says which)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command(name="ls", context_settings=EXTRA)

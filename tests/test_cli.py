@@ -415,3 +415,33 @@ def test_ls_system_under_a_profile_shows_the_values_that_profile_runs_with():
     assert "│ stacking        │ oof " in result.output
     text = _one_line_error(runner.invoke(app, ["ls", "text_embed", "profile=usm3"]))
     assert "pass profile=usem3" in text
+
+
+def test_run_summary_says_when_no_submission_was_written(tmp_path, capsys):
+    """A run on a corpus without the ranked split (MSP-Podcast without its Test3 audio) ended
+    with its scores and nothing to say that no file was written for the challenge."""
+    import json
+
+    from harness.cli import _print_run_summary
+
+    run = tmp_path / "20261205-201850-text_tfidf"
+    run.mkdir()
+    metrics = {
+        "system": "text_tfidf",
+        "corpus": {"name": "msp-podcast", "challenge": "odyssey2024"},
+        "primary": {"categorical": {"split": "Test2", "metric": "macro_f1"}},
+        "results": [
+            {
+                "task": "categorical",
+                "split": "Test2",
+                "variant": "prior",
+                "metrics": {"macro_f1": 0.3},
+            }
+        ],
+        "submissions": {},
+    }
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    _print_run_summary(run)
+    assert "no submission: the corpus has no rows of the split the challenge ranks" in (
+        capsys.readouterr().out
+    )
