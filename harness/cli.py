@@ -55,19 +55,15 @@ def _friendly(function: Callable) -> Callable:
 
 
 def _escape(text: str) -> str:
-    """User text (paths, fixes like ``pip install 'ser-harness[asr]'``) must not be read as rich
-    markup, which would silently delete anything in square brackets."""
-    from rich.markup import escape
+    from harness.views import escape
 
-    return escape(str(text))
+    return escape(text)
 
 
 def _console(stderr: bool = False):
-    """A rich console that prints user text as written: no ``:name:`` emoji codes (a YAML
-    value such as ``{hidden_layers:-1}`` became a thumbs-down)."""
-    from rich.console import Console
+    from harness.views import make_console
 
-    return Console(stderr=stderr, emoji=False)
+    return make_console(stderr)
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -175,7 +171,9 @@ def run(ctx: typer.Context, verbose: bool = typer.Option(False, "--verbose", "-v
         bars=_Bar if config.get("progress", True) else None,
         argv=sys.argv,
     )
-    _print_run_summary(path)
+    from harness.views import print_run_summary
+
+    print_run_summary(path)
 
 
 @app.command(context_settings=EXTRA)
@@ -199,104 +197,9 @@ def check(ctx: typer.Context, verbose: bool = typer.Option(False, "--verbose", "
     plan = run_plan(
         prepare(config, bars=_Bar if config.get("progress", True) else None, transcribe=False)
     )
-    _print_plan(plan)
+    from harness.views import print_plan
 
-
-def _print_plan(plan: dict[str, Any]) -> None:
-    console = _console()
-    say = functools.partial(console.print, highlight=False, soft_wrap=True)
-    ranked = "ranked beside the published results" if plan["official"] else "not the release"
-    say(
-        f"[bold green]ready[/]: {_escape(plan['system'])} on {_escape(plan['corpus'])} "
-        f"({plan['challenge']}; {ranked})"
-    )
-    sizes = ", ".join(
-        f"{name} {split['n']}" + ("" if split["labelled"] else " (unlabelled)")
-        for name, split in plan["splits"].items()
-    )
-    say(f"splits: {_escape(sizes)}; Dev_bal {plan['dev_bal']}")
-    pending = plan["pending_transcripts"]
-    if pending:
-        say(
-            f"transcripts: {pending['todo']} of {pending['total']} utterances to transcribe "
-            f"with {pending['asr']} first"
-        )
-    for task, entry in plan["tasks"].items():
-        say(
-            f"[bold]{task}[/]: ranked on {entry['split']} by {entry['metric']} "
-            f"({_escape(entry['track'])})"
-        )
-        for system, status in entry["systems"].items():
-            say(f"  {_escape(system)}: {status}")
-        stacked = entry.get("out_of_fold")
-        if stacked:
-            say(f"  out-of-fold Train predictions ({stacked['folds']} folds, {stacked['how']}):")
-            for system, status in stacked["members"].items():
-                say(f"    {_escape(system)}: {status}")
-        if entry["submission"]:
-            say(f"  submission: {_escape(entry['submission'])}")
-        else:
-            note = f" ({_escape(entry['submission_note'])})" if entry["submission_note"] else ""
-            say(
-                f"  [yellow]no submission[/]: the corpus has no {entry['submission_split']} rows, "
-                f"the split {plan['challenge']} ranks{note}"
-            )
-    say(f"run directory: {_escape(plan['output_dir'])}/<timestamp>-<system>")
-
-
-def _print_run_summary(path) -> None:
-    """Primary and Dev_bal scores; a run whose primary split is unlabelled (MSP-Podcast Test3)
-    shows its best labelled split instead, marked as such, beside the submission it wrote."""
-    import json
-
-    from rich.table import Table
-
-    metrics = json.loads((path / "metrics.json").read_text())
-    table = Table(
-        title=_escape(
-            f"{metrics['system']} on {metrics['corpus']['name']} ({metrics['corpus']['challenge']})"
-        )
-    )
-    for column in ("task", "split", "variant", "metric", "value", "95% CI"):
-        table.add_column(column)
-    for task, spec in metrics["primary"].items():
-        rows = [r for r in metrics["results"] if r["task"] == task]
-        shown = {spec["split"], "Dev_bal"}
-        if not any(r["split"] == spec["split"] for r in rows):
-            labelled = [r["split"] for r in rows if r["split"] not in ("Dev_bal",)]
-            if labelled:
-                shown.add(labelled[-1])
-        for result in rows:
-            if result["split"] not in shown:
-                continue
-            value = result["metrics"][spec["metric"]]
-            ci = result.get("ci", {}).get(spec["metric"])
-            split = result["split"]
-            if split != spec["split"] and split != "Dev_bal":
-                split += f" ({spec['split']} unlabelled)"
-            table.add_row(
-                task,
-                _escape(split),
-                _escape(result["variant"]),
-                spec["metric"],
-                f"{value:.4f}",
-                f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "",
-            )
-    console = _console()
-    console.print(table)
-    # soft_wrap: a path is never broken with a newline, so it can be copied whole
-    console.print(f"run directory: {_escape(path)}", highlight=False, soft_wrap=True)
-    for task, submission in metrics.get("submissions", {}).items():
-        console.print(
-            f"submission ({task}): {_escape(path / submission)}", highlight=False, soft_wrap=True
-        )
-    if not metrics.get("submissions"):
-        console.print(
-            "[yellow]no submission[/]: the corpus has no rows of the split the challenge ranks "
-            "(the run's first warning says which)",
-            highlight=False,
-            soft_wrap=True,
-        )
+    print_plan(plan)
 
 
 @app.command(name="ls", context_settings=EXTRA)
@@ -321,50 +224,17 @@ def list_registry(
     from harness import catalog
 
     if catalog.check_name(what) == "systems":
-        _print_systems(console, catalog.systems_overview())
+        from harness.views import print_systems
+
+        print_systems(catalog.systems_overview())
     elif what in registry.KINDS:
         console.print(f"[bold]{what}[/]: " + ", ".join(registry.names(what)))
     else:
         options = _overrides(ctx)
         _check_keys(options, {"profile"}, "ls")
-        _print_system_card(console, catalog.system_card(what, options.get("profile")))
+        from harness.views import print_system_card
 
-
-def _print_systems(console, rows: list[dict[str, Any]]) -> None:
-    """A system a line and its facts under it: a table's columns were too narrow to read at
-    80 columns."""
-    for row in rows:
-        console.print(f"[bold]{row['name']}[/]: {_escape(row['description'])}", highlight=False)
-        facts = f"tasks: {', '.join(row['tasks'])}; reads: {', '.join(row['reads'])}"
-        if row["profiles"]:
-            facts += f"; profiles: {', '.join(row['profiles'])}"
-        console.print(f"  [dim]{facts}[/]", highlight=False)
-    console.print("harness ls NAME: one system's parameters and profiles", highlight=False)
-
-
-def _print_system_card(console, card: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    from harness.params import override
-
-    console.print(f"[bold]{card['name']}[/]: {_escape(card['description'])}", highlight=False)
-    console.print(
-        f"tasks: {', '.join(card['tasks'])}; reads: {', '.join(card['reads'])}", highlight=False
-    )
-    if card["members"]:
-        console.print(f"members: {_escape(override('members', card['members']))}", highlight=False)
-    under = f" profile={card['profile']}" if card["profile"] else ""
-    table = Table(title=f"parameters (harness run system={card['name']}{under} NAME=VALUE)")
-    for column in ("parameter", "value", "accepts"):
-        table.add_column(column)
-    for param in card["params"]:
-        table.add_row(
-            param["name"], _escape(override("", param["value"])[1:]), _escape(param["accepts"])
-        )
-    console.print(table)
-    for profile, values in card["profile_values"].items():
-        words = " ".join(override(k, v) for k, v in (values or {}).items())
-        console.print(f"profile={profile}: {_escape(words)}", highlight=False, soft_wrap=True)
+        print_system_card(catalog.system_card(what, options.get("profile")))
 
 
 @data_app.command(context_settings=EXTRA)

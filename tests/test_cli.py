@@ -314,7 +314,7 @@ def test_run_summary_prints_each_path_on_one_line(tmp_path, capsys):
     so a path copied from the summary named no file."""
     import json
 
-    from harness.cli import _print_run_summary
+    from harness.views import print_run_summary
 
     run = tmp_path / ("a-long-folder-name-" * 4) / "20261205-201850-fusion_lr"
     (run / "submissions").mkdir(parents=True)
@@ -334,7 +334,7 @@ def test_run_summary_prints_each_path_on_one_line(tmp_path, capsys):
         "submissions": {"categorical": "submissions/odyssey2024_categorical_Test3.csv"},
     }
     (run / "metrics.json").write_text(json.dumps(metrics))
-    _print_run_summary(run)
+    print_run_summary(run)
     lines = capsys.readouterr().out.splitlines()
     assert f"run directory: {run}" in lines
     assert f"submission (categorical): {run / metrics['submissions']['categorical']}" in lines
@@ -422,7 +422,7 @@ def test_run_summary_says_when_no_submission_was_written(tmp_path, capsys):
     with its scores and nothing to say that no file was written for the challenge."""
     import json
 
-    from harness.cli import _print_run_summary
+    from harness.views import print_run_summary
 
     run = tmp_path / "20261205-201850-text_tfidf"
     run.mkdir()
@@ -441,7 +441,7 @@ def test_run_summary_says_when_no_submission_was_written(tmp_path, capsys):
         "submissions": {},
     }
     (run / "metrics.json").write_text(json.dumps(metrics))
-    _print_run_summary(run)
+    print_run_summary(run)
     assert "no submission: the corpus has no rows of the split the challenge ranks" in (
         capsys.readouterr().out
     )

@@ -309,7 +309,7 @@ def test_harness_check_prints_the_plan_and_exits_0(fusion_run, cache_dir, tmp_pa
 
 
 def test_check_names_a_missing_submission_split(capsys):
-    from harness.cli import _print_plan
+    from harness.views import print_plan
 
     entry = {
         "split": "Test2",
@@ -331,7 +331,7 @@ def test_check_names_a_missing_submission_split(capsys):
         "output_dir": "/runs",
         "tasks": {"categorical": entry},
     }
-    _print_plan(plan)
+    print_plan(plan)
     out = capsys.readouterr().out
     assert "no submission: the corpus has no Test3 rows, the split odyssey2024 ranks" in out
     assert "(none found in Audios/ (MSP-PODCAST_test3_*.wav))" in out
