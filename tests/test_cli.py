@@ -309,35 +309,39 @@ def test_a_mistyped_name_is_named(argv, said):
     assert said in text, text
 
 
-def test_run_summary_prints_each_path_on_one_line(tmp_path, capsys):
-    """The run directory and submission paths were broken with newlines at the terminal's width,
-    so a path copied from the summary named no file."""
+def _summarised_run(run, split: str, submissions: dict[str, str], capsys) -> str:
+    """What the run summary prints for a hand-written run directory ``run``."""
     import json
 
     from harness.views import print_run_summary
 
-    run = tmp_path / ("a-long-folder-name-" * 4) / "20261205-201850-fusion_lr"
-    (run / "submissions").mkdir(parents=True)
+    run.mkdir(parents=True)
+    result = {
+        "task": "categorical",
+        "split": split,
+        "variant": "prior",
+        "metrics": {"macro_f1": 0.4},
+    }
     metrics = {
-        "system": "fusion_lr",
-        "corpus": {"name": "demo-en-n1000-s0", "challenge": "odyssey2024"},
-        "primary": {"categorical": {"split": "Test3", "metric": "macro_f1"}},
-        "results": [
-            {
-                "task": "categorical",
-                "split": "Test3",
-                "variant": "raw",
-                "metrics": {"macro_f1": 0.4},
-                "ci": {"macro_f1": [0.3, 0.5]},
-            }
-        ],
-        "submissions": {"categorical": "submissions/odyssey2024_categorical_Test3.csv"},
+        "system": run.name.split("-", 2)[-1],
+        "corpus": {"name": "msp-podcast", "challenge": "odyssey2024"},
+        "primary": {"categorical": {"split": split, "metric": "macro_f1"}},
+        "results": [{**result, "ci": {"macro_f1": [0.3, 0.5]}}],
+        "submissions": submissions,
     }
     (run / "metrics.json").write_text(json.dumps(metrics))
     print_run_summary(run)
-    lines = capsys.readouterr().out.splitlines()
+    return capsys.readouterr().out
+
+
+def test_run_summary_prints_each_path_on_one_line(tmp_path, capsys):
+    """The run directory and submission paths were broken with newlines at the terminal's width,
+    so a path copied from the summary named no file."""
+    run = tmp_path / ("a-long-folder-name-" * 4) / "20261205-201850-fusion_lr"
+    submission = "submissions/odyssey2024_categorical_Test3.csv"
+    lines = _summarised_run(run, "Test3", {"categorical": submission}, capsys).splitlines()
     assert f"run directory: {run}" in lines
-    assert f"submission (categorical): {run / metrics['submissions']['categorical']}" in lines
+    assert f"submission (categorical): {run / submission}" in lines
 
 
 WIDE = {"COLUMNS": "400"}
@@ -420,28 +424,5 @@ def test_ls_system_under_a_profile_shows_the_values_that_profile_runs_with():
 def test_run_summary_says_when_no_submission_was_written(tmp_path, capsys):
     """A run on a corpus without the ranked split (MSP-Podcast without its Test3 audio) ended
     with its scores and nothing to say that no file was written for the challenge."""
-    import json
-
-    from harness.views import print_run_summary
-
-    run = tmp_path / "20261205-201850-text_tfidf"
-    run.mkdir()
-    metrics = {
-        "system": "text_tfidf",
-        "corpus": {"name": "msp-podcast", "challenge": "odyssey2024"},
-        "primary": {"categorical": {"split": "Test2", "metric": "macro_f1"}},
-        "results": [
-            {
-                "task": "categorical",
-                "split": "Test2",
-                "variant": "prior",
-                "metrics": {"macro_f1": 0.3},
-            }
-        ],
-        "submissions": {},
-    }
-    (run / "metrics.json").write_text(json.dumps(metrics))
-    print_run_summary(run)
-    assert "no submission: the corpus has no rows of the split the challenge ranks" in (
-        capsys.readouterr().out
-    )
+    out = _summarised_run(tmp_path / "20261205-201850-text_tfidf", "Test2", {}, capsys)
+    assert "no submission: the corpus has no rows of the split the challenge ranks" in out

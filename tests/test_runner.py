@@ -337,19 +337,18 @@ def test_check_names_a_missing_submission_split(capsys):
     assert "(none found in Audios/ (MSP-PODCAST_test3_*.wav))" in out
 
 
+def _stacked(cache_dir, out, **overrides):
+    """``fusion_lr stacking=oof`` over the two classical members, on the small demo corpus."""
+    members = ["text_tfidf", "audio_egemaps"]
+    return _config(cache_dir, out, system="fusion_lr", members=members, stacking="oof", **overrides)
+
+
 def test_check_of_a_stacked_fusion_says_which_out_of_fold_predictions_are_cached(
     fusion_run, cache_dir, tmp_path
 ):
     from harness.preparation import prepare, run_plan
 
-    config = _config(
-        cache_dir,
-        tmp_path,
-        system="fusion_lr",
-        members=["text_tfidf", "audio_egemaps"],
-        stacking="oof",
-        tasks=["categorical"],
-    )
+    config = _stacked(cache_dir, tmp_path, tasks=["categorical"])
     before = run_plan(prepare(config, transcribe=False))["tasks"]["categorical"]
     assert before["out_of_fold"]["folds"] == 5
     assert before["out_of_fold"]["members"] == {"text_tfidf": "to fit", "audio_egemaps": "to fit"}
@@ -404,15 +403,7 @@ def test_stacking_folds_larger_than_train_stop_the_run_before_any_member_is_fit(
     from harness.errors import HarnessError
 
     _refuse_training(monkeypatch)
-    config = _config(
-        cache_dir,
-        tmp_path,
-        system="fusion_lr",
-        members=["text_tfidf", "audio_egemaps"],
-        stacking="oof",
-        stacking_folds=N,  # more folds than Train has rows
-        force=True,
-    )
+    config = _stacked(cache_dir, tmp_path, stacking_folds=N, force=True)  # folds > Train rows
     with pytest.raises(HarnessError, match="out-of-fold stacking needs 2 <= folds <= Train rows"):
         run(config)
     assert not any(tmp_path.iterdir())
