@@ -542,6 +542,29 @@ def test_the_msp_podcast_release_is_identified_by_its_shape(tmp_path):
     assert identify_release(renamed, tmp_path / "x")[1] is False
 
 
+def test_a_later_msp_podcast_release_is_not_ranked_beside_odyssey_2024(tmp_path):
+    """v1.12 (207,136 turns) and later keep v1.11's layout and file names: they were taken for
+    the Odyssey 2024 corpus and ranked beside its published results. v1.11's own split sizes
+    (84,030 / 19,815 / 30,647 / 14,815) still are, and so is v1.11 with some files removed."""
+    import pandas as pd
+
+    from harness.data.readers.msp_podcast import identify_release
+
+    def folder(sizes):
+        ids, splits = [], []
+        for split, n in sizes.items():
+            ids += [f"MSP-PODCAST_{(len(ids) + i) // 100:04d}_{i % 100:04d}.wav" for i in range(n)]
+            splits += [split] * n
+        return pd.DataFrame({"id": ids, "split": splits})
+
+    v1_11 = {"Train": 84_030, "Development": 19_815, "Test1": 30_647, "Test2": 14_815}
+    assert identify_release(folder(v1_11), tmp_path / "MSP")[1] is True
+    fewer = {split: n - 500 for split, n in v1_11.items()}
+    assert identify_release(folder(fewer), tmp_path / "MSP")[1] is True
+    later = {"Train": 116_221, "Development": 30_000, "Test1": 40_000, "Test2": 17_000}  # 203k
+    assert identify_release(folder(later), tmp_path / "MSP") == ("msp-layout-MSP", False)
+
+
 def test_the_emospeech_release_is_identified_by_its_shape(tmp_path):
     """Only a folder shaped like the release is ranked beside the published EmoSpeech rows."""
     from harness.data.readers.emospeech import identify_release

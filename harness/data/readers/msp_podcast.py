@@ -149,18 +149,37 @@ RELEASE_MIN_SIZES = {"Train": 50_000, "Development": 10_000, "Test1": 10_000}
 """The released corpus has tens of thousands of utterances per split (MSP-Podcast v1.11: about
 150k labelled turns); a folder in the same layout that is an order of magnitude smaller is a
 subset, a fixture or another corpus, and its scores mean nothing beside the published ones."""
+V1_11_LABELLED = 84_030 + 19_815 + 30_647 + 14_815
+"""Train, Development, Test1 and Test2 of MSP-Podcast v1.11, the Odyssey 2024 corpus (151,654
+speaking turns with Test3's 2,347, as the corpus's page at UT Dallas gives them)."""
+LATER_RELEASE_GROWTH = 1.15
+"""A folder whose four labelled splits hold more than this many times v1.11's turns is a later
+release (1.12 has 207,136 turns): same layout and file names, more data, so its scores do not
+stand beside the published Odyssey 2024 results. The bound is loose on purpose, so that the
+real v1.11 is never mistaken for another release."""
 
 
 def identify_release(manifest: pd.DataFrame, root: Path) -> tuple[str, bool]:
     """``("msp-podcast", True)`` for the released corpus, else ``("msp-layout-<folder>", False)``.
 
     The release is recognised by its shape: the Train / Development / Test1 / Test2 splits, each
-    at least the size in :data:`RELEASE_MIN_SIZES`, and every FileName in the release's
+    at least the size in :data:`RELEASE_MIN_SIZES` and together not much larger than v1.11's
+    (:data:`LATER_RELEASE_GROWTH`), and every FileName in the release's
     ``MSP-PODCAST_<podcast>_<segment>.wav`` pattern.
     """
     sizes = manifest["split"].value_counts()
     shaped = all(sizes.get(split, 0) >= n for split, n in RELEASE_MIN_SIZES.items())
     shaped = shaped and sizes.get("Test2", 0) > 0
+    labelled = sum(int(sizes.get(split, 0)) for split in ("Train", "Development", "Test1", "Test2"))
+    if shaped and labelled > LATER_RELEASE_GROWTH * V1_11_LABELLED:
+        log.info(
+            "%s: %d labelled turns, more than MSP-Podcast v1.11 (%d): a later release, not the "
+            "Odyssey 2024 corpus; ranked in its own table",
+            root,
+            labelled,
+            V1_11_LABELLED,
+        )
+        shaped = False
     if shaped and manifest["id"].astype(str).str.match(RELEASE_FILE).all():
         return "msp-podcast", True
     return layout_name("msp", root), False
