@@ -126,12 +126,13 @@ def _remove_stale_partials(path: Path) -> None:
         return
     for entry in entries:
         match = ours.match(entry.name)
-        if match and not _alive(int(match.group(1))):
-            shutil.rmtree(entry.path, ignore_errors=True)
-        elif (
-            anyone.match(entry.name)
-            and _last_change(entry.path) < time.time() - STALE_PARTIAL_SECONDS
-        ):
+        if match:  # this host's: its process can be asked, and one alive is never interrupted
+            stale = not _alive(int(match.group(1)))
+        else:
+            stale = bool(anyone.match(entry.name)) and (
+                _last_change(entry.path) < time.time() - STALE_PARTIAL_SECONDS
+            )
+        if stale:
             shutil.rmtree(entry.path, ignore_errors=True)
 
 

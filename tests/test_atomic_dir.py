@@ -87,3 +87,23 @@ def test_a_partial_from_another_host_is_removed_only_once_untouched_for_a_week(t
         pass
     assert not old.exists()
     assert recent.exists() and half_old.exists()
+
+
+def test_a_partial_of_a_live_process_on_this_host_is_kept_however_old(tmp_path):
+    """The week's rule is for other hosts, whose processes cannot be asked: a build of this
+    host that is still running, whatever its files' age, was removed by it."""
+    import time
+
+    from harness.io import STALE_PARTIAL_SECONDS
+
+    target = tmp_path / "members" / "key"
+    target.parent.mkdir(parents=True)
+    live = target.parent / f".key.{socket.gethostname()}-{os.getpid()}-abc.partial"
+    live.mkdir()
+    (live / "predictions.csv").write_text("id\n")
+    then = time.time() - STALE_PARTIAL_SECONDS - 60
+    for path in (live, live / "predictions.csv"):
+        os.utime(path, (then, then))
+    with atomic_dir(target):
+        pass
+    assert live.exists()
