@@ -106,11 +106,15 @@ class Cache:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def has_member(self, key: str) -> bool:
+        """Whether a complete entry is stored under ``key`` (its ``meta.json`` is there)."""
+        return (self.member_dir(key) / "meta.json").exists()
+
     def load_member(self, key: str) -> MemberOutput | None:
+        if not self.has_member(key):
+            return None
         directory = self.member_dir(key)
         meta_path = directory / "meta.json"
-        if not meta_path.exists():
-            return None
         meta = json.loads(meta_path.read_text())
         variants = {
             name: _read_predictions(directory / "variants" / f"{name}.csv")

@@ -15,22 +15,21 @@ from harness.errors import HarnessError, did_you_mean
 
 def systems_overview() -> list[dict[str, Any]]:
     """One row per registered system: what it does, its tasks, what it reads, its profiles."""
-    return [_summary(name) for name in registry.names("systems")]
+    return [_summary(name, _resolved(name, None)) for name in registry.names("systems")]
 
 
 def system_card(name: str, profile: str | None = None) -> dict[str, Any]:
     """A system's summary, its fusion members, its profiles' values and, per parameter, the
     value a run on a real corpus uses (the YAML's, or ``profile``'s) and what it accepts."""
-    from harness.config import resolve, system_defaults
+    from harness.config import system_defaults
 
-    card = _summary(name, profile)
-    own = system_defaults(name)
+    resolved = _resolved(name, profile)
+    card = _summary(name, resolved)
     system_cls = registry.get("systems", name)
-    resolved = resolve({"system": name, "profile": profile or "none", "corpus": "msp_podcast"})
     values = resolved["params"]
     card["profile"] = resolved["profile"]
     card["members"] = list(resolved["members"])
-    card["profile_values"] = dict(own.get("profiles") or {})
+    card["profile_values"] = dict(system_defaults(name).get("profiles") or {})
     card["params"] = [
         {
             "name": param,
@@ -55,15 +54,21 @@ def check_name(name: str) -> str:
     )
 
 
-def _summary(name: str, profile: str | None = None) -> dict[str, Any]:
-    from harness.config import resolve, system_defaults, system_modalities
+def _resolved(name: str, profile: str | None) -> dict[str, Any]:
+    """The config a run of ``name`` (under ``profile``) resolves to on a real corpus."""
+    from harness.config import resolve
+
+    return resolve({"system": name, "profile": profile or "none", "corpus": "msp_podcast"})
+
+
+def _summary(name: str, resolved: dict[str, Any]) -> dict[str, Any]:
+    from harness.config import system_defaults, system_modalities
 
     own = system_defaults(name)
-    config = resolve({"system": name, "profile": profile or "none", "corpus": "msp_podcast"})
     return {
         "name": name,
         "description": own.get("description", ""),
         "tasks": list(own.get("tasks") or []),
-        "reads": list(system_modalities(config)),
+        "reads": list(system_modalities(resolved)),
         "profiles": list(own.get("profiles") or {}),
     }

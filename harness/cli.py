@@ -1,7 +1,8 @@
 """The ``harness`` command line.
 
-Only typer is imported at start-up; every command imports what it needs when it runs, so
-``harness --help`` answers instantly even though systems use torch. Errors the user can fix are
+Only typer and :mod:`harness.views` (which imports rich when it first prints) are imported at
+start-up; every command imports what it needs when it runs, so ``harness --help`` answers
+instantly even though systems use torch. Errors the user can fix are
 printed as one line (``error: <file>: row N: <what> (fix: <how>)``) with exit status 2.
 """
 
@@ -14,6 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
+
+from harness.views import escape as _escape
+from harness.views import make_console as _console
 
 HELP_MARKUP = None
 """Help texts are plain text, not rich markup: rich reads ``[all=true]`` in a usage line as a
@@ -52,18 +56,6 @@ def _friendly(function: Callable) -> Callable:
             raise typer.Exit(130) from None
 
     return wrapper
-
-
-def _escape(text: str) -> str:
-    from harness.views import escape
-
-    return escape(text)
-
-
-def _console(stderr: bool = False):
-    from harness.views import make_console
-
-    return make_console(stderr)
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -461,36 +453,9 @@ def compare(
         n_boot=int(options.get("bootstrap", 1000)),
         seed=int(options.get("seed", 0)),
     )
-    console = _console()
-    for result in results:
-        console.print(
-            f"[bold]{result['task']}[/] · {_escape(str(result['split']))} "
-            f"(n={result['n']}) · {result['metric']}",
-            highlight=False,
-        )
-        console.print(
-            f"  A {_escape(result['run_a'])}  {result['value_a']:.4f}",
-            highlight=False,
-            soft_wrap=True,
-        )
-        console.print(
-            f"  B {_escape(result['run_b'])}  {result['value_b']:.4f}",
-            highlight=False,
-            soft_wrap=True,
-        )
-        if result["negligible"]:
-            console.print(
-                f"  A - B = {result['delta']:+.1e}: no difference (below the precision of the "
-                "saved predictions)",
-                highlight=False,
-            )
-            continue
-        console.print(
-            f"  A - B = {result['delta']:+.4f}  95% CI [{result['ci_low']:+.4f}, "
-            f"{result['ci_high']:+.4f}]  p = {result['p_value']:.3f}  "
-            f"(paired bootstrap, {int(options.get('bootstrap', 1000))} resamples)",
-            highlight=False,
-        )
+    from harness.views import print_comparison
+
+    print_comparison(results, n_boot=int(options.get("bootstrap", 1000)))
 
 
 @app.command(context_settings=EXTRA)

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from harness.errors import HarnessError, first_line
+from harness.errors import HarnessError, did_you_mean, first_line
 
 
 def default_cache_dir() -> Path:
@@ -93,7 +93,6 @@ def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
     overrides = dict(overrides)
     name = overrides.pop("system", None) or config.get("system")
     if not name:
-        from harness.errors import did_you_mean
         from harness.params import override
 
         slip = next((k for k in overrides if did_you_mean(k, ["system"])), None)
@@ -136,8 +135,6 @@ def resolve(overrides: dict[str, Any]) -> dict[str, Any]:
     elif profile in (None, "none", "paper"):
         profile = None
     elif profile not in profiles:
-        from harness.errors import did_you_mean
-
         meant = did_you_mean(profile, profiles)
         raise HarnessError(
             f"system {name!r} has no profile {profile!r}",

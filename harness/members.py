@@ -263,17 +263,8 @@ def out_of_fold_keys(
     """``{label: (member config, cache key, payload)}`` of each cross-fittable member's
     out-of-fold predictions, and how the folds were grouped (``harness check`` asks the cache
     with the same keys)."""
-    from harness.stacking import fold_assignment
-
     classes = tuple(challenge.classes)
-    assignment, how = fold_assignment(
-        splits.train,
-        task=task,
-        classes=classes,
-        folds=folds,
-        seed=int(config.get("seed", 0)),
-        groups=groups,
-    )
+    assignment, how = _train_folds(config, splits, task, challenge, folds, groups)
     # the folds themselves: they follow the speakers, which the member key leaves out
     fold_key = digest(list(zip(splits.train["id"].astype(str), assignment.tolist())))
     keys: dict[str, tuple[dict[str, Any], str, dict]] = {}
@@ -417,20 +408,27 @@ def check_stacking(
 ) -> None:
     """A stacked fusion's folds can be made on this Train (``stacking_folds`` no larger than
     Train): otherwise the run stopped only after every member had been fit."""
-    from harness.stacking import fold_assignment
-
     fusion = build_system(config, cache)
     for task in tasks:
         folds = fusion.cross_fit_folds(task)
         if folds:
-            fold_assignment(
-                splits.train,
-                task=task,
-                classes=tuple(challenge.classes),
-                folds=folds,
-                seed=int(config.get("seed", 0)),
-                groups=fusion.cross_fit_groups(task),
-            )
+            _train_folds(config, splits, task, challenge, folds, fusion.cross_fit_groups(task))
+
+
+def _train_folds(
+    config: dict[str, Any], splits: Splits, task: str, challenge, folds: int, groups: str | None
+) -> tuple[np.ndarray, str]:
+    """The run's stacking folds of Train (seeded by the run) and how they were grouped."""
+    from harness.stacking import fold_assignment
+
+    return fold_assignment(
+        splits.train,
+        task=task,
+        classes=tuple(challenge.classes),
+        folds=folds,
+        seed=int(config.get("seed", 0)),
+        groups=groups,
+    )
 
 
 def resolve_tasks(config: dict[str, Any], system_cls, challenge) -> list[str]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -178,8 +178,6 @@ def slip_fix(
     when every one is a slip of a known key (its value carried over, ``written`` giving the key
     as typed on the command line; ``context``, in brackets after it, is ``fallback`` unless
     given), else ``fallback`` alone."""
-    from harness.errors import did_you_mean
-
     known = list(known)
     meant = {key: did_you_mean(key, known) for key in unknown}
     if not known or not all(meant.values()) or not set(unknown) <= set(values):

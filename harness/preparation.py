@@ -18,7 +18,7 @@ from typing import Any
 
 from harness import registry
 from harness.cache import Cache
-from harness.checks import check_run_config, check_target_prior, writable_dir
+from harness.checks import check_run_config, check_target_prior
 from harness.config import default_cache_dir, member_config, member_label, system_modalities
 from harness.corpora import (
     check_audio_present,
@@ -54,7 +54,6 @@ class Preparation:
     tracks: dict[str, Any]
     splits: Splits
     cache: Cache
-    system_cls: type
     modalities: tuple[str, ...]
     pending_transcripts: dict[str, Any] = field(default_factory=dict)
     """For ``harness check`` only: ``{"asr", "todo", "total"}`` where the run would still
@@ -94,9 +93,7 @@ def prepare(config: dict[str, Any], *, bars=None, transcribe: bool = True) -> Pr
             "classes %s have no Train utterance: prior correction leaves them out",
             ", ".join(absent),
         )
-    return Preparation(
-        config, corpus, challenge, tasks, tracks, splits, cache, system_cls, modalities, pending
-    )
+    return Preparation(config, corpus, challenge, tasks, tracks, splits, cache, modalities, pending)
 
 
 def _warn_without_submission(corpus: Corpus, challenge, splits: Splits) -> None:
@@ -142,8 +139,7 @@ def run_plan(prepared: Preparation) -> dict[str, Any]:
     from harness.members import member_key
 
     config, splits, challenge = prepared.config, prepared.splits, prepared.challenge
-    output_dir = config.get("output_dir") or "runs"
-    writable_dir(output_dir, "output_dir")
+    output_dir = config.get("output_dir") or "runs"  # checked writable by prepare
     plan: dict[str, Any] = {
         "system": config.get("label") or config["system"],
         "corpus": prepared.corpus.name,
@@ -188,8 +184,8 @@ def run_plan(prepared: Preparation) -> dict[str, Any]:
 
 
 def _status(prepared: Preparation, key: str) -> str:
-    cached = (prepared.cache.member_dir(key) / "meta.json").exists()
-    return "cached" if cached and not prepared.config.get("force") else "to fit"
+    cached = prepared.cache.has_member(key) and not prepared.config.get("force")
+    return "cached" if cached else "to fit"
 
 
 def _out_of_fold_plan(prepared: Preparation, task: str) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, did_you_mean
 
 KINDS = ("systems", "challenges", "corpora", "asr")
 _SINGULAR = {
@@ -67,8 +67,6 @@ def names(kind: str) -> list[str]:
 def target(kind: str, name: str) -> str:
     table = _table(kind)
     if not isinstance(name, str) or name not in table:
-        from harness.errors import did_you_mean
-
         meant = did_you_mean(name, table) if isinstance(name, str) else None
         raise HarnessError(
             f"unknown {_SINGULAR[kind]} {name!r}" + (f": did you mean {meant!r}?" if meant else ""),

@@ -1,4 +1,5 @@
-"""What the commands print: a run's summary, ``harness check``'s plan, the system catalogue.
+"""What the commands print: a run's summary, ``harness check``'s plan, a paired comparison of
+two runs, the system catalogue.
 
 Why a module of its own: the commands in :mod:`harness.cli` parse options and call the engine;
 how a result reads on a terminal (escaped so that rich markup never eats a ``[...]`` in a path
@@ -166,3 +167,34 @@ def print_system_card(card: dict[str, Any]) -> None:
     for profile, values in card["profile_values"].items():
         words = " ".join(override(k, v) for k, v in (values or {}).items())
         out.print(f"profile={profile}: {escape(words)}", highlight=False, soft_wrap=True)
+
+
+def print_comparison(results: list[dict[str, Any]], *, n_boot: int) -> None:
+    """``harness compare``: per task, both runs' scores and A - B with its paired-bootstrap CI
+    and p-value, or "no difference" below the precision of the saved predictions."""
+    out = make_console()
+    for result in results:
+        out.print(
+            f"[bold]{result['task']}[/] · {escape(str(result['split']))} "
+            f"(n={result['n']}) · {result['metric']}",
+            highlight=False,
+        )
+        for side in ("a", "b"):
+            out.print(
+                f"  {side.upper()} {escape(result[f'run_{side}'])}  {result[f'value_{side}']:.4f}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if result["negligible"]:
+            out.print(
+                f"  A - B = {result['delta']:+.1e}: no difference (below the precision of the "
+                "saved predictions)",
+                highlight=False,
+            )
+            continue
+        out.print(
+            f"  A - B = {result['delta']:+.4f}  95% CI [{result['ci_low']:+.4f}, "
+            f"{result['ci_high']:+.4f}]  p = {result['p_value']:.3f}  "
+            f"(paired bootstrap, {n_boot} resamples)",
+            highlight=False,
+        )

@@ -101,18 +101,21 @@ def _run_dirs(root: Path) -> Iterable[Path]:
         yield entry
 
 
+CONFIGURATION_KEYS = ["system", "members", "corpus", "challenge", "task", "track"]
+"""What makes two runs the same configuration. A fusion is identified by what it fuses:
+fusion_lr over baselines and over neural members are different entries."""
+
+
 def latest_per_system(frame: pd.DataFrame) -> pd.DataFrame:
     """Keep the newest row per (system, corpus, challenge, task); ties go to the later run name."""
-    # A fusion is identified by what it fuses: fusion_lr over baselines and over neural members
-    # are different entries.
+    return _latest(frame, CONFIGURATION_KEYS).sort_index().reset_index(drop=True)
+
+
+def _latest(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The newest row per ``keys`` (by creation time, then run name)."""
     frame = frame.assign(members=frame["members"].fillna(""), track=frame["track"].fillna(""))
     ordered = frame.sort_values(["created", "run"], kind="stable", na_position="first")
-    latest = ordered.drop_duplicates(SEED_KEYS, keep="last")
-    return latest.sort_index().reset_index(drop=True)
-
-
-SEED_KEYS = ["system", "members", "corpus", "challenge", "task", "track"]
-"""What makes two runs the same configuration: everything :func:`latest_per_system` keys on."""
+    return ordered.drop_duplicates(keys, keep="last")
 
 
 def over_seeds(frame: pd.DataFrame) -> pd.DataFrame:
@@ -127,10 +130,7 @@ def over_seeds(frame: pd.DataFrame) -> pd.DataFrame:
     """
     if frame.empty:
         return frame.assign(sd=pd.Series(dtype=float), seeds=pd.Series(dtype="Int64"))
-    keys = [*SEED_KEYS, "seed"]
-    frame = frame.assign(members=frame["members"].fillna(""), track=frame["track"].fillna(""))
-    ordered = frame.sort_values(["created", "run"], kind="stable", na_position="first")
-    latest = ordered.drop_duplicates(keys, keep="last")
+    latest = _latest(frame, [*CONFIGURATION_KEYS, "seed"])
     means = [
         "value",
         "raw_value",
@@ -138,7 +138,7 @@ def over_seeds(frame: pd.DataFrame) -> pd.DataFrame:
         *SECONDARY["attributes"],
     ]
     rows = []
-    for _, group in latest.groupby(SEED_KEYS, dropna=False, sort=False):
+    for _, group in latest.groupby(CONFIGURATION_KEYS, dropna=False, sort=False):
         row = group.iloc[-1].to_dict()  # the newest run's descriptive columns
         for column in means:
             row[column] = float(group[column].mean())
